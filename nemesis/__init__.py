@@ -1,0 +1,1 @@
+"""Nemeses: inject faults into a running system and heal them, recording every step."""

@@ -1,0 +1,147 @@
+"""The System and Client protocols, and the optional capabilities a system may have.
+
+As in Jepsen, a System only sets up and tears down a cluster; everything else it can do is a
+separate, optional capability (Killable, Pausable, HasLeader, HasLogs) that the nemesis checks for
+with isinstance() before offering a fault, so a system that cannot pause is simply not offered the
+`pause` nemesis instead of pretending.
+
+Systems are synchronous (they start processes and wait on sockets); the harness runs them in
+threads. They may import harness (for hosts) but never checkers or reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+class SystemError_(RuntimeError):
+    """The system could not be set up or driven (exit 255). The message names node and log."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What a worker asks a client to do. `value` follows the op-shape table in docs/."""
+
+    process: int
+    f: str
+    value: Any = None
+    key: Any = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What happened: `ok` it happened, `fail` it certainly did not, `info` unknown."""
+
+    type: str
+    value: Any = None
+    error: str | None = None
+
+    @staticmethod
+    def ok(value: Any = None) -> "Completion":
+        return Completion("ok", value)
+
+    @staticmethod
+    def fail(error: str, value: Any = None) -> "Completion":
+        return Completion("fail", value, error)
+
+    @staticmethod
+    def info(error: str, value: Any = None) -> "Completion":
+        return Completion("info", value, error)
+
+
+@dataclass
+class ClusterContext:
+    """Everything a System needs to know about where it runs.
+
+    `hosts[node]` is the harness.hosts.Host to run a node's processes on; `address(node)` is the IP
+    clients and peers use; `port(node, base)` gives the port for a service (on one shared host,
+    e.g. env local, each node gets base + its index; on hosts of their own every node uses base).
+    """
+
+    nodes: list[str]
+    hosts: dict[str, Any]
+    run_dir: Path
+    seed: int
+    bugs: frozenset[str] = frozenset()
+    options: dict[str, str] = field(default_factory=dict)
+    shared_host: bool = True  # all nodes on one host (env local): ports must differ
+    addresses: dict[str, str] = field(default_factory=dict)
+
+    def address(self, node: str) -> str:
+        return self.addresses.get(node, "127.0.0.1")
+
+    def port(self, node: str, base: int) -> int:
+        return base + self.nodes.index(node) if self.shared_host else base
+
+    def node_dir(self, node: str) -> Path:
+        d = self.run_dir / "nodes" / node
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+@runtime_checkable
+class Client(Protocol):
+    """Turns invocations into calls against one node.
+
+    open() connects (to the node the worker is bound to); invoke() performs one operation and
+    returns its Completion; it must answer `fail` only when the operation certainly had no effect,
+    and `info` on a timeout, a dropped connection or any doubt. Library-level retries are off.
+    close() releases the connection; the harness calls it after a timeout, from another thread.
+    """
+
+    def open(self, ctx: ClusterContext, node: str) -> None: ...
+
+    def invoke(self, op: Invocation) -> Completion: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class System(Protocol):
+    """Sets up and tears down a cluster. setup() returns only when the cluster is ready."""
+
+    name: str
+
+    def setup(self, ctx: ClusterContext) -> None: ...
+
+    def teardown(self) -> None: ...
+
+    def client(self, workload: str) -> Client: ...
+
+
+@runtime_checkable
+class Killable(Protocol):
+    def kill(self, node: str) -> None:
+        """SIGKILL every process of the node."""
+
+    def start(self, node: str) -> None:
+        """Start the node again (after kill) from its persisted state."""
+
+
+@runtime_checkable
+class Pausable(Protocol):
+    def pause(self, node: str) -> None:
+        """SIGSTOP every process of the node."""
+
+    def resume(self, node: str) -> None:
+        """SIGCONT every process of the node."""
+
+
+@runtime_checkable
+class HasLeader(Protocol):
+    def leader(self) -> str | None:
+        """The node that currently leads, as the system itself reports it, or None."""
+
+
+@runtime_checkable
+class HasLogs(Protocol):
+    def log_files(self, node: str) -> list[Path]:
+        """Files worth keeping for a person reading the report."""
+
+
+@runtime_checkable
+class HealthCheck(Protocol):
+    def healthy(self) -> bool:
+        """True when the cluster answers again (used after heals instead of a sleep)."""
