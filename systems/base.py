@@ -130,6 +130,13 @@ class Pausable(Protocol):
 
 
 @runtime_checkable
+class HasProcesses(Protocol):
+    def processes(self, node: str) -> list[tuple[Any, Any]]:
+        """(harness.hosts.Host, harness.hosts.Daemon) pairs of the node's running processes, so a
+        nemesis can verify that a kill or pause really took effect."""
+
+
+@runtime_checkable
 class HasLeader(Protocol):
     def leader(self) -> str | None:
         """The node that currently leads, as the system itself reports it, or None."""

@@ -1,0 +1,336 @@
+"""The `splitbrain` command line: run, check, report, list.
+
+Exit codes (Jepsen's): 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 harness or
+environment failure; across several files the precedence is 255 > 254 > 1 > 2 > 0. Errors meant
+for the user are one line on stderr; a traceback only ever means a bug of ours, and even then it
+goes to a file, not the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+from checkers.base import exit_code_for, worst_exit
+from harness import registry
+from harness.errors import EXIT_ENVIRONMENT, SplitbrainError, UsageError
+
+VERDICT_WORDS = {True: "valid", False: "INVALID"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting 2 (2 means 'unknown' here)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
+def _option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="splitbrain", description="Jepsen-style correctness and chaos testing.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a test against a system and check it")
+    run.add_argument("system", nargs="?", help="system under test (see `splitbrain list`)")
+    run.add_argument("--from", dest="from_spec", metavar="TEST_JSON",
+                     help="run the spec recorded in a run's test.json again")
+    run.add_argument("--workload", default=None)
+    run.add_argument("--nemesis", default=None,
+                     help="FAULT[:TARGET][:k=v...] separated by commas, or none")
+    run.add_argument("--nemesis-interval", type=_positive_float, default=None)
+    run.add_argument("--nodes", type=_positive_int, default=None)
+    run.add_argument("--concurrency", type=_positive_int, default=None)
+    run.add_argument("--time-limit", type=_positive_float, default=None)
+    run.add_argument("--rate", type=_positive_float, default=None)
+    run.add_argument("--op-timeout", type=_positive_float, default=None)
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--env", default=None, help="where nodes run: local")
+    run.add_argument("--bug", action="append", default=None, help="switch on a system's bug")
+    run.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE")
+    run.add_argument("--store", default=None, help="run store directory (default: store)")
+    run.add_argument("--name", default=None)
+    run.add_argument("--quiet", action="store_true", help="no live progress")
+
+    check = sub.add_parser("check", help="check recorded histories offline")
+    check.add_argument("histories", nargs="+", metavar="HISTORY")
+    check.add_argument("--checker", action="append", default=[])
+    check.add_argument("--model", default=None, help="run the linearizability check with MODEL")
+    check.add_argument("--format", default="auto")
+    check.add_argument("--timeout", type=_positive_float, default=None,
+                       help="seconds for the linearizability search (then: unknown)")
+    check.add_argument("--no-split", action="store_true",
+                       help="check the history as one object, not per key")
+
+    report = sub.add_parser("report", help="render report.html again from a run's files")
+    report.add_argument("run_dir")
+
+    sub.add_parser("list", help="systems, workloads, nemeses, checkers, models and bugs")
+
+    install = sub.add_parser("install", help="install what systems or the test suite need")
+    install.add_argument("targets", nargs="+", metavar="TARGET", help="a system name, or tests")
+    return p
+
+
+# -- run ------------------------------------------------------------------------------------------
+
+def _spec_from_args(args: argparse.Namespace) -> Any:
+    from harness.spec import TestSpec
+    from nemesis.spec import NemesisSpecError, parse_nemesis
+
+    overrides: dict[str, Any] = {}
+    for name in ("workload", "nodes", "concurrency", "time_limit", "rate", "seed", "env", "store",
+                 "name", "nemesis_interval", "op_timeout"):
+        v = getattr(args, name)
+        if v is not None:
+            overrides[name] = v
+    if args.bug is not None:
+        overrides["bugs"] = tuple(args.bug)
+    if args.opt is not None:
+        overrides["options"] = dict(args.opt)
+    if args.nemesis is not None:
+        try:
+            overrides["nemesis"] = tuple(str(s) for s in parse_nemesis(args.nemesis))
+        except NemesisSpecError as e:
+            raise UsageError(str(e)) from None
+    if args.from_spec:
+        if args.system:
+            raise UsageError("give either SYSTEM or --from TEST_JSON, not both")
+        spec = TestSpec.load(args.from_spec)
+        if {"nemesis", "time_limit", "nemesis_interval", "seed"} & set(overrides):
+            spec = spec.with_(schedule=())  # a changed plan needs a new schedule
+        if {"workload", "concurrency"} & set(overrides):
+            spec = spec.with_(checkers=())
+        return spec.with_(command="", **overrides)
+    if not args.system:
+        raise UsageError("run needs a SYSTEM (see `splitbrain list`) or --from TEST_JSON")
+    return TestSpec(system=args.system, **overrides)
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    from rich.console import Console
+
+    from harness.live import LiveStatus
+    from harness.runner import execute, prepare
+
+    prepared = prepare(_spec_from_args(args), ["run", *argv])
+    console = Console(stderr=True)
+    spec = prepared.spec
+    live = LiveStatus(spec.time_limit, console, quiet=args.quiet)
+    if not args.quiet:
+        faults = ", ".join(spec.nemesis) or "none"
+        console.print(f"[bold]splitbrain[/bold] {spec.system} / {spec.workload}, nemesis {faults}, "
+                      f"{spec.nodes} nodes, {spec.concurrency} workers, {spec.time_limit:g} s, "
+                      f"seed {spec.seed}" + (f", bugs {', '.join(spec.bugs)}" if spec.bugs else ""))
+    outcome = execute(prepared, live)
+    _print_verdicts(outcome.results)
+    word = VERDICT_WORDS.get(outcome.valid, "unknown")
+    suffix = " (interrupted)" if outcome.interrupted else ""
+    print(f"{word}{suffix}: {outcome.run_dir / 'report.html'}")
+    return outcome.exit_code
+
+
+def _print_verdicts(results: dict[str, Any]) -> None:
+    for name, res in results.get("checkers", {}).items():
+        word = VERDICT_WORDS.get(res.get("valid"), "unknown")
+        print(f"  {name:<14} {word}{_first_finding(res)}")
+
+
+def _first_finding(res: dict[str, Any]) -> str:
+    """One short line of evidence for an invalid or unknown verdict."""
+    if res.get("valid") is True:
+        return ""
+    failures = res.get("failures") or []
+    if failures:
+        f = failures[0]
+        more = f" (+{len(failures) - 1} more keys)" if len(failures) > 1 else ""
+        return f": key {f.get('key')!r}: {f.get('expected', '')}{more}"
+    for field in ("error", "reason", "note", "problems"):
+        if res.get(field):
+            text = res[field] if isinstance(res[field], str) else str(res[field])
+            return f": {text[:200]}"
+    return ""
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.checking import (checker_specs_beside, count_operations, read_history_file,
+                                  run_checkers)
+
+    if args.format not in _formats():
+        raise UsageError(f"unknown format {args.format!r}; known: {', '.join(_formats())}")
+    codes: list[int] = []
+    for path in args.histories:
+        started = time.monotonic()
+        try:
+            specs = _check_specs(args) or checker_specs_beside(path)
+            if not specs:
+                raise UsageError(f"{path}: no checkers to run: pass --model M or --checker C "
+                                 f"(there is no test.json beside it naming them)")
+            history = read_history_file(path, args.format)
+            results = run_checkers(history, specs)
+        except SplitbrainError as e:
+            print(f"{path}\terror\t{e}", file=sys.stderr)
+            codes.append(e.exit_code)
+            continue
+        for w in history.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        word = VERDICT_WORDS.get(results["valid"], "unknown")
+        print(f"{path}\t{word}\t{count_operations(history)} ops\t"
+              f"{time.monotonic() - started:.2f} s")
+        if results["valid"] is not True:
+            _print_verdicts(results)
+        codes.append(exit_code_for(results["valid"]))
+    return worst_exit(codes)
+
+
+def _formats() -> tuple[str, ...]:
+    from checkers.formats import FORMATS
+    return FORMATS
+
+
+def _check_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    specs: list[dict[str, Any]] = []
+    lin_params: dict[str, Any] = {}
+    if args.timeout is not None:
+        lin_params["timeout"] = args.timeout
+    if args.no_split:
+        lin_params["split_keys"] = False
+    if args.model:
+        specs.append({"name": "linearizable", "model": args.model, **lin_params})
+    for name in args.checker:
+        if name == "linearizable" and args.model:
+            continue
+        specs.append({"name": name, **(lin_params if name == "linearizable" else {})})
+    if args.model:
+        from checkers.registry import model_names
+        if args.model not in model_names():
+            raise UsageError(f"unknown model {args.model!r}; known: {', '.join(model_names())}")
+    return specs
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.checking import checker_specs_beside, read_history_file, run_checkers
+    from harness.store import find_run_dir, write_json
+    from reports.html import render_report
+
+    run_dir = find_run_dir(args.run_dir)
+    if not (run_dir / "results.json").exists():
+        # A run killed before checking: check it now from the files.
+        specs = checker_specs_beside(run_dir / "history.jsonl") or [{"name": "stats"}]
+        results = run_checkers(read_history_file(run_dir / "history.jsonl", "jsonl"), specs)
+        write_json(run_dir / "results.json", results)
+    path = render_report(run_dir)
+    print(path)
+    return 0
+
+
+# -- list -----------------------------------------------------------------------------------------
+
+def cmd_list() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from checkers.registry import checker_names, model_names
+
+    console = Console()
+    systems = Table("system", "workloads", "bugs", title="systems", title_justify="left")
+    for name in registry.names("system"):
+        cls = registry.load("system", name)
+        bugs = getattr(cls, "bugs", {}) or {}
+        systems.add_row(name, ", ".join(getattr(cls, "workloads", ()) or ()),
+                        "\n".join(f"{b}: {d}" for b, d in bugs.items()) or "-")
+    console.print(systems)
+    workloads = Table("workload", "description", title="workloads", title_justify="left")
+    for name in registry.names("workload"):
+        cls = registry.load("workload", name)
+        workloads.add_row(name, getattr(cls, "description", ""))
+    console.print(workloads)
+    faults = Table("fault", "targets (default first)", "parameters", "what it does",
+                   title="nemeses: FAULT[:TARGET][:key=value...]", title_justify="left")
+    for name in registry.names("nemesis"):
+        f = registry.load("nemesis", name)
+        targets = [f.default_target] + [t for t in f.targets if t != f.default_target]
+        params = "\n".join(f"{k}={p.default} ({p.doc})" for k, p in f.params.items())
+        faults.add_row(name, ", ".join(targets), params, f.doc)
+    console.print(faults)
+    console.print("[bold]checkers[/bold]: " + ", ".join(checker_names()))
+    console.print("[bold]models[/bold]: " + ", ".join(model_names()))
+    return 0
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return cmd_run(args, argv[1:])
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "install":
+            from harness.install import install
+            done = install(args.targets)
+            print("installed: " + (", ".join(done) if done else "nothing (all present)"))
+            return 0
+        build_parser().print_help()
+        return 254
+    except SplitbrainError as e:
+        print(f"splitbrain: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("splitbrain: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        with tempfile.NamedTemporaryFile("w", prefix="splitbrain-crash-", suffix=".txt",
+                                         delete=False) as fh:
+            traceback.print_exc(file=fh)
+        print(f"splitbrain: internal error: {type(e).__name__}: {e} (traceback in {fh.name}; "
+              f"please report it)", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,33 @@
+"""`splitbrain install TARGET...`: install what a system, or the test suite, needs; idempotent.
+
+Each target lists Debian packages and Python packages; what is there already is left alone, so
+the command is cheap to run before every test run (the README's test command does).
+"""
+
+from __future__ import annotations
+
+from harness import prereqs
+from harness.errors import EnvironmentFailure, UsageError
+
+TARGETS: dict[str, dict[str, list[str]]] = {
+    "raftkv": {"debian": [], "pip": []},  # pure Python: nothing beyond splitbrain itself
+    "lab": {"debian": prereqs.LAB_DEBIAN_PACKAGES + prereqs.SSH_DEBIAN_PACKAGES
+            + prereqs.CLOCK_SHIM_DEBIAN_PACKAGES + prereqs.LATENCY_DEBIAN_PACKAGES,
+            "pip": prereqs.LATENCY_PIP_PACKAGES},
+}
+TARGETS["tests"] = {k: sorted({x for t in TARGETS.values() for x in t[k]}) for k in ("debian", "pip")}
+
+
+def install(targets: list[str]) -> list[str]:
+    """Install every target's packages; return what was newly installed."""
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise UsageError(f"unknown install target {unknown[0]!r}; known: {', '.join(sorted(TARGETS))}")
+    debian = sorted({p for t in targets for p in TARGETS[t]["debian"]})
+    pip = sorted({p for t in targets for p in TARGETS[t]["pip"]})
+    try:
+        done = prereqs.ensure_debian_packages(debian) if debian else []
+        done += prereqs.ensure_pip(pip) if pip else []
+    except prereqs.PrerequisiteError as e:
+        raise EnvironmentFailure(str(e)) from None
+    return done

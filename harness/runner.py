@@ -1,0 +1,445 @@
+"""The runner: one test from setup to verdict, under trio structured concurrency.
+
+Phases: setup (the system says when it is ready), main (one task per client worker, one for the
+nemesis, one for the live display, until the time limit), heal (every active fault undone, then
+wait until the system answers again: a health condition, not a sleep), final reads (so lost writes
+show up), teardown, and checking of the history as read back from disk.
+
+Ctrl-C (or SIGTERM) at any point cancels the main phase; faults are still healed, every process the
+run started is stopped, the history so far is kept, the checkers still run and the exit code says
+what was found. A second Ctrl-C skips the waiting, never the cleanup.
+
+Client libraries are blocking, so each operation runs in a thread under the op timeout; a call that
+times out is recorded as `info`, abandoned (its late result discarded, its connection closed) and
+its worker continues under a fresh process number, as in Jepsen.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from checkers.base import exit_code_for
+from harness import registry
+from harness.checking import read_history_file, run_checkers
+from harness.errors import EnvironmentFailure, SplitbrainError, UsageError
+from harness.history import HistoryWriter
+from harness.hosts import LocalHost
+from harness.live import LiveStatus
+from harness.spec import TestSpec
+from harness.store import create_run_dir, write_json
+from nemesis.base import FaultError, choose_nodes, resolve_params, validate
+from nemesis.schedule import plan
+from nemesis.spec import NemesisSpecError, parse_fault
+from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, Invocation,
+                          SystemError_)
+
+HEAL_WAIT_S = 30.0  # how long the heal phase waits for the system to answer again
+OPEN_RETRY_S = 0.5
+
+
+@dataclass
+class Prepared:
+    """Everything resolved from a spec before anything touches the machine."""
+
+    spec: TestSpec
+    system: Any
+    workload: Any
+    faults: dict[str, Any]  # spec string -> Fault instance
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    valid: Any
+    exit_code: int
+    interrupted: bool
+    results: dict[str, Any]
+
+
+def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
+    """Resolve names and check the spec; every problem here is a UsageError (exit 254)."""
+    spec = spec.validated()
+    if spec.env != "local":
+        raise UsageError(f"--env {spec.env}: unknown environment; available: local")
+    system = registry.load("system", spec.system)()
+    workload = registry.load("workload", spec.workload)()
+    offered = getattr(system, "workloads", None)
+    if offered is not None and spec.workload not in offered:
+        raise UsageError(f"system {spec.system!r} has no workload {spec.workload!r}; "
+                         f"it offers: {', '.join(offered)}")
+    known_bugs = getattr(system, "bugs", {}) or {}
+    for bug in spec.bugs:
+        if bug not in known_bugs:
+            raise UsageError(f"system {spec.system!r} has no bug {bug!r}; known: "
+                             f"{', '.join(sorted(known_bugs)) or 'none'}")
+    faults: dict[str, Any] = {}
+    defaults: dict[str, dict[str, Any]] = {}
+    try:
+        for text in spec.nemesis:
+            fs = parse_fault(text)
+            fault = registry.load("nemesis", fs.fault)()
+            validate(fault, fs, system, spec.nodes)
+            faults[str(fs)] = fault
+            defaults[str(fs)] = {"target": fs.target or fault.default_target,
+                                 "params": resolve_params(fault, fs)}
+        specs = [parse_fault(t) for t in spec.nemesis]
+    except NemesisSpecError as e:
+        raise UsageError(str(e)) from None
+    options = {"concurrency": spec.concurrency, **spec.options}
+    schedule = spec.schedule or tuple(plan(specs, defaults, spec.seed, spec.time_limit,
+                                           spec.nemesis_interval))
+    checkers = spec.checkers or tuple(workload.checkers(options))
+    command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
+    spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
+    return Prepared(spec, system, workload, faults)
+
+
+def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
+    """Run the test and check it. Raises SplitbrainError subclasses for setup failures."""
+    spec = prepared.spec
+    run_dir = create_run_dir(spec.store, spec.run_name())
+    write_json(run_dir / "test.json", {**spec.to_json(), "run_dir": str(run_dir)})
+    run = _Run(prepared, run_dir, live or LiveStatus(spec.time_limit, quiet=True))
+    error: SplitbrainError | None = None
+    try:
+        trio.run(run.main)
+    except SplitbrainError as e:
+        error = e
+    finally:
+        run.writer.close()
+    history = read_history_file(run_dir / "history.jsonl", "jsonl")
+    results = run_checkers(history, list(spec.checkers))
+    results["interrupted"] = run.interrupted
+    results["run_dir"] = str(run_dir)
+    if error is not None:
+        results["error"] = str(error)
+    write_json(run_dir / "results.json", results)
+    try:
+        from reports.html import render_report
+        render_report(run_dir)
+    except Exception as e:  # the verdict stands even if drawing it fails
+        print(f"warning: could not render the report: {e}", file=sys.stderr)
+    if error is not None:
+        raise error
+    return RunOutcome(run_dir, results["valid"], exit_code_for(results["valid"]),
+                      run.interrupted, results)
+
+
+@dataclass
+class _ActiveFault:
+    item: dict[str, Any]
+    fault: Any
+    targets: list[str]
+    started: dict[str, Any] = field(default_factory=dict)
+
+
+class _Run:
+    def __init__(self, prepared: Prepared, run_dir: Path, live: LiveStatus) -> None:
+        self.p = prepared
+        self.spec = prepared.spec
+        self.run_dir = run_dir
+        self.live = live
+        self.writer = HistoryWriter(run_dir / "history.jsonl")
+        self.nodes = [f"n{i + 1}" for i in range(self.spec.nodes)]
+        self.ctx = ClusterContext(nodes=self.nodes, hosts={n: LocalHost(n) for n in self.nodes},
+                                  run_dir=run_dir, seed=self.spec.seed,
+                                  bugs=frozenset(self.spec.bugs), options=dict(self.spec.options),
+                                  shared_host=True)
+        self.generator = prepared.workload.generator({"concurrency": self.spec.concurrency,
+                                                      **self.spec.options})
+        self.interrupted = False
+        self.interrupts = 0
+        self.main_scope = trio.CancelScope()
+        self.heal_scope = trio.CancelScope()
+        self.active: dict[int, _ActiveFault] = {}
+        self.next_process = self.spec.concurrency
+        # Abandoned calls keep their thread until their connection is closed under them.
+        self.limiter = trio.CapacityLimiter(max(40, 4 * self.spec.concurrency))
+
+    # -- top level ---------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_signals, signals)
+                try:
+                    await self._phases()
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self._teardown()
+                    nursery.cancel_scope.cancel()
+
+    async def _watch_signals(self, signals: Any) -> None:
+        async for _ in signals:
+            self.interrupts += 1
+            self.interrupted = True
+            self.live.note("interrupted: healing, stopping the cluster, checking what was recorded")
+            self.main_scope.cancel()
+            if self.interrupts > 1:
+                self.heal_scope.cancel()
+
+    async def _phases(self) -> None:
+        self.live.phase("setup")
+        try:
+            await trio.to_thread.run_sync(self.p.system.setup, self.ctx)
+        except SystemError_ as e:
+            raise EnvironmentFailure(f"{self.spec.system}: {e}") from None
+        if self.interrupted:
+            return
+        self.live.phase("main")
+        self.live.start()
+        with self.main_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.live.run, self.writer, self._nemesis_state)
+                nursery.start_soon(self._nemesis)
+                async with trio.open_nursery() as workers:
+                    for w in range(self.spec.concurrency):
+                        workers.start_soon(self._worker, w)
+                nursery.cancel_scope.cancel()
+        self.live.phase("heal")
+        with self.heal_scope:
+            await self._heal_all()
+            await self._await_health(HEAL_WAIT_S)
+        if self.interrupted:
+            return
+        self.live.phase("final reads")
+        with self.heal_scope:
+            await self._final_reads()
+
+    async def _teardown(self) -> None:
+        self.live.phase("teardown")
+        try:
+            await self._heal_all()
+        except Exception as e:  # teardown kills everything anyway
+            self.live.note(f"heal during teardown failed: {e}")
+        try:
+            await trio.to_thread.run_sync(self.p.system.teardown)
+        finally:
+            for host in self.ctx.hosts.values():
+                host.close()
+            self.live.stop()
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def _fresh_process(self) -> int:
+        p = self.next_process
+        self.next_process += 1
+        return p
+
+    async def _open_client(self, node: str) -> Any:
+        """A connected client for the node; retried while the node is down (no op is recorded)."""
+        while True:
+            client = self.p.system.client(self.spec.workload)
+            try:
+                with trio.fail_after(self.spec.op_timeout):
+                    await trio.to_thread.run_sync(client.open, self.ctx, node,
+                                                  abandon_on_cancel=True, limiter=self.limiter)
+                return client
+            except Exception:
+                _close_quietly(client)
+                await trio.sleep(OPEN_RETRY_S)
+
+    async def _invoke(self, client: Any, process: int, inv: Invocation, node: str,
+                      phase: str) -> Completion:
+        self.writer.append(process, "invoke", inv.f, inv.value, key=inv.key, node=node, phase=phase)
+        completion: Completion | None = None
+        try:
+            with trio.move_on_after(self.spec.op_timeout):
+                completion = await trio.to_thread.run_sync(client.invoke, inv,
+                                                            abandon_on_cancel=True,
+                                                            limiter=self.limiter)
+        except trio.Cancelled:
+            self.writer.append(process, "info", inv.f, inv.value, key=inv.key, node=node,
+                               error="interrupted", phase=phase)
+            raise
+        except Exception as e:  # a client bug: the outcome is unknown
+            completion = Completion.info(f"client error: {type(e).__name__}: {e}")
+        if completion is None:
+            completion = Completion.info("timeout")
+        if completion.type not in ("ok", "fail", "info"):
+            completion = Completion.info(f"client returned type {completion.type!r}")
+        value = completion.value if completion.type == "ok" or completion.value is not None \
+            else inv.value
+        self.writer.append(process, completion.type, inv.f, value, key=inv.key, node=node,
+                           error=completion.error, phase=phase)
+        return completion
+
+    async def _worker(self, w: int) -> None:
+        node = self.nodes[w % len(self.nodes)]
+        rng = random.Random(f"worker:{self.spec.seed}:{w}")
+        deadline = self.live.started_at + self.spec.time_limit
+        mean_gap = self.spec.concurrency / self.spec.rate
+        process = w
+        client = await self._open_client(node)
+        try:
+            while True:
+                # The pacing draws from the seed too, so the schedule of requests is reproducible.
+                await trio.sleep(rng.uniform(0, 2 * mean_gap))
+                if trio.current_time() >= deadline:
+                    return
+                inv = self.generator.next_op(w, rng)
+                if inv is None:
+                    return
+                inv = Invocation(process, inv.f, inv.value, inv.key)
+                completion = await self._invoke(client, process, inv, node, "main")
+                if completion.type == "info":
+                    # Retire the process: its op may still be in flight, and a process has at most
+                    # one op open. Close the connection so the abandoned call returns.
+                    await _close_in_thread(client)
+                    process = self._fresh_process()
+                    client = await self._open_client(node)
+        finally:
+            await _close_in_thread(client)
+
+    async def _final_reads(self) -> None:
+        ops = self.generator.final_ops()
+        if not ops:
+            return
+        per_node: dict[str, list[Invocation]] = {n: [] for n in self.nodes}
+        for i, inv in enumerate(ops):
+            per_node[self.nodes[i % len(self.nodes)]].append(inv)
+
+        async def reader(node: str, invs: list[Invocation]) -> None:
+            process = self._fresh_process()
+            client = await self._open_client(node)
+            try:
+                for inv in invs:
+                    c = await self._invoke(client, process, Invocation(process, inv.f, inv.value,
+                                                                       inv.key), node, "final")
+                    if c.type == "info":
+                        await _close_in_thread(client)
+                        process = self._fresh_process()
+                        client = await self._open_client(node)
+            finally:
+                await _close_in_thread(client)
+
+        with trio.move_on_after(max(30.0, 2 * self.spec.op_timeout * len(ops) / len(self.nodes))):
+            async with trio.open_nursery() as nursery:
+                for node, invs in per_node.items():
+                    if invs:
+                        nursery.start_soon(reader, node, invs)
+
+    # -- nemesis -----------------------------------------------------------------------------
+
+    def _nemesis_state(self) -> str:
+        if not self.spec.schedule:
+            return "none"
+        if not self.active:
+            return "quiet"
+        return ", ".join(f"{a.item['fault']} {'+'.join(a.targets)}" for a in self.active.values())
+
+    async def _nemesis(self) -> None:
+        for item in self.spec.schedule:
+            at = self.live.started_at + float(item["at"])
+            if at >= self.live.started_at + self.spec.time_limit:
+                return
+            await trio.sleep_until(at)
+            await self._start_fault(item)
+            await trio.sleep(float(item["duration"]))
+            await self._stop_fault(item["id"])
+
+    async def _start_fault(self, item: dict[str, Any]) -> None:
+        fault = self.p.faults[item["spec"]]
+        base = {"fault": item["fault"], "id": item["id"], "spec": item["spec"]}
+        with trio.CancelScope(shield=True):
+            try:
+                targets = await trio.to_thread.run_sync(
+                    choose_nodes, item["target"], self.nodes, random.Random(item["target_seed"]),
+                    self.p.system)
+            except FaultError as e:
+                # Nothing to target right now (no leader): recorded, and the schedule goes on.
+                self.writer.append("nemesis", "info", f"start-{item['fault']}",
+                                   {**base, "targets": [], "skipped": str(e)})
+                return
+            value = {**base, "targets": targets}
+            self.writer.append("nemesis", "invoke", f"start-{item['fault']}", value)
+            active = _ActiveFault(item, fault, targets)
+            self.active[item["id"]] = active
+            try:
+                active.started = await trio.to_thread.run_sync(
+                    fault.start, self.p.system, self.ctx, targets, item["params"])
+            except Exception as e:
+                self.writer.append("nemesis", "info", f"start-{item['fault']}",
+                                   {**value, "error": str(e)})
+                raise EnvironmentFailure(f"nemesis {item['spec']} on {', '.join(targets)} failed "
+                                         f"to apply: {e}") from None
+            self.writer.append("nemesis", "info", f"start-{item['fault']}",
+                               {**value, **active.started})
+
+    async def _stop_fault(self, fault_id: int, wait_health: bool = True) -> None:
+        active = self.active.get(fault_id)
+        if active is None:
+            return
+        item = active.item
+        value = {"fault": item["fault"], "id": item["id"], "spec": item["spec"],
+                 "targets": active.targets}
+        with trio.CancelScope(shield=True):
+            self.writer.append("nemesis", "invoke", f"stop-{item['fault']}", value)
+            try:
+                details = await trio.to_thread.run_sync(
+                    active.fault.stop, self.p.system, self.ctx, active.targets, item["params"],
+                    active.started)
+            except Exception as e:
+                self.writer.append("nemesis", "info", f"stop-{item['fault']}",
+                                   {**value, "error": str(e)})
+                raise EnvironmentFailure(f"nemesis {item['spec']} could not be healed: {e}") from None
+            del self.active[fault_id]
+        recovery = await self._await_health(HEAL_WAIT_S) if wait_health else None
+        if recovery is not None:
+            details = {**details, "recovery": recovery}
+        self.writer.append("nemesis", "info", f"stop-{item['fault']}", {**value, **details})
+
+    async def _heal_all(self) -> None:
+        for fault_id in list(self.active):
+            await self._stop_fault(fault_id, wait_health=False)
+
+    async def _await_health(self, bound: float) -> dict[str, Any] | None:
+        """Poll the system's own health condition until it holds or the bound passes."""
+        system = self.p.system
+        if not isinstance(system, HealthCheck):
+            return None
+        started = time.monotonic()
+        healthy = False
+        with trio.move_on_after(bound):
+            while True:
+                healthy = await trio.to_thread.run_sync(system.healthy, abandon_on_cancel=True,
+                                                        limiter=self.limiter)
+                if healthy:
+                    break
+                await trio.sleep(0.1)
+        leader = None
+        if healthy and isinstance(system, HasLeader):
+            leader = await trio.to_thread.run_sync(system.leader, abandon_on_cancel=True,
+                                                   limiter=self.limiter)
+        return {"healthy": bool(healthy), "leader": leader,
+                "seconds": round(time.monotonic() - started, 3)}
+
+
+async def _close_in_thread(client: Any) -> None:
+    with trio.CancelScope(shield=True):
+        with trio.move_on_after(5):
+            await trio.to_thread.run_sync(_close_quietly, client, abandon_on_cancel=True)
+
+
+def _close_quietly(client: Any) -> None:
+    try:
+        client.close()
+    except Exception:
+        pass
+
+
+def worst_case_runtime(spec: TestSpec) -> float:
+    """An upper bound on a run's wall time, for callers that supervise runs."""
+    return spec.time_limit + HEAL_WAIT_S * 2 + spec.op_timeout * 4 + 60
+
+
+__all__ = ["prepare", "execute", "RunOutcome", "Prepared"]

@@ -1,0 +1,100 @@
+"""Helpers for end-to-end runs of the real CLI against real node processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def node_pids(marker: str) -> list[int]:
+    """Pids of processes whose command line mentions `marker` (a run store path)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd and "pytest" not in cmd:
+            pids.append(int(d.name))
+    return pids
+
+
+def kill_all(marker: str) -> None:
+    for pid in node_pids(marker):
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+class Splitbrain:
+    """Runs `python -m harness ...` with its run store in a temporary directory."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "harness", *args]
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        if args and args[0] == "run":
+            args = (*args, "--store", str(self.store), "--quiet")
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                              cwd=PROJECT)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(*args, "--store", str(self.store), "--quiet"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=PROJECT)
+
+    @property
+    def latest(self) -> Path:
+        return (self.store / "latest").resolve()
+
+    def node_pids(self) -> list[int]:
+        return node_pids(str(self.store))
+
+    wait_for_history = staticmethod(lambda path, seconds, timeout=60:
+                                    wait_for_history(path, seconds, timeout))
+
+    def results(self) -> dict:
+        return json.loads((self.latest / "results.json").read_text())
+
+    def history(self) -> list[dict]:
+        return [json.loads(line) for line in (self.latest / "history.jsonl").read_text().splitlines()
+                if line.strip()]
+
+
+@pytest.fixture
+def sb(tmp_path):
+    store = tmp_path / "store"
+    yield Splitbrain(store)
+    # Servers never outlive a test, whatever happened to the harness.
+    leftovers = node_pids(str(store))
+    kill_all(str(store))
+    assert not leftovers, f"node processes outlived the run: {leftovers}"
+
+
+def wait_for_history(path: Path, seconds: float, timeout: float = 60) -> None:
+    """Block until the history has an event `seconds` into the main phase."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+            client = [json.loads(x) for x in lines if '"process":"nemesis"' not in x]
+            if client and (client[-1]["time"] - client[0]["time"]) / 1e9 >= seconds:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not reach {seconds} s of operations")
