@@ -111,9 +111,13 @@ def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
     run = _Run(prepared, run_dir, live or LiveStatus(spec.time_limit, quiet=True))
     error: SplitbrainError | None = None
     try:
-        trio.run(run.main)
+        trio.run(run.main, strict_exception_groups=False)
     except SplitbrainError as e:
         error = e
+    except BaseExceptionGroup as group:
+        error = _first_user_error(group)
+        if error is None:
+            raise
     finally:
         run.writer.close()
     history = read_history_file(run_dir / "history.jsonl", "jsonl")
@@ -206,13 +210,12 @@ class _Run:
                         workers.start_soon(self._worker, w)
                 nursery.cancel_scope.cancel()
         self.live.phase("heal")
-        with self.heal_scope:
+        with self.heal_scope:  # a second Ctrl-C cancels the waiting, never the cleanup
             await self._heal_all()
             await self._await_health(HEAL_WAIT_S)
-        if self.interrupted:
-            return
-        self.live.phase("final reads")
-        with self.heal_scope:
+            if self.interrupted:
+                return
+            self.live.phase("final reads")
             await self._final_reads()
 
     async def _teardown(self) -> None:
@@ -422,6 +425,18 @@ class _Run:
                                                    limiter=self.limiter)
         return {"healthy": bool(healthy), "leader": leader,
                 "seconds": round(time.monotonic() - started, 3)}
+
+
+def _first_user_error(group: BaseExceptionGroup) -> SplitbrainError | None:
+    """Several tasks may fail at once (e.g. a fault and a worker); report the user-facing one."""
+    for exc in group.exceptions:
+        if isinstance(exc, SplitbrainError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_user_error(exc)
+            if found is not None:
+                return found
+    return None
 
 
 async def _close_in_thread(client: Any) -> None:

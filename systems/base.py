@@ -11,6 +11,8 @@ threads. They may import harness (for hosts) but never checkers or reports.
 
 from __future__ import annotations
 
+import random
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -72,13 +74,46 @@ class ClusterContext:
     def address(self, node: str) -> str:
         return self.addresses.get(node, "127.0.0.1")
 
+    _ports: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
+
     def port(self, node: str, base: int) -> int:
-        return base + self.nodes.index(node) if self.shared_host else base
+        """The port of a service on a node. On hosts of their own every node uses `base`; on one
+        shared host (env local) each (node, service) gets a port the OS says is free, chosen once
+        and then stable for the run, so concurrent runs on one machine never talk to each other's
+        nodes."""
+        if not self.shared_host:
+            return base
+        key = (node, base)
+        if key not in self._ports:
+            self._ports[key] = _free_port(self.address(node), set(self._ports.values()))
+        return self._ports[key]
 
     def node_dir(self, node: str) -> Path:
         d = self.run_dir / "nodes" / node
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+
+def _free_port(address: str, taken: set[int]) -> int:
+    """A port that is free now and lies below the kernel's ephemeral range, so that no outgoing
+    connection can take it while a killed node waits to be restarted on it."""
+    low = 32768
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((address, port))
+            except OSError:
+                continue
+        return port
+    raise SystemError_(f"no free port found on {address}")
 
 
 @runtime_checkable
