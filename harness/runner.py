@@ -32,7 +32,7 @@ from harness import registry
 from harness.checking import read_history_file, run_checkers
 from harness.errors import EnvironmentFailure, SplitbrainError, UsageError
 from harness.history import HistoryWriter
-from harness.hosts import LocalHost
+from harness.envs import make_environment
 from harness.live import LiveStatus
 from harness.spec import TestSpec
 from harness.store import create_run_dir, write_json
@@ -68,8 +68,7 @@ class RunOutcome:
 def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     """Resolve names and check the spec; every problem here is a UsageError (exit 254)."""
     spec = spec.validated()
-    if spec.env != "local":
-        raise UsageError(f"--env {spec.env}: unknown environment; available: local")
+    make_environment(spec.env)  # an unknown environment is bad input, before anything starts
     system = registry.load("system", spec.system)()
     workload = registry.load("workload", spec.workload)()
     offered = getattr(system, "workloads", None)
@@ -154,10 +153,8 @@ class _Run:
         self.live = live
         self.writer = HistoryWriter(run_dir / "history.jsonl")
         self.nodes = [f"n{i + 1}" for i in range(self.spec.nodes)]
-        self.ctx = ClusterContext(nodes=self.nodes, hosts={n: LocalHost(n) for n in self.nodes},
-                                  run_dir=run_dir, seed=self.spec.seed,
-                                  bugs=frozenset(self.spec.bugs), options=dict(self.spec.options),
-                                  shared_host=True)
+        self.env = make_environment(self.spec.env)
+        self.ctx: ClusterContext | None = None  # opened in the setup phase
         self.generator = prepared.workload.generator({"concurrency": self.spec.concurrency,
                                                       **self.spec.options})
         self.interrupted = False
@@ -193,6 +190,7 @@ class _Run:
 
     async def _phases(self) -> None:
         self.live.phase("setup")
+        self.ctx = await trio.to_thread.run_sync(self.env.open, self.spec, self.run_dir)
         try:
             await trio.to_thread.run_sync(self.p.system.setup, self.ctx)
         except SystemError_ as e:
@@ -225,10 +223,10 @@ class _Run:
         except Exception as e:  # teardown kills everything anyway
             self.live.note(f"heal during teardown failed: {e}")
         try:
-            await trio.to_thread.run_sync(self.p.system.teardown)
+            if self.ctx is not None:
+                await trio.to_thread.run_sync(self.p.system.teardown)
         finally:
-            for host in self.ctx.hosts.values():
-                host.close()
+            await trio.to_thread.run_sync(self.env.close)
             self.live.stop()
 
     # -- clients -----------------------------------------------------------------------------
