@@ -1,4 +1,4 @@
-"""The `splitbrain` command line: run, check, report, list.
+"""The `splitbrain` command line: run, check, report, list, install, clean.
 
 Exit codes (Jepsen's): 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 harness or
 environment failure; across several files the precedence is 255 > 254 > 1 > 2 > 0. Errors meant
@@ -13,12 +13,11 @@ import sys
 import tempfile
 import time
 import traceback
-from pathlib import Path
 from typing import Any, NoReturn
 
 from checkers.base import exit_code_for, worst_exit
 from harness import registry
-from harness.errors import EXIT_ENVIRONMENT, SplitbrainError, UsageError
+from harness.errors import EXIT_ENVIRONMENT, EnvironmentFailure, SplitbrainError, UsageError
 
 VERDICT_WORDS = {True: "valid", False: "INVALID"}
 
@@ -50,6 +49,13 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _host_list(text: str) -> tuple[str, ...]:
+    hosts = tuple(h.strip() for h in text.split(","))
+    if not all(hosts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of hosts")
+    return hosts
+
+
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -75,7 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rate", type=_positive_float, default=None)
     run.add_argument("--op-timeout", type=_positive_float, default=None)
     run.add_argument("--seed", type=int, default=None)
-    run.add_argument("--env", default=None, help="where nodes run: local")
+    run.add_argument("--env", default=None,
+                     help="where nodes run: netns (default as root on Linux), local, or ssh")
+    run.add_argument("--nemesis-overlap", action="store_true", default=None,
+                     help="let faults overlap (default: one at a time)")
+    run.add_argument("--subnet", default=None,
+                     help="env netns: the lab's private IPv4 subnet (default: a free 10.77.X.0/24)")
+    run.add_argument("--hosts", type=_host_list, default=None, metavar="H1,H2,...",
+                     help="env ssh: one host per node")
+    run.add_argument("--ssh-user", default=None, help="env ssh: login user (default root)")
+    run.add_argument("--ssh-key", default=None, metavar="PATH", help="env ssh: private key")
+    run.add_argument("--ssh-port", type=_positive_int, default=None, help="env ssh: port (22)")
+    run.add_argument("--accept-new-host-keys", action="store_true", default=None,
+                     help="env ssh: trust and save host keys not yet in known_hosts")
     run.add_argument("--bug", action="append", default=None, help="switch on a system's bug")
     run.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE")
     run.add_argument("--store", default=None, help="run store directory (default: store)")
@@ -97,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="systems, workloads, nemeses, checkers, models and bugs")
 
+    sub.add_parser("clean", help="remove what runs killed with SIGKILL left behind (namespaces, "
+                                 "bridges, firewall rules, delayers, node processes)")
+
     install = sub.add_parser("install", help="install what systems or the test suite need")
     install.add_argument("targets", nargs="+", metavar="TARGET", help="a system name, or tests")
     return p
@@ -110,10 +131,13 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
 
     overrides: dict[str, Any] = {}
     for name in ("workload", "nodes", "concurrency", "time_limit", "rate", "seed", "env", "store",
-                 "name", "nemesis_interval", "op_timeout"):
+                 "name", "nemesis_interval", "op_timeout", "nemesis_overlap", "subnet", "hosts",
+                 "ssh_user", "ssh_key", "ssh_port", "accept_new_host_keys"):
         v = getattr(args, name)
         if v is not None:
             overrides[name] = v
+    if args.hosts is not None and args.nodes is None:
+        overrides["nodes"] = len(args.hosts)  # the number of hosts is the number of nodes
     if args.bug is not None:
         overrides["bugs"] = tuple(args.bug)
     if args.opt is not None:
@@ -127,13 +151,16 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
         if args.system:
             raise UsageError("give either SYSTEM or --from TEST_JSON, not both")
         spec = TestSpec.load(args.from_spec)
-        if {"nemesis", "time_limit", "nemesis_interval", "seed"} & set(overrides):
+        if {"nemesis", "time_limit", "nemesis_interval", "seed", "nemesis_overlap"} & set(overrides):
             spec = spec.with_(schedule=())  # a changed plan needs a new schedule
         if {"workload", "concurrency"} & set(overrides):
             spec = spec.with_(checkers=())
         return spec.with_(command="", **overrides)
     if not args.system:
         raise UsageError("run needs a SYSTEM (see `splitbrain list`) or --from TEST_JSON")
+    if "env" not in overrides:
+        from harness.envs import default_environment
+        overrides["env"] = "ssh" if args.hosts else default_environment()
     return TestSpec(system=args.system, **overrides)
 
 
@@ -287,8 +314,30 @@ def cmd_list() -> int:
         params = "\n".join(f"{k}={p.default} ({p.doc})" for k, p in f.params.items())
         faults.add_row(name, ", ".join(targets), params, f.doc)
     console.print(faults)
+    from harness.envs import ENVIRONMENTS, default_environment
+    envs = Table("environment", "what it is", title=f"environments (--env; default here: "
+                 f"{default_environment()})", title_justify="left")
+    for name, env in ENVIRONMENTS.items():
+        envs.add_row(name, env.doc)
+    console.print(envs)
     console.print("[bold]checkers[/bold]: " + ", ".join(checker_names()))
     console.print("[bold]models[/bold]: " + ", ".join(model_names()))
+    return 0
+
+
+# -- clean ----------------------------------------------------------------------------------------
+
+def cmd_clean() -> int:
+    from harness.envs import clean_leftovers
+    from harness.lab import LabError
+
+    try:
+        removed = clean_leftovers()
+    except LabError as e:
+        raise EnvironmentFailure(f"clean: {e}") from None
+    for line in removed:
+        print(f"removed {line}")
+    print(f"clean: {len(removed)} leftover{'s' if len(removed) != 1 else ''} removed")
     return 0
 
 
@@ -306,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "list":
             return cmd_list()
+        if args.command == "clean":
+            return cmd_clean()
         if args.command == "install":
             from harness.install import install
             done = install(args.targets)

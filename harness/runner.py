@@ -16,6 +16,7 @@ its worker continues under a fresh process number, as in Jepsen.
 
 from __future__ import annotations
 
+import math
 import random
 import shlex
 import signal
@@ -32,11 +33,11 @@ from harness import registry
 from harness.checking import read_history_file, run_checkers
 from harness.errors import EnvironmentFailure, SplitbrainError, UsageError
 from harness.history import HistoryWriter
-from harness.envs import make_environment
+from harness.envs import check_environment, make_environment
 from harness.live import LiveStatus
 from harness.spec import TestSpec
 from harness.store import create_run_dir, write_json
-from nemesis.base import FaultError, choose_nodes, resolve_params, validate
+from nemesis.base import FaultError, resolve_params, resolve_target, validate
 from nemesis.schedule import plan
 from nemesis.spec import NemesisSpecError, parse_fault
 from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, Invocation,
@@ -68,7 +69,8 @@ class RunOutcome:
 def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     """Resolve names and check the spec; every problem here is a UsageError (exit 254)."""
     spec = spec.validated()
-    make_environment(spec.env)  # an unknown environment is bad input, before anything starts
+    env = make_environment(spec.env)  # an unknown environment is bad input, before anything starts
+    check_environment(spec)
     system = registry.load("system", spec.system)()
     workload = registry.load("workload", spec.workload)()
     offered = getattr(system, "workloads", None)
@@ -86,7 +88,7 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
         for text in spec.nemesis:
             fs = parse_fault(text)
             fault = registry.load("nemesis", fs.fault)()
-            validate(fault, fs, system, spec.nodes)
+            validate(fault, fs, system, spec.nodes, env)
             faults[str(fs)] = fault
             defaults[str(fs)] = {"target": fs.target or fault.default_target,
                                  "params": resolve_params(fault, fs)}
@@ -95,7 +97,7 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
         raise UsageError(str(e)) from None
     options = {"concurrency": spec.concurrency, **spec.options}
     schedule = spec.schedule or tuple(plan(specs, defaults, spec.seed, spec.time_limit,
-                                           spec.nemesis_interval))
+                                           spec.nemesis_interval, overlap=spec.nemesis_overlap))
     checkers = spec.checkers or tuple(workload.checkers(options))
     command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
     spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
@@ -142,6 +144,7 @@ class _ActiveFault:
     item: dict[str, Any]
     fault: Any
     targets: list[str]
+    params: dict[str, Any] = field(default_factory=dict)  # the item's, plus resolved target shape
     started: dict[str, Any] = field(default_factory=dict)
 
 
@@ -236,9 +239,10 @@ class _Run:
         self.next_process += 1
         return p
 
-    async def _open_client(self, node: str) -> Any:
-        """A connected client for the node; retried while the node is down (no op is recorded)."""
-        while True:
+    async def _open_client(self, node: str, deadline: float = math.inf) -> Any:
+        """A connected client for the node, retried while the node is down (no op is recorded);
+        None if the deadline passes first."""
+        while trio.current_time() < deadline:
             client = self.p.system.client(self.spec.workload)
             try:
                 with trio.fail_after(self.spec.op_timeout):
@@ -248,6 +252,7 @@ class _Run:
             except Exception:
                 _close_quietly(client)
                 await trio.sleep(OPEN_RETRY_S)
+        return None
 
     async def _invoke(self, client: Any, process: int, inv: Invocation, node: str,
                       phase: str) -> Completion:
@@ -280,9 +285,9 @@ class _Run:
         deadline = self.live.started_at + self.spec.time_limit
         mean_gap = self.spec.concurrency / self.spec.rate
         process = w
-        client = await self._open_client(node)
+        client = await self._open_client(node, deadline)
         try:
-            while True:
+            while client is not None:
                 # The pacing draws from the seed too, so the schedule of requests is reproducible.
                 await trio.sleep(rng.uniform(0, 2 * mean_gap))
                 if trio.current_time() >= deadline:
@@ -297,7 +302,7 @@ class _Run:
                     # one op open. Close the connection so the abandoned call returns.
                     await _close_in_thread(client)
                     process = self._fresh_process()
-                    client = await self._open_client(node)
+                    client = await self._open_client(node, deadline)
         finally:
             await _close_in_thread(client)
 
@@ -339,35 +344,44 @@ class _Run:
         return ", ".join(f"{a.item['fault']} {'+'.join(a.targets)}" for a in self.active.values())
 
     async def _nemesis(self) -> None:
+        if self.spec.nemesis_overlap:
+            # Each fault on its own clock: one may start while another is still in force.
+            async with trio.open_nursery() as nursery:
+                for item in self.spec.schedule:
+                    nursery.start_soon(self._one_fault, item)
+            return
         for item in self.spec.schedule:
-            at = self.live.started_at + float(item["at"])
-            if at >= self.live.started_at + self.spec.time_limit:
-                return
-            await trio.sleep_until(at)
-            await self._start_fault(item)
-            await trio.sleep(float(item["duration"]))
-            await self._stop_fault(item["id"])
+            await self._one_fault(item)
+
+    async def _one_fault(self, item: dict[str, Any]) -> None:
+        at = self.live.started_at + float(item["at"])
+        if at >= self.live.started_at + self.spec.time_limit:
+            return
+        await trio.sleep_until(at)
+        await self._start_fault(item)
+        await trio.sleep(float(item["duration"]))
+        await self._stop_fault(item["id"])
 
     async def _start_fault(self, item: dict[str, Any]) -> None:
         fault = self.p.faults[item["spec"]]
         base = {"fault": item["fault"], "id": item["id"], "spec": item["spec"]}
         with trio.CancelScope(shield=True):
             try:
-                targets = await trio.to_thread.run_sync(
-                    choose_nodes, item["target"], self.nodes, random.Random(item["target_seed"]),
-                    self.p.system)
+                targets, shape = await trio.to_thread.run_sync(
+                    resolve_target, fault, item["target"], self.nodes,
+                    random.Random(item["target_seed"]), self.p.system)
             except FaultError as e:
                 # Nothing to target right now (no leader): recorded, and the schedule goes on.
                 self.writer.append("nemesis", "info", f"start-{item['fault']}",
                                    {**base, "targets": [], "skipped": str(e)})
                 return
-            value = {**base, "targets": targets}
+            value = {**base, "targets": targets, **shape}  # e.g. a partition's groups
             self.writer.append("nemesis", "invoke", f"start-{item['fault']}", value)
-            active = _ActiveFault(item, fault, targets)
+            active = _ActiveFault(item, fault, targets, params={**item["params"], **shape})
             self.active[item["id"]] = active
             try:
                 active.started = await trio.to_thread.run_sync(
-                    fault.start, self.p.system, self.ctx, targets, item["params"])
+                    fault.start, self.p.system, self.ctx, targets, active.params)
             except Exception as e:
                 self.writer.append("nemesis", "info", f"start-{item['fault']}",
                                    {**value, "error": str(e)})
@@ -387,7 +401,7 @@ class _Run:
             self.writer.append("nemesis", "invoke", f"stop-{item['fault']}", value)
             try:
                 details = await trio.to_thread.run_sync(
-                    active.fault.stop, self.p.system, self.ctx, active.targets, item["params"],
+                    active.fault.stop, self.p.system, self.ctx, active.targets, active.params,
                     active.started)
             except Exception as e:
                 self.writer.append("nemesis", "info", f"stop-{item['fault']}",
@@ -438,6 +452,8 @@ def _first_user_error(group: BaseExceptionGroup) -> SplitbrainError | None:
 
 
 async def _close_in_thread(client: Any) -> None:
+    if client is None:
+        return
     with trio.CancelScope(shield=True):
         with trio.move_on_after(5):
             await trio.to_thread.run_sync(_close_quietly, client, abandon_on_cancel=True)

@@ -74,7 +74,11 @@ class PauseFault:
     doc = "SIGSTOP every process of the target nodes; SIGCONT at heal"
     targets = NODE_TARGETS
     default_target = "one"
-    params = {"duration": Param(5.0, "seconds the nodes stay paused (longer than election timeouts)")}
+    # Longer than the default op timeout (5 s): clients bound to a paused node then time out and
+    # send fresh requests, which the node finds waiting when it resumes, as a real stalled process
+    # (GC, VM freeze) would.
+    params = {"duration": Param(10.0, "seconds the nodes stay paused (longer than election "
+                                      "timeouts and the op timeout)")}
 
     def refusal(self, system: Any, nodes: int) -> str | None:
         if not isinstance(system, Pausable):
