@@ -112,7 +112,7 @@ def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
     run = _Run(prepared, run_dir, live or LiveStatus(spec.time_limit, quiet=True))
     error: SplitbrainError | None = None
     try:
-        trio.run(run.main, strict_exception_groups=False)
+        trio.run(run.main)
     except SplitbrainError as e:
         error = e
     except BaseExceptionGroup as group:
@@ -408,10 +408,14 @@ class _Run:
                                    {**value, "error": str(e)})
                 raise EnvironmentFailure(f"nemesis {item['spec']} could not be healed: {e}") from None
             del self.active[fault_id]
-        recovery = await self._await_health(HEAL_WAIT_S) if wait_health else None
-        if recovery is not None:
-            details = {**details, "recovery": recovery}
-        self.writer.append("nemesis", "info", f"stop-{item['fault']}", {**value, **details})
+        recovery = None
+        try:
+            recovery = await self._await_health(HEAL_WAIT_S) if wait_health else None
+        finally:
+            # The heal happened even if the wait for health was cancelled (the main phase ended).
+            if recovery is not None:
+                details = {**details, "recovery": recovery}
+            self.writer.append("nemesis", "info", f"stop-{item['fault']}", {**value, **details})
 
     async def _heal_all(self) -> None:
         for fault_id in list(self.active):

@@ -28,7 +28,8 @@ FOLLOWER, CANDIDATE, LEADER = "follower", "candidate", "leader"
 BUGS: dict[str, str] = {
     "follower-reads": "followers answer reads from their own applied state (stale even without faults)",
     "stale-leader-reads": "the leader answers reads from its applied state without confirming it still "
-                          "leads (stale after a pause or partition of the leader)",
+                          "leads, and never checks that a majority still follows it (stale after a "
+                          "pause or partition of the leader)",
     "early-ack": "the leader acknowledges a write once it is in its own log and replicates it only with "
                  "the next heartbeat (lost if that leader dies or is deposed first)",
 }
@@ -289,7 +290,10 @@ class RaftCore:
         """Time passed: maybe start an election, send heartbeats, check quorum, expire forwards."""
         self._now = now
         if self.role == LEADER:
-            if self.config.check_quorum and now >= self._quorum_check_due:
+            # A leader that trusts itself (the stale-leader-reads bug) never checks that a majority
+            # still follows it: cut off or paused, it keeps serving until it hears of a newer term.
+            check_quorum = self.config.check_quorum and "stale-leader-reads" not in self.bugs
+            if check_quorum and now >= self._quorum_check_due:
                 if len(self._recent_active) + 1 < self.majority:
                     self._event(f"stepping down in term {self.term}: no majority heard for an election timeout")
                     self._become_follower(self.term, None)

@@ -69,15 +69,17 @@ def test_correct_system_is_valid_under_kill_and_pause(sb):
 
 @pytest.mark.parametrize("bug,nemesis,extra", [
     ("follower-reads", "none", []),
-    # Clients of the paused leader time out (1 s) and send fresh reads that wait in its sockets.
-    ("stale-leader-reads", "pause:leader:duration=3", ["--nemesis-interval", "4",
-                                                       "--op-timeout", "1"]),
+    # Clients of the paused leader time out (1 s) and send fresh reads that wait in its sockets;
+    # on resuming, it answers some of them before it hears of the new term. Several pauses and
+    # four workers per node make at least one such read certain in one run.
+    ("stale-leader-reads", "pause:leader:duration=2", ["--nemesis-interval", "3",
+                                                       "--op-timeout", "1", "--concurrency", "12"]),
     # A write is lost when the leader dies within a heartbeat of acknowledging it: many kills and
     # a high rate make that certain in one short run.
     ("early-ack", "kill:leader:duration=1", ["--nemesis-interval", "2", "--rate", "300"]),
 ])
 def test_each_bug_is_found(sb, bug, nemesis, extra):
-    p = sb.run("run", "raftkv", "--bug", bug, "--nemesis", nemesis, "--time-limit", "15",
+    p = sb.run("run", "raftkv", "--bug", bug, "--nemesis", nemesis, "--time-limit", "20",
                "--seed", "3", *extra)
     assert p.returncode == 1, p.stdout + p.stderr
     res = sb.results()
