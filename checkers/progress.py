@@ -1,0 +1,186 @@
+"""The `progress` checker: after every heal the system answered again, and the final reads all worked.
+
+Safety checkers (linearizability and friends) are happy with a system that stops answering for
+good; this one is not. It works from the history alone:
+
+* A heal is a nemesis `stop-<fault>` event; its completion (the `info` half) marks the moment the
+  fault was lifted. The runner may attach `value["recovery"] = {"healthy", "leader", "seconds"}`
+  after waiting for the system to answer again: an unhealthy recovery, or one slower than
+  `bound_s`, fails the heal.
+* Some client operation must complete `ok` within `bound_s` seconds of each heal. If none did
+  although the history goes on for at least `bound_s` after the heal, the heal fails; if the
+  history ends sooner, that heal gets no verdict (it is listed as undecided).
+* Every client operation marked `"phase": "final"` (the reads after the last heal) must be ok.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from checkers.history import NEMESIS, Event, History, Operation
+
+NS_PER_S = 1_000_000_000
+DEFAULT_BOUND_S = 10.0
+
+
+@dataclass
+class Heal:
+    """One stop-<fault> nemesis operation: its invocation and (if it came) its completion."""
+
+    fault: str
+    invoke: Event
+    completion: Event | None
+
+    @property
+    def value(self) -> dict[str, Any]:
+        for event in (self.completion, self.invoke):
+            if event is not None and isinstance(event.value, dict):
+                return event.value
+        return {}
+
+    def describe(self) -> str:
+        targets = self.value.get("targets")
+        where = f" on {', '.join(map(str, targets))}" if isinstance(targets, list) and targets else ""
+        ident = self.value.get("id")
+        label = f"heal of {self.fault}{where}"
+        if ident is not None:
+            label += f" (id {ident})"
+        at = self.completion.time if self.completion is not None else self.invoke.time
+        return f"{label} at {at / NS_PER_S:.3f}s"
+
+
+def find_heals(history: History) -> list[Heal]:
+    """Pair each nemesis stop-* invocation with the next nemesis completion of the same f."""
+    heals: list[Heal] = []
+    open_by_f: dict[str, list[Heal]] = {}
+    for event in history.events:
+        if event.process != NEMESIS or not event.f.startswith("stop-"):
+            continue
+        if event.type == "invoke":
+            heal = Heal(_fault_name(event), event, None)
+            heals.append(heal)
+            open_by_f.setdefault(event.f, []).append(heal)
+        else:
+            waiting = open_by_f.get(event.f)
+            if waiting:
+                waiting.pop(0).completion = event
+            else:  # a completion whose invocation was lost: it still marks a heal
+                heals.append(Heal(_fault_name(event), event, event))
+    return heals
+
+
+def _fault_name(event: Event) -> str:
+    if isinstance(event.value, dict) and event.value.get("fault"):
+        return str(event.value["fault"])
+    return event.f[len("stop-"):]
+
+
+class ProgressChecker:
+    """Invalid when the system did not come back within `bound_s` after a heal, or a final op failed."""
+
+    name = "progress"
+
+    def __init__(self, bound_s: float = DEFAULT_BOUND_S) -> None:
+        if not (isinstance(bound_s, (int, float)) and bound_s > 0 and math.isfinite(bound_s)):
+            raise ValueError(f"progress bound_s must be a positive number of seconds, not {bound_s!r}")
+        self.bound_s = float(bound_s)
+
+    def check(self, history: History) -> dict[str, Any]:
+        bound_ns = int(self.bound_s * NS_PER_S)
+        ok_times = sorted(e.time for e in history.events if e.is_client and e.type == "ok")
+        run_end = max((e.time for e in history.events), default=0)
+
+        failures: list[str] = []
+        heal_rows: list[dict[str, Any]] = []
+        for heal in find_heals(history):
+            row = self._judge_heal(heal, ok_times, run_end, bound_ns)
+            heal_rows.append(row)
+            failures.extend(f"{heal.describe()}: {problem}" for problem in row["problems"])
+
+        final_ops = [op for op in history.operations() if op.extra.get("phase") == "final"]
+        final_not_ok = [_op_summary(op) for op in final_ops if op.type != "ok"]
+        for op in final_not_ok:
+            failures.append(f"final {op['f']} of process {op['process']}"
+                            + (f" on key {op['key']!r}" if op["key"] is not None else "")
+                            + f" ended {op['type']}"
+                            + (f" ({op['error']})" if op["error"] is not None else ""))
+
+        result: dict[str, Any] = {
+            "valid": not failures,
+            "bound_s": self.bound_s,
+            "heals": heal_rows,
+            "undecided": [row["heal"] for row in heal_rows if row["verdict"] == "undecided"],
+            "final": {"count": len(final_ops), "ok": len(final_ops) - len(final_not_ok),
+                      "not_ok": final_not_ok},
+            "failures": failures,
+        }
+        if failures:
+            more = len(failures) - 1
+            result["error"] = failures[0] + (f" (and {more} more)" if more else "")
+        if not heal_rows and not final_ops:
+            result["note"] = "no heals and no final operations in the history: nothing to judge"
+        elif result["undecided"]:
+            result["note"] = (f"{len(result['undecided'])} heal(s) came less than {self.bound_s:g}s "
+                              f"before the history ended and got no verdict")
+        return result
+
+    def _judge_heal(self, heal: Heal, ok_times: list[int], run_end: int,
+                    bound_ns: int) -> dict[str, Any]:
+        value = heal.value
+        recovery = value.get("recovery") if isinstance(value.get("recovery"), dict) else None
+        row: dict[str, Any] = {
+            "heal": heal.describe(),
+            "fault": heal.fault,
+            "id": value.get("id"),
+            "targets": value.get("targets"),
+            "index": heal.invoke.index,
+            "time_s": None,
+            "recovery": recovery,
+            "first_ok_after_s": None,
+            "verdict": "ok",
+            "problems": [],
+        }
+        problems: list[str] = row["problems"]
+        if recovery is not None:
+            if recovery.get("healthy") is False:
+                problems.append("the runner found the system unhealthy after the heal")
+            seconds = recovery.get("seconds")
+            if isinstance(seconds, (int, float)) and seconds > self.bound_s:
+                problems.append(f"recovery took {seconds:.3f}s, more than the bound of "
+                                f"{self.bound_s:g}s")
+
+        if heal.completion is None:
+            row["verdict"] = "failed" if problems else "undecided"
+            row["waiting"] = "the heal never completed in the history"
+            return row
+
+        healed_at = heal.completion.time
+        row["time_s"] = round(healed_at / NS_PER_S, 6)
+        first = bisect.bisect_left(ok_times, healed_at)
+        first_ok = ok_times[first] if first < len(ok_times) else None
+        if first_ok is not None:
+            row["first_ok_after_s"] = round((first_ok - healed_at) / NS_PER_S, 6)
+        if first_ok is None or first_ok - healed_at > bound_ns:
+            if run_end - healed_at >= bound_ns:
+                later = ("none came before the history ended" if first_ok is None else
+                         f"the first came {(first_ok - healed_at) / NS_PER_S:.3f}s after")
+                problems.append(f"no client operation completed ok within {self.bound_s:g}s "
+                                f"of the heal ({later})")
+            elif not problems:
+                row["verdict"] = "undecided"
+                row["waiting"] = (f"the history ended {(run_end - healed_at) / NS_PER_S:.3f}s "
+                                  f"after the heal, before the {self.bound_s:g}s bound, with no "
+                                  f"ok operation")
+                return row
+        row["verdict"] = "failed" if problems else "ok"
+        return row
+
+
+def _op_summary(op: Operation) -> dict[str, Any]:
+    return {"id": op.id, "process": op.process, "f": op.f, "key": op.key, "type": op.type,
+            "value": op.value, "error": op.error, "node": op.node,
+            "start_s": round(op.start / NS_PER_S, 6),
+            "end_s": round(op.end / NS_PER_S, 6) if math.isfinite(op.end) else None}

@@ -1,0 +1,115 @@
+"""The progress checker on hand-made histories: heals, recovery reports, final reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from checkers.history import Event, History
+from checkers.progress import ProgressChecker
+
+S = 1_000_000_000
+
+
+def build(*rows: tuple) -> History:
+    """Events from (time_s, process, type, f, value[, extra]) rows, indexed in order."""
+    events = []
+    for i, row in enumerate(rows):
+        t, p, ty, f, v = row[:5]
+        extra = row[5] if len(row) > 5 else {}
+        events.append(Event(i, int(t * S), p, ty, f, v, extra=dict(extra)))
+    return History(events)
+
+
+def nemesis(start: float, stop: float, healed: float, recovery: dict | None = None,
+            fault: str = "partition", ident: int = 1) -> list[tuple]:
+    value = {"fault": fault, "targets": ["n1", "n2"], "id": ident}
+    stopped = dict(value, recovery=recovery) if recovery is not None else value
+    return [(start, "nemesis", "invoke", f"start-{fault}", value),
+            (start + 0.1, "nemesis", "info", f"start-{fault}", value),
+            (stop, "nemesis", "invoke", f"stop-{fault}", value),
+            (healed, "nemesis", "info", f"stop-{fault}", stopped)]
+
+
+def read(process: int, start: float, end: float, type_: str = "ok", extra: dict | None = None):
+    extra = extra or {}
+    return [(start, process, "invoke", "read", None, extra), (end, process, type_, "read", 1, extra)]
+
+
+def test_progress_after_heal_is_valid():
+    h = build(*nemesis(1, 5, 5.5, {"healthy": True, "leader": "n1", "seconds": 0.5}),
+              *read(0, 6, 6.2), *read(0, 20, 20.1))
+    r = ProgressChecker(bound_s=10).check(h)
+    assert r["valid"] is True, r
+    [heal] = r["heals"]
+    assert heal["verdict"] == "ok"
+    assert heal["fault"] == "partition"
+    assert heal["first_ok_after_s"] == pytest.approx(0.7)
+
+
+def test_slow_recovery_reported_by_runner_is_invalid():
+    h = build(*nemesis(1, 5, 5.5, {"healthy": True, "leader": "n1", "seconds": 12.5}),
+              *read(0, 6, 6.2))
+    r = ProgressChecker(bound_s=10).check(h)
+    assert r["valid"] is False
+    assert r["heals"][0]["verdict"] == "failed"
+    assert "12.500s" in r["failures"][0] and "partition" in r["failures"][0]
+
+
+def test_unhealthy_recovery_is_invalid():
+    h = build(*nemesis(1, 5, 5.5, {"healthy": False, "leader": None, "seconds": 3}),
+              *read(0, 6, 6.2))
+    r = ProgressChecker().check(h)
+    assert r["valid"] is False
+    assert "unhealthy" in r["failures"][0]
+
+
+def test_no_ok_op_within_bound_after_heal_is_invalid():
+    # ops fail for 15 s after the heal, and the history goes on long enough to judge
+    rows = nemesis(1, 5, 5.0)
+    for k in range(15):
+        rows += read(0, 5.5 + k, 6 + k, "fail")
+    rows += read(0, 21, 21.5)
+    r = ProgressChecker(bound_s=10).check(build(*rows))
+    assert r["valid"] is False
+    assert "within 10s" in r["failures"][0]
+    assert "the first came 16.500s after" in r["failures"][0]
+
+
+def test_history_ending_before_the_bound_gives_no_verdict_for_that_heal():
+    h = build(*read(0, 0, 0.5), *nemesis(1, 5, 5.0), *read(0, 6, 7, "fail"))
+    r = ProgressChecker(bound_s=10).check(h)
+    assert r["valid"] is True
+    assert r["heals"][0]["verdict"] == "undecided"
+    assert len(r["undecided"]) == 1 and "no verdict" in r["note"]
+
+
+def test_final_reads_must_all_be_ok():
+    final = {"phase": "final"}
+    h = build(*read(0, 0, 1), *read(1, 2, 3, "ok", final), *read(2, 2, 4, "fail", final),
+              (2, 3, "invoke", "read", None, final))  # never completed: info
+    r = ProgressChecker().check(h)
+    assert r["valid"] is False
+    assert r["final"]["count"] == 3 and r["final"]["ok"] == 1
+    assert sorted(op["process"] for op in r["final"]["not_ok"]) == [2, 3]
+    assert sorted(op["type"] for op in r["final"]["not_ok"]) == ["fail", "info"]
+    assert len(r["failures"]) == 2
+
+
+def test_nothing_to_judge_is_valid_with_a_note():
+    r = ProgressChecker().check(build(*read(0, 0, 1)))
+    assert r["valid"] is True
+    assert "nothing to judge" in r["note"]
+    assert ProgressChecker().check(History([]))["valid"] is True
+
+
+def test_two_heals_judged_separately():
+    rows = (nemesis(1, 2, 2.0, fault="kill", ident=1) + read(0, 2.5, 3)
+            + nemesis(4, 5, 5.0, fault="pause", ident=2) + read(0, 30, 31))
+    r = ProgressChecker(bound_s=10).check(build(*rows))
+    assert [h["verdict"] for h in r["heals"]] == ["ok", "failed"]
+    assert len(r["failures"]) == 1 and "pause" in r["failures"][0]
+
+
+def test_bad_bound_is_refused():
+    with pytest.raises(ValueError):
+        ProgressChecker(bound_s=0)
