@@ -294,12 +294,17 @@ def cmd_list() -> int:
     from checkers.registry import checker_names, model_names
 
     console = Console()
-    systems = Table("system", "workloads", "bugs", title="systems", title_justify="left")
+    systems = Table("system", "workloads", "bugs (--bug)", "options (--opt KEY=VALUE)",
+                    title="systems", title_justify="left")
     for name in registry.names("system"):
         cls = registry.load("system", name)
         bugs = getattr(cls, "bugs", {}) or {}
-        systems.add_row(name, ", ".join(getattr(cls, "workloads", ()) or ()),
-                        "\n".join(f"{b}: {d}" for b, d in bugs.items()) or "-")
+        options = getattr(cls, "options", {}) or {}
+        counts = getattr(cls, "node_counts", None)
+        systems.add_row(name + (f"\n(nodes: {', '.join(map(str, counts))})" if counts else ""),
+                        ", ".join(getattr(cls, "workloads", ()) or ()),
+                        "\n".join(f"{b}: {d}" for b, d in bugs.items()) or "-",
+                        "\n".join(f"{k}={o.default}: {o.doc}" for k, o in options.items()) or "-")
     console.print(systems)
     workloads = Table("workload", "description", title="workloads", title_justify="left")
     for name in registry.names("workload"):

@@ -43,6 +43,7 @@ from nemesis.spec import NemesisSpecError, parse_fault
 from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, Invocation,
                           SystemError_)
 
+_EVENT_FIELDS = {"index", "time", "process", "type", "f", "value", "key", "node", "error", "phase"}
 HEAL_WAIT_S = 30.0  # how long the heal phase waits for the system to answer again
 OPEN_RETRY_S = 0.5
 
@@ -82,6 +83,7 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
         if bug not in known_bugs:
             raise UsageError(f"system {spec.system!r} has no bug {bug!r}; known: "
                              f"{', '.join(sorted(known_bugs)) or 'none'}")
+    _check_system_options(spec, system)
     faults: dict[str, Any] = {}
     defaults: dict[str, dict[str, Any]] = {}
     try:
@@ -95,13 +97,46 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
         specs = [parse_fault(t) for t in spec.nemesis]
     except NemesisSpecError as e:
         raise UsageError(str(e)) from None
-    options = {"concurrency": spec.concurrency, **spec.options}
+    options = workload_options(spec)
     schedule = spec.schedule or tuple(plan(specs, defaults, spec.seed, spec.time_limit,
                                            spec.nemesis_interval, overlap=spec.nemesis_overlap))
     checkers = spec.checkers or tuple(workload.checkers(options))
     command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
     spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
     return Prepared(spec, system, workload, faults)
+
+
+WORKLOAD_OPTION = "workload."  # --opt workload.KEY=VALUE goes to the workload, not the system
+
+
+def workload_options(spec: TestSpec) -> dict[str, Any]:
+    return {"concurrency": spec.concurrency,
+            **{k[len(WORKLOAD_OPTION):]: v for k, v in spec.options.items()
+               if k.startswith(WORKLOAD_OPTION)}}
+
+
+def _check_system_options(spec: TestSpec, system: Any) -> None:
+    counts = getattr(system, "node_counts", None)
+    if counts and spec.nodes not in counts:
+        raise UsageError(f"system {spec.system!r} runs on {' or '.join(map(str, counts))} nodes, "
+                         f"not {spec.nodes}; pass --nodes {counts[0]}")
+    declared = getattr(system, "options", None) or {}
+    for key, value in spec.options.items():
+        if key.startswith(WORKLOAD_OPTION):
+            continue
+        if key not in declared:
+            raise UsageError(f"system {spec.system!r} has no option {key!r}; it takes: "
+                             f"{', '.join(sorted(declared)) or 'none'}")
+        choices = declared[key].choices
+        if choices and value not in choices:
+            raise UsageError(f"--opt {key}={value}: expected one of {', '.join(choices)}")
+    check = getattr(system, "check_options", None)
+    if check is not None:
+        try:
+            check({**{k: o.default for k, o in declared.items()},
+                   **{k: v for k, v in spec.options.items() if not k.startswith(WORKLOAD_OPTION)}})
+        except ValueError as e:
+            raise UsageError(f"system {spec.system!r}: {e}") from None
 
 
 def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
@@ -158,8 +193,7 @@ class _Run:
         self.nodes = [f"n{i + 1}" for i in range(self.spec.nodes)]
         self.env = make_environment(self.spec.env)
         self.ctx: ClusterContext | None = None  # opened in the setup phase
-        self.generator = prepared.workload.generator({"concurrency": self.spec.concurrency,
-                                                      **self.spec.options})
+        self.generator = prepared.workload.generator(workload_options(self.spec))
         self.interrupted = False
         self.interrupts = 0
         self.main_scope = trio.CancelScope()
@@ -275,8 +309,9 @@ class _Run:
             completion = Completion.info(f"client returned type {completion.type!r}")
         value = completion.value if completion.type == "ok" or completion.value is not None \
             else inv.value
+        extra = {k: v for k, v in (completion.extra or {}).items() if k not in _EVENT_FIELDS}
         self.writer.append(process, completion.type, inv.f, value, key=inv.key, node=node,
-                           error=completion.error, phase=phase)
+                           error=completion.error, phase=phase, **extra)
         return completion
 
     async def _worker(self, w: int) -> None:

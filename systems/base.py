@@ -1,7 +1,7 @@
 """The System and Client protocols, and the optional capabilities a system may have.
 
 As in Jepsen, a System only sets up and tears down a cluster; everything else it can do is a
-separate, optional capability (Killable, Pausable, HasLeader, HasLogs) that the nemesis checks for
+separate, optional capability (Killable, Pausable, HasLeader, HasLogs, ClockSkewable) that the nemesis checks for
 with isinstance() before offering a fault, so a system that cannot pause is simply not offered the
 `pause` nemesis instead of pretending.
 
@@ -39,10 +39,13 @@ class Completion:
     type: str
     value: Any = None
     error: str | None = None
+    # Facts for checkers beyond the value (e.g. ZooKeeper's zxid and session), written into the
+    # completion event as extra fields; names must not clash with the history's own fields.
+    extra: dict[str, Any] | None = None
 
     @staticmethod
-    def ok(value: Any = None) -> "Completion":
-        return Completion("ok", value)
+    def ok(value: Any = None, **extra: Any) -> "Completion":
+        return Completion("ok", value, None, extra or None)
 
     @staticmethod
     def fail(error: str, value: Any = None) -> "Completion":
@@ -70,9 +73,26 @@ class ClusterContext:
     options: dict[str, str] = field(default_factory=dict)
     shared_host: bool = True  # all nodes on one host (env local): ports must differ
     addresses: dict[str, str] = field(default_factory=dict)
+    # The harness.lab.Lab of env netns, on which network faults act; None where links cannot be cut.
+    network: Any = None
+    # Where node files live as the node's host sees them, when that is not this machine's run_dir
+    # (env ssh): node n's data and logs go under f"{remote_root}/{n}" and are copied back into
+    # node_dir(n) when the environment closes.
+    remote_root: str | None = None
 
     def address(self, node: str) -> str:
         return self.addresses.get(node, "127.0.0.1")
+
+    def remote_dir(self, node: str) -> str:
+        """The node's own directory on its host: put its data, logs and clock file here."""
+        if self.remote_root is None:
+            return str(self.node_dir(node))
+        return f"{self.remote_root}/{node}"
+
+    def clock_file(self, node: str) -> str:
+        """The file (on the node's host) holding the node's wall-clock offset in milliseconds, in
+        the clock shim's format (nemesis/clockshim): a signed integer; missing means 0."""
+        return f"{self.remote_dir(node)}/clock-offset"
 
     _ports: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
 
@@ -116,6 +136,15 @@ def _free_port(address: str, taken: set[int]) -> int:
     raise SystemError_(f"no free port found on {address}")
 
 
+@dataclass(frozen=True)
+class Option:
+    """A system-specific setting, given as `--opt KEY=VALUE`; listed by `splitbrain list`."""
+
+    default: str
+    doc: str
+    choices: tuple[str, ...] | None = None
+
+
 @runtime_checkable
 class Client(Protocol):
     """Turns invocations into calls against one node.
@@ -135,7 +164,14 @@ class Client(Protocol):
 
 @runtime_checkable
 class System(Protocol):
-    """Sets up and tears down a cluster. setup() returns only when the cluster is ready."""
+    """Sets up and tears down a cluster. setup() returns only when the cluster is ready.
+
+    Optional class attributes the harness reads: `workloads` (names it has clients for), `bugs`
+    ({name: description}), `options` ({key: Option}; any other --opt key is refused),
+    `node_counts` (the node counts it accepts, e.g. (1,) or (6,); None for any), and an optional
+    method `check_options(options: dict[str, str]) -> None` raising ValueError with a one-line
+    reason when options contradict each other.
+    """
 
     name: str
 
@@ -181,6 +217,21 @@ class HasLeader(Protocol):
 class HasLogs(Protocol):
     def log_files(self, node: str) -> list[Path]:
         """Files worth keeping for a person reading the report."""
+
+
+@runtime_checkable
+class ClockSkewable(Protocol):
+    """The system's nodes take wall-clock time from something the nemesis can move: an
+    injectable clock reading ctx.clock_file(node) (bundled Python systems), or real processes
+    started under the LD_PRELOAD clock shim (nemesis.clockshim.env_for) reading the same file.
+    A system without this capability is refused clock faults."""
+
+    def set_clock_offset(self, node: str, ms: int) -> None:
+        """Make the node's wall clock run `ms` milliseconds off the true time (0 restores it)."""
+
+    def wall_clock(self, node: str) -> float | None:
+        """The node's wall-clock time (seconds since the epoch) as the node itself reports it now,
+        or None when it does not answer; used to verify that a skew took effect."""
 
 
 @runtime_checkable

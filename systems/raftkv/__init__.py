@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from systems.base import ClusterContext, SystemError_
+from systems.base import Option, ClusterContext, SystemError_
 from nemesis.clockshim import set_offset
 from systems.raftkv.client import RaftKVClient
 from systems.raftkv.clock import CLOCK_FILE_ENV
@@ -30,6 +30,13 @@ class RaftKV:
     name = "raftkv"
     bugs = dict(BUGS)
     workloads = ("register",)
+    options = {
+        "raftkv.read-mode": Option("index", "how the leader serves linearizable reads: read-index "
+                                            "(a heartbeat round) or through the log",
+                                   ("index", "log")),
+        "raftkv.base-port": Option("7000", "client/peer port on hosts of their own (env local "
+                                           "picks free ports)"),
+    }
 
     def __init__(self, base_port: int = 7000, ready_timeout: float = 15.0, client_timeout: float = 5.0,
                  election_timeout_ms: tuple[int, int] = (300, 600), heartbeat_ms: int = 100,
