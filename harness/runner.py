@@ -100,7 +100,11 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     options = workload_options(spec)
     schedule = spec.schedule or tuple(plan(specs, defaults, spec.seed, spec.time_limit,
                                            spec.nemesis_interval, overlap=spec.nemesis_overlap))
-    checkers = spec.checkers or tuple(workload.checkers(options))
+    # A system may judge a workload differently (e.g. ZooKeeper: writes linearizable, reads only
+    # sequentially consistent per session); otherwise the workload's own checkers apply.
+    system_checkers = getattr(system, "checkers", None)
+    chosen = system_checkers(spec.workload, options) if system_checkers else None
+    checkers = spec.checkers or tuple(chosen if chosen is not None else workload.checkers(options))
     command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
     spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
     return Prepared(spec, system, workload, faults)
