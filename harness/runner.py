@@ -78,6 +78,9 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     if offered is not None and spec.workload not in offered:
         raise UsageError(f"system {spec.system!r} has no workload {spec.workload!r}; "
                          f"it offers: {', '.join(offered)}")
+    envs = getattr(system, "envs", None)
+    if envs and spec.env not in envs:
+        raise UsageError(f"system {spec.system!r} needs --env {' or '.join(envs)}, not {spec.env}")
     known_bugs = getattr(system, "bugs", {}) or {}
     for bug in spec.bugs:
         if bug not in known_bugs:
