@@ -16,6 +16,13 @@ BUILTIN_CHECKERS = {
     "linearizable": "checkers.linearizable:LinearizabilityChecker",
     "stats": "checkers.stats:StatsChecker",
     "progress": "checkers.progress:ProgressChecker",
+    "linearizable-writes": "checkers.zk_writes:LinearizableWritesChecker",
+    "session-order": "checkers.session_order:SessionOrderChecker",
+    "set": "checkers.set:SetChecker",
+    "mutex": "checkers.mutex:MutexChecker",
+    "queue": "checkers.queue:QueueChecker",
+    "kafka-txn": "checkers.kafka_txn:KafkaTxnChecker",
+    "vip": "checkers.vip:VipChecker",
 }
 
 BUILTIN_MODELS = {

@@ -14,15 +14,32 @@ from harness.errors import UsageError
 
 SYSTEMS = {
     "raftkv": "systems.raftkv:RaftKV",
+    "zookeeper": "systems.zookeeper:ZooKeeper",
+    "etcd": "systems.etcd:Etcd",
+    "redis": "systems.redis:Redis",
+    "redis-sentinel": "systems.redis:RedisSentinel",
+    "redis-cluster": "systems.redis:RedisCluster",
+    "kafka": "systems.kafka:Kafka",
+    "keepalived": "systems.keepalived:Keepalived",
+    "external": "systems.external:ExternalSystem",
 }
 
 WORKLOADS = {
     "register": "workloads.register:RegisterWorkload",
+    "set": "workloads.set:SetWorkload",
+    "lock": "workloads.lock:LockWorkload",
+    "queue": "workloads.queue:QueueWorkload",
+    "txn": "workloads.txn:TxnWorkload",
+    "vip": "workloads.vip:VipWorkload",
 }
 
 NEMESES = {
     "kill": "nemesis.process:KillFault",
     "pause": "nemesis.process:PauseFault",
+    "partition": "nemesis.network:PartitionFault",
+    "loss": "nemesis.network:LossFault",
+    "latency": "nemesis.network:LatencyFault",
+    "clock": "nemesis.clock:ClockFault",
 }
 
 GROUPS = {

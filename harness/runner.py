@@ -56,6 +56,7 @@ class Prepared:
     system: Any
     workload: Any
     faults: dict[str, Any]  # spec string -> Fault instance
+    generator: Any  # the workload's OpGenerator
 
 
 @dataclass
@@ -101,16 +102,21 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     except NemesisSpecError as e:
         raise UsageError(str(e)) from None
     options = workload_options(spec)
+    try:  # built now so a bad workload option is refused before anything starts
+        generator = workload.generator(options)
+        workload_checkers = workload.checkers(options)
+    except ValueError as e:
+        raise UsageError(f"workload {spec.workload!r}: {e}") from None
     schedule = spec.schedule or tuple(plan(specs, defaults, spec.seed, spec.time_limit,
                                            spec.nemesis_interval, overlap=spec.nemesis_overlap))
     # A system may judge a workload differently (e.g. ZooKeeper: writes linearizable, reads only
     # sequentially consistent per session); otherwise the workload's own checkers apply.
     system_checkers = getattr(system, "checkers", None)
     chosen = system_checkers(spec.workload, options) if system_checkers else None
-    checkers = spec.checkers or tuple(chosen if chosen is not None else workload.checkers(options))
+    checkers = spec.checkers or tuple(chosen if chosen is not None else workload_checkers)
     command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
     spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
-    return Prepared(spec, system, workload, faults)
+    return Prepared(spec, system, workload, faults, generator)
 
 
 WORKLOAD_OPTION = "workload."  # --opt workload.KEY=VALUE goes to the workload, not the system
@@ -200,7 +206,7 @@ class _Run:
         self.nodes = [f"n{i + 1}" for i in range(self.spec.nodes)]
         self.env = make_environment(self.spec.env)
         self.ctx: ClusterContext | None = None  # opened in the setup phase
-        self.generator = prepared.workload.generator(workload_options(self.spec))
+        self.generator = prepared.generator
         self.interrupted = False
         self.interrupts = 0
         self.main_scope = trio.CancelScope()
@@ -235,6 +241,8 @@ class _Run:
     async def _phases(self) -> None:
         self.live.phase("setup")
         self.ctx = await trio.to_thread.run_sync(self.env.open, self.spec, self.run_dir)
+        if self.interrupted:
+            return
         try:
             await trio.to_thread.run_sync(self.p.system.setup, self.ctx)
         except SystemError_ as e:
@@ -326,12 +334,16 @@ class _Run:
         rng = random.Random(f"worker:{self.spec.seed}:{w}")
         deadline = self.live.started_at + self.spec.time_limit
         mean_gap = self.spec.concurrency / self.spec.rate
+        paced = getattr(self.generator, "next_delay_s", None)
         process = w
         client = await self._open_client(node, deadline)
         try:
             while client is not None:
                 # The pacing draws from the seed too, so the schedule of requests is reproducible.
-                await trio.sleep(rng.uniform(0, 2 * mean_gap))
+                gap = rng.uniform(0, 2 * mean_gap)  # always drawn: the seeded schedule holds
+                # A workload may pace itself (a lock hold, a sampling interval).
+                delay = paced(w) if paced is not None else None
+                await trio.sleep(gap if delay is None else delay)
                 if trio.current_time() >= deadline:
                     return
                 inv = self.generator.next_op(w, rng)
