@@ -1,0 +1,338 @@
+"""Redis server processes: config files, daemons under the clock shim, and the node-level hooks.
+
+RedisNodes is what the three Redis systems share: it writes a redis.conf per node, starts
+redis-server (and, for Sentinel, redis-sentinel) through each node's Host with the node's data and
+logs under ctx.remote_dir(node), and implements the capabilities every Redis system has: kill and
+restart, pause and resume, processes(), log_files(), and clock skew through the LD_PRELOAD shim
+(nemesis/clockshim; Redis expires keys by its wall clock, so a skewed node really expires leases
+early). The systems (single.py, sentinel.py, cluster.py) add topology and readiness on top.
+
+`set-proc-title no` keeps each server's command line as started (it names its config file, which
+lies in the run directory), so a leftover process is recognisable as this run's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from nemesis.clockshim import ClockShimError, build_shim, env_for, set_offset
+from systems.base import ClusterContext, Option, SystemError_
+
+SHIM_CACHE = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "splitbrain"
+SERVER_BINARY = "redis-server"
+NO_RETRY = Retry(NoBackoff(), 0)  # every retry is the harness's decision, never the library's
+
+COMMON_OPTIONS = {
+    "appendonly": Option("no", "write every change to the append-only file (Redis default: no, "
+                               "so a killed node restarts from its last RDB snapshot, or empty)",
+                         ("yes", "no")),
+    "appendfsync": Option("everysec", "with appendonly=yes: fsync the AOF on every write "
+                                      "(always), once a second, or never", ("always", "everysec", "no")),
+    "base-port": Option("6379", "Redis port on hosts of their own (env local picks free ports)"),
+    "client-timeout-ms": Option("3000", "clients' socket timeout; a reply later than this is "
+                                        "recorded as info"),
+    "ready-timeout": Option("30", "seconds setup waits for the cluster to be what it claims"),
+}
+
+
+def int_option(options: dict[str, str], key: str, low: int = 0, high: int | None = None) -> int:
+    """An integer option; ValueError with a one-line reason otherwise."""
+    text = options[key]
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"--opt {key}={text}: expected a whole number") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"--opt {key}={text}: must be {bound}")
+    return value
+
+
+@dataclass
+class _Proc:
+    """One daemon kind on a node (redis-server or sentinel): how to start it again."""
+
+    name: str
+    argv: list[str]
+    log: str  # on the node's host
+    daemon: Any = None  # the harness.hosts.Daemon started last (kept after a kill)
+    running: bool = False
+
+
+class RedisNodes:
+    """Shared machinery of the Redis systems: one or more daemons per node."""
+
+    name = "redis"
+    declared_options: dict[str, Option] = COMMON_OPTIONS
+
+    def __init__(self) -> None:
+        self.ctx: ClusterContext | None = None
+        self.opts: dict[str, str] = {}
+        self._procs: dict[str, list[_Proc]] = {}
+        self._shim: dict[str, str] = {}  # node -> shim path on its host ("" if unavailable)
+        self._shim_error: str | None = None
+
+    # ---- options ------------------------------------------------------------------------------
+
+    def check_options(self, options: dict[str, str]) -> None:
+        int_option(options, "base-port", 1, 65535)
+        int_option(options, "client-timeout-ms", 1)
+        int_option(options, "ready-timeout", 1)
+
+    def _resolve_options(self, ctx: ClusterContext) -> None:
+        opts = {k: o.default for k, o in self.declared_options.items()}
+        opts.update({k: v for k, v in ctx.options.items() if k in opts})
+        try:
+            self.check_options(opts)
+        except ValueError as e:
+            raise SystemError_(f"{self.name}: {e}") from None
+        self.opts = opts
+
+    @property
+    def base_port(self) -> int:
+        return int(self.opts.get("base-port", "6379"))
+
+    @property
+    def client_timeout(self) -> float:
+        return int(self.opts.get("client-timeout-ms", "3000")) / 1000
+
+    def redis_port(self, node: str) -> int:
+        assert self.ctx is not None, "setup() first"
+        return self.ctx.port(node, self.base_port)
+
+    def addr(self, node: str) -> tuple[str, int]:
+        assert self.ctx is not None, "setup() first"
+        return self.ctx.address(node), self.redis_port(node)
+
+    def node_at(self, host: str, port: int) -> str | None:
+        """The node serving Redis at host:port (as Sentinel or the cluster reports it)."""
+        assert self.ctx is not None
+        for node in self.ctx.nodes:
+            if self.addr(node) == (host, int(port)):
+                return node
+        return None
+
+    # ---- config and daemons -------------------------------------------------------------------
+
+    def server_config(self, node: str) -> list[str]:
+        """redis.conf lines every Redis node gets; systems append their own."""
+        assert self.ctx is not None
+        remote = self.ctx.remote_dir(node)
+        lines = [
+            f"bind {self.ctx.address(node)}",
+            f"port {self.redis_port(node)}",
+            "protected-mode no",
+            "daemonize no",
+            "set-proc-title no",
+            'logfile ""',  # stdout, which the Host appends to the node's log file
+            f"dir {remote}/data",
+            f"appendonly {self.opts['appendonly']}",
+            f"appendfsync {self.opts['appendfsync']}",
+        ]
+        return lines
+
+    def write_file(self, node: str, name: str, lines: list[str]) -> str:
+        """Write a file into the node's directory (as its host sees it); return its path there."""
+        assert self.ctx is not None
+        local = self.ctx.node_dir(node) / name
+        local.write_text("\n".join(lines) + "\n")
+        remote = f"{self.ctx.remote_dir(node)}/{name}"
+        if self.ctx.remote_root is not None:
+            self.ctx.hosts[node].upload(local, remote)
+        return remote
+
+    def prepare_node(self, node: str) -> None:
+        """A fresh data directory and the clock shim on the node's host."""
+        assert self.ctx is not None
+        host = self.ctx.hosts[node]
+        remote = self.ctx.remote_dir(node)
+        result = host.run(["mkdir", "-p", f"{remote}/data"], timeout=15)
+        if result.exit_code != 0:
+            raise SystemError_(f"{self.name} {node}: cannot create {remote}/data: "
+                               f"{result.stderr.strip() or result.exit_code}")
+        self._shim[node] = ""
+        if self._shim_error is not None:
+            return
+        try:
+            shim = build_shim(SHIM_CACHE)
+        except ClockShimError as e:
+            self._shim_error = str(e)  # the system still runs; clock faults will be refused
+            return
+        if self.ctx.remote_root is not None:
+            target = f"{remote}/{shim.name}"
+            host.upload(shim, target)
+            self._shim[node] = target
+        else:
+            self._shim[node] = str(shim)
+
+    def add_daemon(self, node: str, name: str, argv: list[str], log_name: str) -> None:
+        assert self.ctx is not None
+        log = f"{self.ctx.remote_dir(node)}/{log_name}"
+        self._procs.setdefault(node, []).append(_Proc(name, argv, log))
+
+    def launch(self, node: str, only: str | None = None) -> None:
+        """Start the node's daemons that are not running (or just the one named `only`)."""
+        assert self.ctx is not None
+        host = self.ctx.hosts[node]
+        env = env_for(self.ctx.clock_file(node), self._shim[node]) if self._shim.get(node) else {}
+        for proc in self._procs.get(node, []):
+            if (only is not None and proc.name != only) or proc.running:
+                continue
+            try:
+                proc.daemon = host.start_daemon(f"{proc.name}-{node}", proc.argv, proc.log,
+                                                env=env, cwd=self.ctx.remote_dir(node))
+            except Exception as e:  # HostError and kin: one line naming the node
+                raise SystemError_(f"{self.name} {node}: cannot start {proc.name}: {e} "
+                                   f"(log: {self._local_log(node, proc)})") from None
+            proc.running = True
+
+    def _local_log(self, node: str, proc: _Proc) -> Path:
+        assert self.ctx is not None
+        return self.ctx.node_dir(node) / Path(proc.log).name
+
+    def stop_node(self, node: str) -> None:
+        assert self.ctx is not None
+        host = self.ctx.hosts[node]
+        for proc in self._procs.get(node, []):
+            if proc.running and proc.daemon is not None:
+                host.signal(proc.daemon, signal.SIGCONT)  # a paused process must die too
+                host.signal(proc.daemon, signal.SIGKILL)
+            proc.running = False
+
+    def check_alive(self) -> None:
+        """SystemError_ naming the node and its log if a daemon died (e.g. its port was taken)."""
+        assert self.ctx is not None
+        for node, procs in self._procs.items():
+            host = self.ctx.hosts[node]
+            for proc in procs:
+                if proc.running and not host.alive(proc.daemon):
+                    proc.running = False
+                    why = _last_line(host.read_log(proc.daemon))
+                    raise SystemError_(f"{self.name} {node}: {proc.name} exited: {why} "
+                                       f"(log: {self._local_log(node, proc)})")
+
+    def wait_until(self, what: str, condition: Callable[[], str | None], timeout: float,
+                   node_of_failure: Callable[[str], str]) -> None:
+        """Poll `condition` (None when satisfied, otherwise why not) until it holds; otherwise a
+        SystemError_ naming the node the last reason points at and its log."""
+        deadline = time.monotonic() + timeout
+        why = "not checked"
+        while True:
+            self.check_alive()
+            why = condition() or ""
+            if not why:
+                return
+            if time.monotonic() >= deadline:
+                node = node_of_failure(why)
+                raise SystemError_(f"{self.name} not ready after {timeout:g} s ({what}): {why} "
+                                   f"(log: {self.server_log(node)})")
+            time.sleep(0.2)
+
+    def server_log(self, node: str) -> Path:
+        assert self.ctx is not None
+        return self.ctx.node_dir(node) / "redis.log"
+
+    def teardown(self) -> None:
+        if self.ctx is None:
+            return
+        for node in list(self._procs):
+            try:
+                self.stop_node(node)
+            except Exception:
+                pass  # the environment's close kills whatever a host still runs
+
+    # ---- admin connections ----------------------------------------------------------------------
+
+    def admin(self, node: str, timeout: float = 1.0, port: int | None = None) -> redis.Redis:
+        """A short-lived connection to a node's redis-server (or, with `port`, another service)."""
+        assert self.ctx is not None
+        host, default_port = self.addr(node)
+        return redis.Redis(host=host, port=port or default_port, socket_timeout=timeout,
+                           socket_connect_timeout=timeout, retry=NO_RETRY, decode_responses=True)
+
+    def ask(self, node: str, fn: Callable[[redis.Redis], Any], timeout: float = 1.0,
+            port: int | None = None) -> Any:
+        """fn(connection) for a node, or None when the node does not answer properly."""
+        conn = self.admin(node, timeout, port)
+        try:
+            return fn(conn)
+        except (redis.RedisError, OSError):
+            return None
+        finally:
+            conn.close()
+
+    # ---- capabilities -------------------------------------------------------------------------
+
+    def kill(self, node: str) -> None:
+        self.stop_node(node)
+
+    def start(self, node: str) -> None:
+        self.launch(node)
+
+    def pause(self, node: str) -> None:
+        self._signal_all(node, signal.SIGSTOP)
+
+    def resume(self, node: str) -> None:
+        self._signal_all(node, signal.SIGCONT)
+
+    def _signal_all(self, node: str, sig: int) -> None:
+        assert self.ctx is not None
+        for proc in self._procs.get(node, []):
+            if proc.running and proc.daemon is not None:
+                self.ctx.hosts[node].signal(proc.daemon, sig)
+
+    def processes(self, node: str) -> list[tuple[Any, Any]]:
+        """Every daemon of the node as last started (kept after a kill, so a kill can be seen)."""
+        if self.ctx is None:
+            return []
+        return [(self.ctx.hosts[node], p.daemon) for p in self._procs.get(node, [])
+                if p.daemon is not None]
+
+    def log_files(self, node: str) -> list[Path]:
+        if self.ctx is None:
+            return []
+        return [p for p in (self._local_log(node, proc) for proc in self._procs.get(node, []))
+                if p.exists()]
+
+    def set_clock_offset(self, node: str, ms: int) -> None:
+        """ClockSkewable: every process of the node runs under the shim reading this file."""
+        assert self.ctx is not None, "setup() first"
+        if not self._shim.get(node):
+            raise SystemError_(f"{self.name} {node}: not running under the clock shim: "
+                               f"{self._shim_error or 'unknown reason'}")
+        set_offset(self.ctx.hosts[node], self.ctx.clock_file(node), ms)
+
+    def wall_clock(self, node: str) -> float | None:
+        """The node's wall clock by its own TIME command."""
+        answer = self.ask(node, lambda c: c.time())
+        if not answer:
+            return None
+        seconds, micros = answer
+        return int(seconds) + int(micros) / 1e6
+
+
+def online_replicas(info: dict[str, Any]) -> list[tuple[str, int]]:
+    """(ip, port) of the replicas a primary lists as online."""
+    out = []
+    for k, v in info.items():
+        if k.startswith("slave") and k[5:].isdigit() and isinstance(v, dict) \
+                and v.get("state") == "online":
+            out.append((str(v.get("ip")), int(v.get("port", 0))))
+    return out
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+__all__ = ["RedisNodes", "COMMON_OPTIONS", "NO_RETRY", "int_option", "online_replicas"]
