@@ -1,0 +1,73 @@
+"""End to end: a real etcd cluster (Debian etcd-server 3.4, v3 JSON gateway) under faults.
+
+etcd is the reference for a correct system: its register is linearizable (reads included) under
+partitions, kills and pauses. Partition runs need `--env netns` (root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections import Counter
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="--env netns needs root")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def installed():
+    p = subprocess.run(["python3", "-m", "harness", "install", "etcd"], capture_output=True,
+                       text=True, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _assert_valid_register(sb, p, faults_expected):
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = sb.results()
+    assert res["valid"] is True
+    assert set(res["checkers"]) == {"linearizable", "stats", "progress"}
+    assert res["checkers"]["linearizable"]["valid"] is True
+    history = sb.history()
+    outcomes = Counter((e["f"], e["type"]) for e in history
+                       if e["process"] != "nemesis" and e["type"] != "invoke")
+    for f in ("read", "write", "cas"):
+        assert outcomes[(f, "ok")] > 0, outcomes
+    faults = [e for e in history if e["process"] == "nemesis" and e["type"] == "info"
+              and e["f"].startswith("start-") and not e["value"].get("skipped")]
+    assert {e["f"] for e in faults} == faults_expected
+    assert all(e["value"]["probe"]["verified"] for e in faults)
+    finals = [e for e in history if e.get("phase") == "final" and e["type"] != "invoke"]
+    assert finals and all(e["type"] == "ok" for e in finals)
+    c = sb.run("check", str(sb.latest / "history.jsonl"))
+    assert c.returncode == 0, c.stdout + c.stderr
+    return history
+
+
+def test_register_under_kill_and_pause_is_valid(sb):
+    p = sb.run("run", "etcd", "--workload", "register", "--nemesis", "kill,pause",
+               "--time-limit", "16", "--nemesis-interval", "4", "--seed", "3")
+    _assert_valid_register(sb, p, {"start-kill", "start-pause"})
+    assert "serving client traffic" in (sb.latest / "nodes" / "n1" / "etcd.log").read_text()
+
+
+@needs_root
+def test_register_under_partition_kill_and_pause_is_valid(sb):
+    # Short faults, so that one 24 s run sees each of the three (seed 8 schedules all of them).
+    p = sb.run("run", "etcd", "--workload", "register", "--nemesis",
+               "partition:duration=5,kill:duration=3,pause:duration=3", "--env", "netns",
+               "--time-limit", "24", "--nemesis-interval", "4", "--seed", "8")
+    _assert_valid_register(sb, p, {"start-partition", "start-kill", "start-pause"})
+    env = json.loads((sb.latest / "env.json").read_text())
+    ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"-{env['labid']}-" not in ns, ns
+
+
+def test_contradictory_options_are_refused(sb):
+    p = sb.run("run", "etcd", "--opt", "etcd.election-ms=200", "--opt", "etcd.heartbeat-ms=100",
+               "--time-limit", "5")
+    assert p.returncode == 254, p.stdout + p.stderr
+    assert "5 heartbeats" in p.stderr and "Traceback" not in p.stderr
