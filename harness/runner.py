@@ -345,6 +345,7 @@ class _Run:
                 delay = paced(w) if paced is not None else None
                 await trio.sleep(gap if delay is None else delay)
                 if trio.current_time() >= deadline:
+                    await self._wind_down(w, client, process, node)
                     return
                 inv = self.generator.next_op(w, rng)
                 if inv is None:
@@ -359,6 +360,14 @@ class _Run:
                     client = await self._open_client(node, deadline)
         finally:
             await _close_in_thread(client)
+
+    async def _wind_down(self, w: int, client: Any, process: int, node: str) -> None:
+        wind_down = getattr(self.generator, "wind_down", None)
+        for inv in (wind_down(w) if wind_down is not None else []):
+            c = await self._invoke(client, process, Invocation(process, inv.f, inv.value, inv.key),
+                                   node, "main")
+            if c.type == "info":
+                return  # the process is retired; closing its client ends whatever it held
 
     async def _final_reads(self) -> None:
         ops = self.generator.final_ops()

@@ -18,6 +18,9 @@ class OpGenerator(Protocol):
     def next_op(self, process: int, rng: random.Random) -> Invocation | None:
         """The next operation for this process, or None when the workload has nothing to do."""
 
+    # Optional: wind_down(worker) -> list[Invocation], operations a worker runs when the main
+    # phase ends, before its client closes (e.g. releasing a lock it holds).
+
     def final_ops(self) -> list[Invocation]:
         """Reads to run after the heal phase (process numbers are filled in by the harness)."""
 

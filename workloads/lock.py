@@ -76,6 +76,15 @@ class LockGenerator:
         st = self._workers.get(worker)
         return st.delay_s if st is not None else None
 
+    def wind_down(self, worker: int) -> list[Invocation]:
+        """At the end of the main phase: release what this worker may hold, so that closing its
+        client (which on ZooKeeper frees the lock) never hands the lock on unrecorded."""
+        st = self._workers.get(worker)
+        if st is None or st.holding_key is None:
+            return []
+        key, st.holding_key, st.delay_s = st.holding_key, None, None
+        return [Invocation(worker, "release", None, key)]
+
     def final_ops(self) -> list[Invocation]:
         return []
 
