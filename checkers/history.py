@@ -191,11 +191,15 @@ def read_jsonl(path: str | Path) -> History:
     path = Path(path)
     events: list[Event] = []
     warnings: list[str] = []
-    rows = list(iter_jsonl(path))
-    for n, (lineno, obj, raw) in enumerate(rows):
+    rows = iter_jsonl(path)
+    row = next(rows, None)
+    while row is not None:
+        # one row of look-ahead tells the last line apart without holding the file in memory
+        lineno, obj, raw = row
+        row = next(rows, None)
         where = f"{path}:{lineno}"
         if obj is None:
-            if n == len(rows) - 1 and not raw.endswith("\n"):
+            if row is None and not raw.endswith("\n"):
                 warnings.append(f"{where}: torn last line skipped (the writer was interrupted)")
                 continue
             raise HistoryError(f"{where}: not a JSON object")

@@ -1,0 +1,136 @@
+"""What a failed partition looks like in results.json: the longest linearizable prefix found, the
+state it left, the ops that could not come next, a sentence saying what the model expected, and
+the ops around the failure point (at most WINDOW of them, so huge sub-histories stay readable)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from checkers.history import Operation
+from checkers.linearizable.partition import Prepared
+from checkers.linearizable.search import Deepest
+from checkers.models import ILLEGAL, Branches, thaw
+
+WINDOW = 200
+
+
+def describe_op(model: Any, op: Operation) -> str:
+    describe = getattr(model, "describe_op", None)
+    if describe is not None:
+        try:
+            return describe(op)
+        except Exception:  # a user's model must not hide the verdict behind its describe bug
+            pass
+    return f"{op.f} {op.invoke_value!r} -> {op.value!r} ({op.type})"
+
+
+def describe_state(model: Any, state: Any) -> str:
+    describe = getattr(model, "describe_state", None)
+    if describe is not None:
+        try:
+            return describe(state)
+        except Exception:
+            pass
+    return f"the state was {thaw(state)!r}"
+
+
+def op_record(model: Any, op: Operation) -> dict[str, Any]:
+    return {
+        "id": op.id,
+        "process": op.process,
+        "f": op.f,
+        "key": thaw(op.key),
+        "invoke_value": thaw(op.invoke_value),
+        "value": thaw(op.value),
+        "type": op.type,
+        "start": op.start,
+        "end": None if op.type == "info" or op.end == math.inf else op.end,
+        "node": op.node,
+        "invoke_index": op.invoke_index,
+        "complete_index": op.complete_index,
+        "description": describe_op(model, op),
+    }
+
+
+def failure(model: Any, prep: Prepared, all_ops: list[Operation], deepest: Deepest) -> dict:
+    """The evidence for one partition that has no linearization."""
+    seg = prep.segments[deepest.segment]
+    bits = deepest.bits
+    pending = [i for i in seg.by_end if not (bits >> i) & 1]
+    unplaceable: list[Operation] = []
+    if pending:
+        reach = seg.reach[pending[0]]
+        unplaceable = [seg.ops[i] for i in range(reach) if not (bits >> i) & 1]
+    linearized = deepest.linearized()
+    by_id = {op.id: op for op in prep.ops}
+    state = _replay(model, [by_id[i] for i in linearized], deepest.state)
+    last = by_id[linearized[-1]] if linearized else None
+    return {
+        "key": thaw(prep.key),
+        "linearized": linearized,
+        "state": thaw(state),
+        "state_description": describe_state(model, state),
+        "unplaceable": [op.id for op in unplaceable],
+        "expected": _expected(model, state, last, unplaceable, pending and seg.ops[pending[0]]),
+        "ops": [op_record(model, op) for op in _window(all_ops, unplaceable)],
+    }
+
+
+def _expected(model: Any, state: Any, last: Operation | None, unplaceable: list[Operation],
+              first_due: Any) -> str:
+    """One sentence: which op the model could not accept, and what it held instead."""
+    after = f" after {describe_op(model, last)}" if last is not None else " initially"
+    illegal = [op for op in unplaceable if _illegal_in(model, op, state)]
+    # prefer the op that had to come soonest: the one whose return ends the window
+    if first_due and first_due in illegal:
+        culprit = first_due
+    elif illegal:
+        culprit = min(illegal, key=lambda op: op.end)
+    else:
+        culprit = None
+    held = describe_state(model, state)
+    if culprit is not None:
+        return f"{describe_op(model, culprit)} but {held}{after}"
+    if not unplaceable:
+        return f"no op could follow: {held}{after}"
+    names = "; ".join(describe_op(model, op) for op in unplaceable[:4])
+    more = f" and {len(unplaceable) - 4} more" if len(unplaceable) > 4 else ""
+    return (f"each op that could come next ({names}{more}) is legal in that state but leaves "
+            f"some later op impossible; {held}{after}")
+
+
+def _replay(model: Any, path: list[Operation], fallback: Any) -> Any:
+    """The model state after `path`, by the model's plain `step` (the search may have merged
+    unobservable states, which says less)."""
+    try:
+        state = model.init()
+        for op in path:
+            legal, state = model.step(state, op)
+            if not legal or type(state) is Branches:
+                return fallback
+        return state
+    except Exception:
+        return fallback
+
+
+def _illegal_in(model: Any, op: Operation, state: Any) -> bool:
+    from checkers.models import compiled_steps
+    try:
+        new = compiled_steps(model, [op])[0](state)
+    except Exception:
+        return False
+    return new is ILLEGAL or (type(new) is Branches and not new)
+
+
+def _window(all_ops: list[Operation], unplaceable: list[Operation]) -> list[Operation]:
+    ops = sorted(all_ops, key=lambda op: (op.start, op.invoke_index))
+    if len(ops) <= WINDOW:
+        return ops
+    ids = {op.id for op in unplaceable}
+    centre = next((i for i, op in enumerate(ops) if op.id in ids), len(ops) - 1)
+    lo = max(0, min(centre - WINDOW * 3 // 4, len(ops) - WINDOW))
+    window = ops[lo:lo + WINDOW]
+    in_window = {op.id for op in window}
+    missing = [op for op in unplaceable if op.id not in in_window]
+    return sorted(window + missing, key=lambda op: (op.start, op.invoke_index))

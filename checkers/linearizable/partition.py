@@ -1,0 +1,172 @@
+"""Turning one history into small independent search problems.
+
+Three reductions, each sound on its own:
+
+1. P-compositionality: a history is linearizable iff each independent object's sub-history is
+   (the model's `partition`, by default one per key).
+2. Irrelevant info ops: an op of unknown outcome may take effect at any time after its
+   invocation, or never. The model's `info_deadlines` says when its effect stops mattering (an
+   info read never matters); after that deadline "it happened later" and "it never happened" are
+   the same, so the op gets that deadline as its end, and is dropped when it can never matter.
+3. Cuts: where no op is in flight, every earlier op precedes every later one in real time, so
+   the sub-history splits into segments searched one after another. Bitsets stay as small as a
+   segment, and the memo of one segment is shared by every state the previous one can end in.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from checkers.history import Operation
+from checkers.models import compiled_steps, freeze
+
+
+# Segments shorter than this are merged with the next: a cut saves little on a handful of ops,
+# and every segment costs a generator, a memo and its bookkeeping.
+MIN_SEGMENT = 24
+
+
+@dataclass(slots=True)
+class Segment:
+    """Ops that overlap in time, numbered by invocation order (bit i = ops[i]).
+
+    `by_end` lists the ops with a finite end, earliest end first; ops 0 .. `reach[i]` - 1 are those
+    invoked no later than op i returned (they may be linearized while i is pending);
+    `optional` marks ops of unknown outcome, which may be left out.
+    """
+
+    base: int  # how many ops of the partition precede this segment
+    ops: list[Operation]
+    steps: list[Callable[[Any], Any]]
+    by_end: list[int]
+    reach: list[int]
+    optional: int
+    guards: list[Any]  # per op: (test(state), mask of enabler ops) or None (see models.py)
+    guarded: int  # mask of the ops with a guard
+    pure: int  # mask of the ops that never change the state (the model's read_fs, ok)
+    twins: list[int]  # per op: mask of earlier ops identical to it (same f, values, type, end)
+    twinned: int  # mask of the ops that have an earlier twin
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One partition ready for the search."""
+
+    key: Any
+    ops: list[Operation]  # the ops searched, by invocation
+    segments: list[Segment]
+    dropped_info: int = 0
+    ends: dict[int, float] = field(default_factory=dict)  # op id -> effective end
+
+
+def split(model: Any, ops: list[Operation], split_keys: bool) -> list[list[Operation]]:
+    """Failed ops dropped (they certainly did not happen), then the independent partitions."""
+    live = [op for op in ops if op.type != "fail"]
+    if not live:
+        return []
+    if not split_keys:
+        return [live]
+    partition = getattr(model, "partition", None)
+    if partition is None:
+        return [live]
+    return [p for p in partition(live) if p]
+
+
+def partition_key(ops: list[Operation]) -> Any:
+    """The key all ops share, or None."""
+    first = ops[0].key if ops else None
+    for op in ops:
+        if op.key is not first and op.key != first:
+            return None
+    return first
+
+
+def prepare(model: Any, ops: list[Operation]) -> Prepared:
+    """Effective ends, irrelevant info ops dropped, segments cut where nothing is in flight."""
+    deadlines_of = getattr(model, "info_deadlines", None)
+    deadlines = deadlines_of(ops) if deadlines_of is not None else {}
+    kept: list[tuple[Operation, float]] = []
+    dropped = 0
+    for op in ops:
+        end = op.end
+        if op.type == "info":
+            end = deadlines.get(op.id, math.inf)
+            if end < op.start:
+                dropped += 1
+                continue
+        kept.append((op, end))
+    kept.sort(key=lambda oe: (oe[0].start, oe[0].invoke_index))
+    # compiled over the whole partition: a model may look at every op (see compile_steps)
+    steps = compiled_steps(model, [op for op, _ in kept])
+    segments: list[Segment] = []
+    start_i = 0
+    horizon = -math.inf
+    for i, (op, end) in enumerate(kept):
+        if op.start > horizon and i - start_i >= MIN_SEGMENT:
+            segments.append(_segment(model, kept[start_i:i], steps[start_i:i], start_i))
+            start_i = i
+        if end > horizon:
+            horizon = end
+    if kept:
+        segments.append(_segment(model, kept[start_i:], steps[start_i:], start_i))
+    return Prepared(partition_key(ops), [op for op, _ in kept], segments, dropped,
+                    {op.id: end for op, end in kept})
+
+
+def _segment(model: Any, kept: list[tuple[Operation, float]], steps: list[Callable[[Any], Any]],
+             base: int) -> Segment:
+    ops = [op for op, _ in kept]
+    ends = [end for _, end in kept]
+    starts = [op.start for op in ops]
+    finite = [i for i, e in enumerate(ends) if e != math.inf]
+    by_end = sorted(finite, key=lambda i: (ends[i], i))
+    reach = [len(ops)] * len(ops)
+    for i in finite:
+        # op j is concurrent with (or before) i unless i returned before j was invoked
+        reach[i] = bisect_right(starts, ends[i])
+    optional = 0
+    for i, op in enumerate(ops):
+        if op.type != "ok":
+            optional |= 1 << i
+    guards: list[Any] = [None] * len(ops)
+    guarded = 0
+    guards_of = getattr(model, "guards", None)
+    if guards_of is not None and len(ops) > 1:  # a lone op's own step is test enough
+        for i, g in enumerate(guards_of(ops)):
+            if g is None or (optional >> i) & 1 or ends[i] == math.inf:
+                continue
+            test, enablers = g
+            mask = 0
+            for j in enablers:
+                if starts[j] <= ends[i]:  # only an op invoked before i returned can precede it
+                    mask |= 1 << j
+            guards[i] = (test, mask)
+            guarded |= 1 << i
+    pure = 0
+    read_fs = getattr(model, "read_fs", ())
+    for i, op in enumerate(ops):
+        if op.f in read_fs:
+            pure |= 1 << i
+    # Identical ops (three timed-out writes of 1) are interchangeable once all are invoked:
+    # trying only the earliest pending one of them avoids searching their permutations.
+    twins = [0] * len(ops)
+    twinned = 0
+    first_of: dict[Any, int] = {}
+    for i, op in enumerate(ops if len(ops) > 1 else ()):
+        if not (optional >> i) & 1:
+            continue  # ok ops end at distinct times in practice: only info ops repeat
+        try:
+            sig = (op.f, freeze(op.key), freeze(op.invoke_value),
+                   freeze(op.value) if op.type == "ok" else None, op.type, ends[i])
+            hash(sig)
+        except TypeError:
+            continue
+        if sig in first_of:
+            twins[i] = twins[first_of[sig]] | (1 << first_of[sig])
+            twinned |= 1 << i
+        first_of[sig] = i
+    return Segment(base, ops, steps, by_end, reach, optional, guards,
+                   guarded, pure, twins, twinned)
