@@ -201,6 +201,8 @@ def _first_finding(res: dict[str, Any]) -> str:
     if failures:
         f = failures[0]
         more = f" (+{len(failures) - 1} more keys)" if len(failures) > 1 else ""
+        if not isinstance(f, dict):  # some checkers list their failures as sentences
+            return f": {str(f)[:200]}" + (f" (+{len(failures) - 1} more)" if len(failures) > 1 else "")
         return f": key {f.get('key')!r}: {f.get('expected', '')}{more}"
     for field in ("error", "reason", "note", "problems"):
         if res.get(field):

@@ -1,22 +1,50 @@
 """Environments: where the nodes of a run live, and how the harness reaches them.
 
 An environment opens a ClusterContext (hosts and addresses for every node) before the system is
-set up, and closes it after the system is torn down. `local` puts every node on this machine at
-127.0.0.1 (ports differ per node); it can kill and pause, not partition.
+set up, and closes it after the system is torn down. Three exist:
+
+- `local`: every node a process on this machine at 127.0.0.1 (ports differ per node); kill,
+  pause and clock faults, no network faults.
+- `netns`: a Lab (harness/lab.py): a bridge plus one network namespace per node on a private
+  subnet, the harness on the bridge. Network faults cut nodes from each other, never the harness
+  from the nodes. The default where the user is root on Linux and iproute2 is installed.
+- `ssh`: one SshHost per `--hosts` entry; node files live under a private directory on each
+  host (ClusterContext.remote_dir) and are copied into run_dir/nodes/<node>/ at close.
+
+Leftovers: a run killed with SIGKILL cannot clean up after itself. Labs keep their own state
+files (harness.lab); local runs keep a ledger of the daemons they started under
+RUN_STATE_DIR/<id>.json, written before each daemon counts as started. `clean_leftovers()`
+(backing `splitbrain clean`) removes both for runs whose harness process is gone.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Protocol
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol, Sequence
 
-from harness.errors import UsageError
-from harness.hosts import LocalHost
+from harness.errors import EnvironmentFailure, UsageError
+from harness.hosts import Daemon, HostError, LocalHost
 from systems.base import ClusterContext
+
+RUN_STATE_DIR = Path(os.environ.get(
+    "SPLITBRAIN_RUN_STATE_DIR",
+    "/run/splitbrain/runs" if os.geteuid() == 0 else str(Path.home() / ".cache/splitbrain/runs")))
+REMOTE_ROOT = "/srv/splitbrain"  # where env ssh keeps node files on each host
 
 
 class Environment(Protocol):
     name: str
+    network_faults: frozenset[str]  # the network faults (partition, ...) its links can take
 
     def open(self, spec: Any, run_dir: Path) -> ClusterContext:
         """Create the hosts (and whatever network they need); called in a worker thread."""
@@ -25,16 +53,92 @@ class Environment(Protocol):
         """Stop every process on the hosts and remove what open() created; idempotent."""
 
 
+def _node_names(count: int) -> list[str]:
+    return [f"n{i + 1}" for i in range(count)]
+
+
+def _start_time(pid: int) -> int | None:
+    """Kernel start time of pid, so a reused pid is never mistaken for the one recorded."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _DaemonLedger:
+    """A file listing the daemons one harness process started (and, on env ssh, the hosts and
+    the partition rules in force), so `clean` can find what a SIGKILLed run left behind."""
+
+    def __init__(self, kind: str = "local", directory: Path = RUN_STATE_DIR,
+                 **extra: Any) -> None:
+        self.path = directory / f"{kind}-{os.getpid()}-{secrets.token_hex(3)}.json"
+        me = os.getpid()
+        self.data: dict[str, Any] = {"owner": {"pid": me, "start": _start_time(me)},
+                                     "daemons": [], "rules": [], **extra}
+        self._saved = False
+        self._lock = threading.Lock()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data))
+        os.replace(tmp, self.path)
+        self._saved = True
+
+    def add(self, daemon: Daemon, local: bool = True) -> None:
+        with self._lock:
+            self.data["daemons"].append({"pid": daemon.pid, "host": daemon.host,
+                                         "name": daemon.name,
+                                         "start": _start_time(daemon.pid) if local else None})
+            self._save()
+
+    def add_rule(self, node: str, fault: str) -> None:
+        with self._lock:
+            self.data["rules"].append({"node": node, "fault": fault})
+            self._save()
+
+    def drop_rule(self, node: str, fault: str) -> None:
+        with self._lock:
+            if {"node": node, "fault": fault} in self.data["rules"]:
+                self.data["rules"].remove({"node": node, "fault": fault})
+                self._save()
+
+    def remove(self) -> None:
+        if self._saved:
+            self.path.unlink(missing_ok=True)
+
+
+class _LedgeredLocalHost(LocalHost):
+    """A LocalHost whose daemons are written to the run's ledger as they start."""
+
+    def __init__(self, name: str, ledger: _DaemonLedger) -> None:
+        super().__init__(name)
+        self._ledger = ledger
+
+    def start_daemon(self, name: str, argv: Sequence[str], log: str,
+                     env: dict[str, str] | None = None, cwd: str | None = None) -> Daemon:
+        daemon = super().start_daemon(name, argv, log, env=env, cwd=cwd)
+        try:
+            self._ledger.add(daemon)
+        except OSError:
+            pass  # no ledger (read-only state dir): the run still works, `clean` cannot help it
+        return daemon
+
+
 class LocalEnv:
     name = "local"
-    doc = "every node a process on 127.0.0.1 (kill and pause only)"
+    doc = "every node a process on 127.0.0.1 (kill, pause and clock faults; no network faults)"
+    network_faults: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self.ctx: ClusterContext | None = None
+        self._ledger: _DaemonLedger | None = None
 
     def open(self, spec: Any, run_dir: Path) -> ClusterContext:
-        nodes = [f"n{i + 1}" for i in range(spec.nodes)]
-        self.ctx = ClusterContext(nodes=nodes, hosts={n: LocalHost(n) for n in nodes},
+        nodes = _node_names(spec.nodes)
+        self._ledger = _DaemonLedger()
+        self.ctx = ClusterContext(nodes=nodes,
+                                  hosts={n: _LedgeredLocalHost(n, self._ledger) for n in nodes},
                                   run_dir=run_dir, seed=spec.seed, bugs=frozenset(spec.bugs),
                                   options=dict(spec.options), shared_host=True)
         return self.ctx
@@ -43,11 +147,218 @@ class LocalEnv:
         if self.ctx is not None:
             for host in self.ctx.hosts.values():
                 host.close()
+        if self._ledger is not None:
+            self._ledger.remove()
+
+
+class NetnsEnv:
+    name = "netns"
+    doc = ("a namespace per node on a private bridge (--subnet); the harness sits on the bridge "
+           "(every fault; needs root)")
+    network_faults = frozenset({"partition", "loss", "latency"})
+
+    def __init__(self) -> None:
+        self.lab: Any = None
+        self.ctx: ClusterContext | None = None
+
+    def open(self, spec: Any, run_dir: Path) -> ClusterContext:
+        from harness.lab import Lab, LabCommandError, LabError, LabPermissionError, SubnetClashError
+
+        nodes = _node_names(spec.nodes)
+        try:
+            lab = Lab(nodes, subnet=spec.subnet or None)
+        except LabError as e:
+            raise UsageError(f"--env netns: {e}") from None
+        self.lab = lab
+        # Written before the lab exists, so whoever reads the run (or cleans up after it) can tell
+        # which namespaces and interfaces were its own: they are all named sb-<labid>-...
+        (run_dir / "env.json").write_text(json.dumps({"env": self.name, "labid": lab.labid,
+                                                      "prefix": lab.prefix}) + "\n")
+        try:
+            lab.up()
+        except SubnetClashError as e:
+            raise UsageError(f"--subnet: {e}; pick another (or leave --subnet out)") from None
+        except LabPermissionError as e:
+            raise EnvironmentFailure(f"--env netns: {e}; run as root or use --env local") from None
+        except LabCommandError as e:
+            raise EnvironmentFailure(f"--env netns: cannot build the lab: {e}") from None
+        except LabError as e:
+            # A bad subnet (not private, too small, malformed) is bad input.
+            raise UsageError(f"--subnet: {e}") from None
+        (run_dir / "env.json").write_text(json.dumps({
+            "env": self.name, "labid": lab.labid, "prefix": lab.prefix, "subnet": str(lab.subnet),
+            "control_address": lab.control_address, "addresses": lab.addresses}, indent=1) + "\n")
+        self.ctx = ClusterContext(nodes=nodes, hosts={n: lab.host(n) for n in nodes},
+                                  run_dir=run_dir, seed=spec.seed, bugs=frozenset(spec.bugs),
+                                  options=dict(spec.options), shared_host=False,
+                                  addresses=dict(lab.addresses), network=lab)
+        return self.ctx
+
+    def close(self) -> None:
+        if self.lab is not None:
+            self.lab.down()  # kills every process in the namespaces, then removes them
+
+
+class SshNetwork:
+    """What nemesis/net.py asks of a lab, over the hosts of env ssh, so partitions work there too:
+    iptables rules on each host matching the peers' addresses (the harness's own address is never
+    cut). Probes run `python -c` on the hosts with this machine's interpreter path. Unlike a lab,
+    nothing is written to a local state file: a SIGKILLed harness leaves its rules on the hosts."""
+
+    def __init__(self, hosts: dict[str, Any], addresses: dict[str, str], workdir: str,
+                 ledger: _DaemonLedger | None = None) -> None:
+        self._ledger = ledger
+        self.nodes = list(hosts)
+        self._hosts = hosts
+        self.addresses = dict(addresses)
+        self.workdir = PurePosixPath(workdir)
+        self.items: list[dict[str, Any]] = []  # what is in force, for the record
+
+    def address(self, node: str) -> str:
+        return self.addresses[node]
+
+    def host(self, node: str) -> Any:
+        return self._hosts[node]
+
+    def netns(self, node: str) -> str:
+        return f"ssh:{node}"
+
+    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+        item = {"kind": kind, **fields}
+        self.items.append(item)
+        if kind == "rule" and self._ledger is not None:
+            self._ledger.add_rule(str(fields.get("netns", "")).removeprefix("ssh:"),
+                                  str(fields.get("fault", "")))
+        return item
+
+    def forget(self, item: dict[str, Any]) -> None:
+        if item in self.items:
+            self.items.remove(item)
+        if item.get("kind") == "rule" and self._ledger is not None:
+            self._ledger.drop_rule(str(item.get("netns", "")).removeprefix("ssh:"),
+                                   str(item.get("fault", "")))
+
+    def record_process(self, pid: int, netns: str, what: str) -> dict[str, Any]:
+        return self.record("process", pid=pid, netns=netns, what=what)
+
+    def forget_process(self, pid: int) -> None:
+        self.items = [i for i in self.items if not (i["kind"] == "process" and i["pid"] == pid)]
+
+
+def _ledgered_ssh_host(ledger: _DaemonLedger, hostname: str, **options: Any) -> Any:
+    """An SshHost whose daemons are written to the run's ledger as they start."""
+    from harness.ssh import SshHost
+
+    class LedgeredSshHost(SshHost):
+        def start_daemon(self, name: str, argv: Sequence[str], log: str,
+                         env: dict[str, str] | None = None, cwd: str | None = None) -> Daemon:
+            daemon = super().start_daemon(name, argv, log, env=env, cwd=cwd)
+            try:
+                ledger.add(daemon, local=False)
+            except OSError:
+                pass
+            return daemon
+
+    return LedgeredSshHost(hostname, **options)
+
+
+class SshEnv:
+    name = "ssh"
+    doc = "one node per --hosts entry, reached over SSH (kill, pause, clock and partition faults)"
+    network_faults = frozenset({"partition"})  # loss and latency assume the lab's eth0
+
+    def __init__(self) -> None:
+        self.ctx: ClusterContext | None = None
+        self.hosts: dict[str, Any] = {}
+        self._reached: list[str] = []  # nodes whose remote directory exists
+        self._ledger: _DaemonLedger | None = None
+
+    def open(self, spec: Any, run_dir: Path) -> ClusterContext:
+        if not spec.hosts:
+            raise UsageError("--env ssh needs --hosts h1,h2,...")
+        nodes = _node_names(len(spec.hosts))
+        run_id = f"{run_dir.parent.name}-{run_dir.name}-{secrets.token_hex(2)}"
+        remote_root = f"{REMOTE_ROOT}/runs/{run_id}"
+        login = {"user": spec.ssh_user, "port": spec.ssh_port,
+                 "key": str(Path(spec.ssh_key).expanduser().resolve()) if spec.ssh_key else None}
+        self._ledger = _DaemonLedger("ssh", remote_root=remote_root, login=login,
+                                     hosts=dict(zip(nodes, spec.hosts)))
+        addresses: dict[str, str] = {}
+        for node, hostname in zip(nodes, spec.hosts):
+            self.hosts[node] = _ledgered_ssh_host(
+                self._ledger, hostname, user=spec.ssh_user, port=spec.ssh_port,
+                key_path=login["key"], accept_new_host_keys=spec.accept_new_host_keys,
+                name=node, connect_timeout=5.0)
+            try:
+                addresses[node] = socket.gethostbyname(hostname)
+            except OSError as e:
+                raise EnvironmentFailure(f"{node}: cannot resolve SSH host {hostname!r}: "
+                                         f"{e.strerror or e}") from None
+        self.ctx = ClusterContext(nodes=nodes, hosts=dict(self.hosts), run_dir=run_dir,
+                                  seed=spec.seed, bugs=frozenset(spec.bugs),
+                                  options=dict(spec.options), shared_host=False,
+                                  addresses=addresses, remote_root=remote_root,
+                                  network=SshNetwork(self.hosts, addresses,
+                                                     f"{remote_root}/net", self._ledger))
+        for node, host in self.hosts.items():
+            try:
+                r = host.run(["mkdir", "-p", self.ctx.remote_dir(node)], timeout=20)
+            except HostError as e:
+                raise EnvironmentFailure(f"--env ssh: {e}") from None
+            if r.exit_code != 0:
+                raise EnvironmentFailure(f"{node}: cannot create {self.ctx.remote_dir(node)}: "
+                                         f"{(r.stderr.strip() or 'exit ' + str(r.exit_code))}")
+            self._reached.append(node)
+        return self.ctx
+
+    def _copy_back(self, node: str, host: Any) -> None:
+        """Every file of the node's remote directory into run_dir/nodes/<node>/, then remove it."""
+        assert self.ctx is not None
+        remote = self.ctx.remote_dir(node)
+        r = host.run(["find", remote, "-type", "f"], timeout=60)
+        if r.exit_code != 0:
+            return  # never created (setup failed before): nothing to copy
+        local_dir = self.ctx.node_dir(node)
+        for path in r.stdout.splitlines():
+            if path.startswith(remote + "/"):
+                host.download(path, local_dir / path[len(remote) + 1:])
+        host.run(["rm", "-rf", "--", remote], timeout=60)
+
+    def close(self) -> None:
+        errors = []
+        for node, host in self.hosts.items():
+            try:
+                host.close()  # kills the daemons first, so their files are complete
+                if self.ctx is not None and node in self._reached:
+                    self._copy_back(node, host)
+                    host.run(["rmdir", "--", self.ctx.remote_root or REMOTE_ROOT], timeout=20)
+            except HostError as e:
+                errors.append(str(e))
+            finally:
+                try:
+                    host.close()
+                except HostError:
+                    pass
+        self._reached.clear()
+        if self._ledger is not None and not errors:
+            self._ledger.remove()
+        if errors:
+            print(f"warning: could not copy node files back: {errors[0]}", file=sys.stderr)
 
 
 ENVIRONMENTS: dict[str, type] = {
     "local": LocalEnv,
+    "netns": NetnsEnv,
+    "ssh": SshEnv,
 }
+
+
+def default_environment() -> str:
+    """netns where it can work (root on Linux with iproute2), local otherwise."""
+    if sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("ip") \
+            and shutil.which("iptables"):
+        return "netns"
+    return "local"
 
 
 def make_environment(name: str) -> Environment:
@@ -55,3 +366,154 @@ def make_environment(name: str) -> Environment:
         raise UsageError(f"--env {name}: unknown environment; available: "
                          f"{', '.join(sorted(ENVIRONMENTS))}")
     return ENVIRONMENTS[name]()
+
+
+def check_environment(spec: Any) -> None:
+    """Refuse, before anything starts, an environment the spec cannot use (exit 254)."""
+    if spec.env == "ssh":
+        if not spec.hosts:
+            raise UsageError("--env ssh needs --hosts h1,h2,... (one host per node)")
+        if len(set(spec.hosts)) != len(spec.hosts):
+            raise UsageError("--hosts: a host is listed twice")
+        if spec.nodes != len(spec.hosts):
+            raise UsageError(f"--env ssh: {len(spec.hosts)} hosts but --nodes {spec.nodes}; the "
+                             f"number of hosts is the number of nodes")
+        if spec.ssh_key and not Path(spec.ssh_key).expanduser().is_file():
+            raise UsageError(f"--ssh-key {spec.ssh_key}: no such file")
+    elif spec.hosts:
+        raise UsageError(f"--hosts is for --env ssh, not --env {spec.env}")
+    if spec.subnet and spec.env != "netns":
+        raise UsageError(f"--subnet is for --env netns, not --env {spec.env}")
+
+
+# -- leftovers ------------------------------------------------------------------------------------
+
+def _kill_group(pid: int, start: int | None) -> bool:
+    """SIGCONT+SIGKILL the daemon's process group if that very process still runs."""
+    now = _start_time(pid)
+    if now is None or (start is not None and now != start):
+        return False
+    for sig in (signal.SIGCONT, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                return False
+    deadline = time.monotonic() + 5
+    while _start_time(pid) is not None and time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if stat == "Z":
+            break
+        time.sleep(0.02)
+    return True
+
+
+def clean_local_runs(directory: Path | None = None) -> list[str]:
+    """Kill the daemons of local runs whose harness is gone; a line per thing removed."""
+    directory = directory or RUN_STATE_DIR
+    removed: list[str] = []
+    if not directory.is_dir():
+        return removed
+    for path in sorted(directory.glob("local-*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        owner = data.get("owner", {})
+        if _start_time(owner.get("pid", -1)) is not None and \
+                _start_time(owner["pid"]) == owner.get("start"):
+            continue  # that run is still going
+        for d in data.get("daemons", []):
+            if _kill_group(d["pid"], d.get("start")):
+                removed.append(f"process {d['pid']} ({d.get('name', '?')} of {d.get('host', '?')})")
+        path.unlink(missing_ok=True)
+        removed.append(f"state {path}")
+    return removed
+
+
+def _clean_ssh_host(host: Any, remote_root: str, pids: list[int], faults: list[str]) -> list[str]:
+    """On one host: kill the run's daemons (only processes whose command line names the run's
+    directory, so a reused pid is left alone), delete its partition rules, remove its files."""
+    removed = []
+    for pid in pids:
+        if host.run(["grep", "-qF", "--", remote_root, f"/proc/{pid}/cmdline"],
+                    timeout=20).exit_code != 0:
+            continue  # gone, or the pid now belongs to something else
+        for sig in ("CONT", "KILL"):  # a paused daemon must die too
+            host.run(["kill", f"-{sig}", "--", f"-{pid}"], timeout=20)
+        removed.append(f"process {pid} on {host.name}")
+    if faults:
+        listing = host.run(["iptables", "-w", "-S"], timeout=20).stdout
+        for line in listing.splitlines():
+            if line.startswith("-A ") and any(f"splitbrain-{f}" in line for f in faults):
+                if host.run(["iptables", "-w", "-D", *shlex.split(line)[1:]], timeout=20).exit_code == 0:
+                    removed.append(f"rule on {host.name}: {line}")
+    if host.run(["test", "-e", remote_root], timeout=20).exit_code == 0:
+        host.run(["rm", "-rf", "--", remote_root], timeout=60)
+        removed.append(f"dir {host.name}:{remote_root}")
+    return removed
+
+
+def clean_ssh_runs(directory: Path | None = None) -> tuple[list[str], list[str]]:
+    """Undo on their hosts what SIGKILLed ssh runs left; (removed, problems)."""
+    from harness.ssh import SshHost
+
+    directory = directory or RUN_STATE_DIR
+    removed: list[str] = []
+    problems: list[str] = []
+    if not directory.is_dir():
+        return removed, problems
+    for path in sorted(directory.glob("ssh-*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        owner = data.get("owner", {})
+        if _start_time(owner.get("pid", -1)) is not None and \
+                _start_time(owner["pid"]) == owner.get("start"):
+            continue
+        login = data.get("login", {})
+        failed = False
+        for node, hostname in data.get("hosts", {}).items():
+            host = SshHost(hostname, user=login.get("user", "root"), port=login.get("port", 22),
+                           key_path=login.get("key"), name=node, connect_timeout=5.0)
+            try:
+                removed += _clean_ssh_host(
+                    host, data["remote_root"],
+                    [d["pid"] for d in data.get("daemons", []) if d.get("host") == node],
+                    [r["fault"] for r in data.get("rules", []) if r.get("node") == node])
+            except HostError as e:
+                failed = True
+                problems.append(f"{path.name}: {e}")
+            finally:
+                host.close()
+        if not failed:
+            path.unlink(missing_ok=True)
+            removed.append(f"state {path}")
+    return removed, problems
+
+
+def clean_leftovers() -> list[str]:
+    """Everything runs killed with SIGKILL left behind: labs (root only), local daemons, and
+    what ssh runs left on their hosts. Hosts that cannot be reached are reported as a warning
+    and their ledger kept, so a later `clean` can try again."""
+    removed = clean_local_runs()
+    ssh_removed, problems = clean_ssh_runs()
+    removed += ssh_removed
+    for problem in problems:
+        print(f"warning: clean: {problem} (kept for a later clean)", file=sys.stderr)
+    if os.geteuid() == 0 and shutil.which("ip"):
+        from harness.lab import clean_all
+        removed += clean_all()
+    return removed
+
+
+__all__ = ["Environment", "LocalEnv", "NetnsEnv", "SshEnv", "ENVIRONMENTS", "make_environment",
+           "default_environment", "check_environment", "clean_leftovers", "clean_local_runs"]

@@ -31,6 +31,14 @@ class TestSpec:
     nemesis_interval: float = 10.0
     op_timeout: float = 5.0
     options: dict[str, str] = field(default_factory=dict)
+    nemesis_overlap: bool = False  # faults may overlap (default: one at a time)
+    # Environment settings: the lab subnet (env netns) and the SSH hosts and login (env ssh).
+    subnet: str = ""
+    hosts: tuple[str, ...] = ()
+    ssh_user: str = "root"
+    ssh_key: str = ""
+    ssh_port: int = 22
+    accept_new_host_keys: bool = False
     # Filled in when the run starts, so test.json says exactly what ran:
     checkers: tuple[dict[str, Any], ...] = ()
     schedule: tuple[dict[str, Any], ...] = ()
@@ -44,7 +52,7 @@ class TestSpec:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("nemesis", "bugs", "checkers", "schedule"):
+        for k in ("nemesis", "bugs", "checkers", "schedule", "hosts"):
             d[k] = list(d[k])
         return d
 
@@ -54,7 +62,7 @@ class TestSpec:
             raise UsageError(f"{where}: not a splitbrain test spec (no \"system\")")
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
-        for k in ("nemesis", "bugs", "checkers", "schedule"):
+        for k in ("nemesis", "bugs", "checkers", "schedule", "hosts"):
             if k in kwargs:
                 kwargs[k] = tuple(kwargs[k] or ())
         try:
@@ -89,6 +97,9 @@ class TestSpec:
         need(_number(self.nemesis_interval) and self.nemesis_interval > 0,
              "--nemesis-interval must be seconds, > 0")
         need(_number(self.op_timeout) and self.op_timeout > 0, "--op-timeout must be > 0")
+        need(isinstance(self.ssh_port, int) and 1 <= self.ssh_port <= 65535,
+             "--ssh-port must be 1..65535")
+        need(all(isinstance(h, str) and h for h in self.hosts), "--hosts must be host names")
         return self
 
     def with_(self, **changes: Any) -> "TestSpec":

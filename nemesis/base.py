@@ -69,7 +69,11 @@ def resolve_params(fault: Fault, spec: FaultSpec) -> dict[str, Any]:
     return out
 
 
-def validate(fault: Fault, spec: FaultSpec, system: Any, nodes: int) -> None:
+def validate(fault: Fault, spec: FaultSpec, system: Any, nodes: int, env: Any = None) -> None:
+    """Refuse (NemesisSpecError, exit 254) a spec this fault, system, cluster size or environment
+    cannot honour. Optional fault hooks: `target_refusal(target, nodes)` (e.g. a grudge needing
+    more nodes), `param_refusal(params)` (values out of range), and `needs_network = True`
+    (links the environment can cut for it: fault.name in `env.network_faults`)."""
     target = spec.target or fault.default_target
     if target not in fault.targets:
         raise NemesisSpecError(f"{spec}: {fault.name} has no target {target!r}; "
@@ -77,10 +81,30 @@ def validate(fault: Fault, spec: FaultSpec, system: Any, nodes: int) -> None:
     if target == "leader" and not isinstance(system, HasLeader):
         raise NemesisSpecError(f"{spec}: system {getattr(system, 'name', system)!r} cannot tell its "
                                f"leader")
-    resolve_params(fault, spec)
+    params = resolve_params(fault, spec)
     why = fault.refusal(system, nodes)
+    if not why and hasattr(fault, "target_refusal"):
+        why = fault.target_refusal(target, nodes)
+    if not why and hasattr(fault, "param_refusal"):
+        why = fault.param_refusal(params)
+    if not why and getattr(fault, "needs_network", False) and env is not None \
+            and fault.name not in getattr(env, "network_faults", ()):
+        why = (f"{fault.name} needs links the harness can cut, which env {env.name!r} does not "
+               f"offer for it; use --env netns")
     if why:
         raise NemesisSpecError(f"{spec}: {why}")
+
+
+def resolve_target(fault: Fault, target: str, nodes: list[str], rng: random.Random,
+                   system: Any) -> tuple[list[str], dict[str, Any]]:
+    """The nodes a fault acts on when it starts, plus details to record and pass to start().
+
+    A fault with its own kind of targets (partition grudges) resolves them itself through
+    `resolve_target(target, nodes, rng, system)`; node targets go through choose_nodes."""
+    own = getattr(fault, "resolve_target", None)
+    if own is not None:
+        return own(target, nodes, rng, system)
+    return choose_nodes(target, nodes, rng, system), {}
 
 
 def choose_nodes(target: str, nodes: list[str], rng: random.Random, system: Any) -> list[str]:

@@ -2,7 +2,8 @@
 
 The schedule is computed before the run and written into test.json, so the same seed gives the
 same faults at the same offsets (targets such as `one` are drawn from the seed too; `leader` is
-resolved when the fault starts, since only the system knows who leads at that moment).
+resolved when the fault starts, since only the system knows who leads at that moment; so are
+partition grudges, which may name the leader).
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from nemesis.spec import FaultSpec
 
 
 def plan(specs: list[FaultSpec], defaults: dict[str, dict[str, Any]], seed: int,
-         time_limit: float, interval: float) -> list[dict[str, Any]]:
-    """Faults one at a time: a quiet gap of 0.5..1 x interval, then a fault for its duration.
+         time_limit: float, interval: float, overlap: bool = False) -> list[dict[str, Any]]:
+    """The faults of a run, each picked at random among `specs` (so `partition,kill,clock`
+    mixes all three over the run).
 
-    `defaults[fault]` gives each fault's default target and resolved parameters.
+    One at a time (default): a quiet gap of 0.5..1 x interval, then a fault for its duration,
+    then the next gap. With `overlap`, a fault starts every 0.5..1 x interval whether or not the
+    previous one has ended, so faults may be in force together. Either way the runner heals
+    whatever is still in force when the main phase ends.
+
+    `defaults[str(spec)]` gives each spec's default target and resolved parameters.
     """
     if not specs:
         return []
@@ -35,5 +42,6 @@ def plan(specs: list[FaultSpec], defaults: dict[str, dict[str, Any]], seed: int,
                          "spec": str(spec), "target": spec.target or d["target"],
                          "params": d["params"], "duration": duration,
                          "target_seed": rng.randrange(2**31)})
-        t += duration
+        if not overlap:
+            t += duration
     return schedule

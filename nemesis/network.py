@@ -1,0 +1,437 @@
+"""Network faults for the nemesis: `partition`, `loss` and `latency` on the lab of env netns.
+
+Each one wraps a building block of nemesis/net.py, verifies it with that module's probe before
+reporting it applied, and records the probe in the nemesis event. A probe that finds the fault
+did not take effect undoes it and raises FaultError, which stops the run with exit 255: a run
+that claims a partition it never had is worse than no run.
+
+`partition` targets are grudge shapes (net.grudge), resolved when the fault starts (`leader` asks
+the system who leads at that moment); the nemesis event records the groups cut and the grudge.
+All three need links the harness can cut (`needs_network`), which only env netns has: asking for
+them elsewhere is refused before the run (exit 254) with a hint to use --env netns.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from nemesis import net
+from nemesis.base import NODE_TARGETS, FaultError, Param
+from systems.base import ClusterContext, HasLeader
+
+GRUDGES = ("random-halves", "halves", "one", "leader", "majorities-ring", "bridge")
+_GRUDGE_MIN_NODES = {"halves": 2, "random-halves": 2, "one": 2, "leader": 2, "majorities-ring": 4,
+                     "bridge": 3}
+_PROBE_TIMEOUT_S = 0.5  # a lab answers a connect in well under a millisecond
+_LOSS_TOLERANCE = 12.5  # percentage points; 200 datagrams at p=50 have a sd of 3.5
+
+
+def _lab(ctx: ClusterContext) -> Any:
+    if getattr(ctx, "network", None) is None:
+        raise FaultError("network faults need --env netns (this environment has no lab)")
+    return ctx.network
+
+
+def groups_of(grudge: dict[str, frozenset[str]]) -> list[list[str]]:
+    """What each node can still reach, as groups: the sides of a clean cut, or (for overlapping
+    shapes such as a ring or a bridge) each node's own view, without repeats."""
+    nodes = sorted(grudge)
+    groups: list[list[str]] = []
+    for node in nodes:
+        sees = sorted(n for n in nodes if n not in grudge[node])
+        if sees not in groups:
+            groups.append(sees)
+    return sorted(groups, key=lambda g: (len(g), g))
+
+
+def _probe_all(lab: Any, nodes: list[str]) -> dict[tuple[str, str], str]:
+    """TCP probes from every node to every other, all sources at once (one probe process each),
+    so verifying a 5-node partition takes about one probe timeout, not five."""
+    # A delay in force (both ways, worst case) must not pass for a cut.
+    delays = [h.ms + h.jitter for h in IN_FORCE.others(lab, None, net.LatencyHandle)]
+    timeout = _PROBE_TIMEOUT_S + 2 * max(delays, default=0) / 1000
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        futures = {src: pool.submit(net.probe_tcp, lab, src, [n for n in nodes if n != src],
+                                    timeout=timeout) for src in nodes}
+        return {(src, dst): outcome for src, f in futures.items()
+                for dst, outcome in f.result().items()}
+
+
+class _InForce:
+    """Every network fault currently applied, per lab, whichever fault instance applied it.
+
+    With --nemesis-overlap two partitions, or a partition and packet loss, may be in force at
+    once; a probe must then expect what all of them do together, not only the fault it checks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_lab: dict[int, dict[str, Any]] = {}
+        self._changing: dict[int, threading.Lock] = {}
+
+    def changing(self, lab: Any) -> threading.Lock:
+        """Held while a fault is applied or healed and verified on the lab, so that one probe
+        never measures while another fault comes or goes under it."""
+        with self._lock:
+            return self._changing.setdefault(id(lab), threading.Lock())
+
+    def add(self, lab: Any, handle: Any) -> None:
+        with self._lock:
+            self._by_lab.setdefault(id(lab), {})[handle.id] = handle
+
+    def remove(self, lab: Any, handle: Any) -> None:
+        with self._lock:
+            self._by_lab.get(id(lab), {}).pop(handle.id, None)
+
+    def others(self, lab: Any, handle: Any, kind: type) -> list[Any]:
+        with self._lock:
+            return [h for h in self._by_lab.get(id(lab), {}).values()
+                    if isinstance(h, kind) and h is not handle]
+
+    def cut_pairs(self, lab: Any, besides: Any) -> set[tuple[str, str]]:
+        """Pairs (a, b) that partitions other than `besides` keep apart."""
+        return {(a, b) for h in self.others(lab, besides, net.PartitionHandle)
+                for a, cut in h.grudge.items() for b in cut}
+
+    def lossy(self, lab: Any, besides: Any = None) -> dict[str, list[float]]:
+        """Node -> loss percentages in force on it (from loss faults other than `besides`)."""
+        out: dict[str, list[float]] = {}
+        for h in self.others(lab, besides, net.LossHandle):
+            for node in h.nodes:
+                out.setdefault(node, []).append(h.percent)
+        return out
+
+
+IN_FORCE = _InForce()
+
+
+def _check_reachability(lab: Any, nodes: list[str], must_cut: set[tuple[str, str]],
+                        must_answer: set[tuple[str, str]], what: str) -> dict[tuple[str, str], str]:
+    """Probe every pair; `must_cut` pairs must time out, `must_answer` pairs must answer."""
+    results = _probe_all(lab, nodes)
+    wrong = [f"{a}->{b} {o}" for (a, b), o in results.items()
+             if ((a, b) in must_cut and o != "timeout")
+             or ((a, b) in must_answer and o not in ("refused", "connected"))]
+    if wrong:
+        raise net.FaultNotEffectiveError(f"{what}: " + ", ".join(sorted(wrong)))
+    return results
+
+
+def _rules_present(lab: Any, handle: net.PartitionHandle) -> list[str]:
+    tag = f"splitbrain-{handle.id}"
+    present = []
+    for node in handle.rules:
+        r = lab.host(node).run(["iptables", "-w", "-S"], timeout=20)
+        if r.exit_code != 0 or tag in r.stdout:
+            present.append(node)
+    return present
+
+
+class _NetworkFault:
+    """Shared plumbing: handles kept per fault instance, keyed by the id put into the event."""
+
+    needs_network = True
+
+    def __init__(self) -> None:
+        self._handles: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def refusal(self, system: Any, nodes: int) -> str | None:
+        if nodes < 2:
+            return f"{self.name} needs at least 2 nodes"
+        return None
+
+    def _keep(self, lab: Any, handle: Any) -> str:
+        with self._lock:
+            self._handles[handle.id] = handle
+        IN_FORCE.add(lab, handle)
+        return handle.id
+
+    def _take(self, started: dict[str, Any]) -> Any:
+        with self._lock:
+            return self._handles.pop(started.get("handle", ""), None)
+
+    def start(self, system: Any, ctx: ClusterContext, targets: list[str],
+              params: dict[str, Any]) -> dict[str, Any]:
+        with IN_FORCE.changing(_lab(ctx)):
+            return self._apply(ctx, targets, params)
+
+    def stop(self, system: Any, ctx: ClusterContext, targets: list[str],
+             params: dict[str, Any], started: dict[str, Any]) -> dict[str, Any]:
+        handle = self._take(started)
+        if handle is None:
+            return {}  # never applied (its start failed and undid itself), or healed already
+        lab = _lab(ctx)
+        with IN_FORCE.changing(lab):
+            try:
+                return self._heal(ctx, targets, params, handle)
+            finally:
+                IN_FORCE.remove(lab, handle)
+
+    def _apply(self, ctx: ClusterContext, targets: list[str],
+               params: dict[str, Any]) -> dict[str, Any]:
+        """Apply and verify; undo and raise FaultError when the probe disagrees."""
+        raise NotImplementedError
+
+    def _heal(self, ctx: ClusterContext, targets: list[str], params: dict[str, Any],
+              handle: Any) -> dict[str, Any]:
+        """Undo and verify (the handle is already out of IN_FORCE's view of others)."""
+        raise NotImplementedError
+
+
+class PartitionFault(_NetworkFault):
+    name = "partition"
+    doc = ("drop every packet between the groups of a grudge (iptables in each node's namespace; "
+           "the harness still reaches every node)")
+    targets = GRUDGES
+    default_target = "random-halves"
+    params = {"duration": Param(15.0, "seconds the partition lasts (longer than elections and "
+                                      "leader step-down)")}
+
+    def target_refusal(self, target: str, nodes: int) -> str | None:
+        need = _GRUDGE_MIN_NODES.get(target, 2)
+        if nodes < need:
+            return f"a {target} partition needs at least {need} nodes, the run has {nodes}"
+        return None
+
+    def resolve_target(self, target: str, nodes: list[str], rng: random.Random,
+                       system: Any) -> tuple[list[str], dict[str, Any]]:
+        """The grudge for this start: (nodes it isolates, details recorded and passed to start)."""
+        leader = None
+        if target == "leader":
+            leader = system.leader() if isinstance(system, HasLeader) else None
+            if leader is None:
+                raise FaultError("no leader to partition: the system reports none")
+        try:
+            g = net.grudge(target, nodes, rng, leader=leader)
+        except net.GrudgeError as e:
+            raise FaultError(str(e)) from None
+        groups = groups_of(g)
+        # The targets are the nodes on the smaller side(s): who is cut off from the majority view.
+        isolated = sorted(n for n, cut in g.items() if cut and len(cut) >= len(nodes) / 2)
+        return isolated or sorted(n for n, cut in g.items() if cut), {
+            "groups": groups, "grudge": {n: sorted(c) for n, c in sorted(g.items()) if c}}
+
+    def _apply(self, ctx: ClusterContext, targets: list[str],
+               params: dict[str, Any]) -> dict[str, Any]:
+        lab = _lab(ctx)
+        grudge_map = params.get("grudge")
+        if not grudge_map:
+            raise FaultError("partition started without a grudge")
+        try:
+            handle = net.cut(lab, {n: list(grudge_map.get(n, [])) for n in ctx.nodes})
+        except net.NetFaultError as e:
+            raise FaultError(f"cannot cut the network: {e}") from None
+        mine = set(handle.cut_pairs())
+        others = IN_FORCE.cut_pairs(lab, handle)
+        lossy = IN_FORCE.lossy(lab)
+        # Pairs nothing else cuts and no loss touches must still answer.
+        free = {(a, b) for a in ctx.nodes for b in ctx.nodes if a != b} - mine - others
+        free = {(a, b) for a, b in free if a not in lossy and b not in lossy}
+        try:
+            outcomes = _check_reachability(lab, ctx.nodes, mine, free, "partition not as intended")
+        except net.NetFaultError as e:
+            net.heal_partition(lab, handle)
+            raise FaultError(str(e)) from None
+        return {"handle": self._keep(lab, handle),
+                "probe": {"verified": True, "kind": "tcp-connect",
+                          "cut": sorted(f"{a}->{b}" for (a, b), o in outcomes.items()
+                                        if o == "timeout" and (a, b) in mine),
+                          "answered": len([o for o in outcomes.values() if o != "timeout"])}}
+
+    def _heal(self, ctx: ClusterContext, targets: list[str], params: dict[str, Any],
+              handle: Any) -> dict[str, Any]:
+        lab = _lab(ctx)
+        try:
+            net.heal_partition(lab, handle)
+        except net.NetFaultError as e:
+            raise FaultError(f"partition not healed: {e}") from None
+        left = _rules_present(lab, handle)
+        if left:
+            raise FaultError(f"partition not healed: its rules are still on {', '.join(left)}")
+        lossy = IN_FORCE.lossy(lab)
+        restored = {(a, b) for a, b in handle.cut_pairs()
+                    if a not in lossy and b not in lossy} - IN_FORCE.cut_pairs(lab, handle)
+        try:
+            _check_reachability(lab, ctx.nodes, set(), restored, "partition not healed")
+        except net.NetFaultError as e:
+            raise FaultError(str(e)) from None
+        return {"groups": params.get("groups"),
+                "probe": {"verified": True, "kind": "tcp-connect",
+                          "rules_removed": sorted(handle.rules),
+                          "restored": sorted(f"{a}->{b}" for a, b in restored)}}
+
+
+def _latency_in_place(lab: Any, handle: net.LatencyHandle) -> dict[str, str]:
+    """Check on every delayed node that the delay is installed: a netem qdisc on eth0, or the
+    NFQUEUE rule plus a live delayer process behind it."""
+    found: dict[str, str] = {}
+    for node in handle.nodes:
+        host = lab.host(node)
+        if handle.method == "netem":
+            shown = host.run(["tc", "qdisc", "show", "dev", "eth0"], timeout=20).stdout
+            ok = "netem" in shown
+        else:
+            rules = host.run(["iptables", "-w", "-t", "mangle", "-S", "OUTPUT"], timeout=20).stdout
+            daemon = handle.delayers.get(node)
+            ok = f"splitbrain-{handle.id}" in rules and daemon is not None and host.alive(daemon)
+        if not ok:
+            raise net.FaultNotEffectiveError(f"{node}: the {handle.method} delay is not in place")
+        found[node] = handle.method
+    return found
+
+
+def _probe_pair(lab: Any, nodes: list[str], src: str, targets: list[str],
+                besides: Any) -> str | None:
+    """A node for `src` to measure against: not cut from it by a partition in force, outside the
+    targets when possible; None when every other node is cut off from it."""
+    cut = IN_FORCE.cut_pairs(lab, besides)
+    usable = [n for n in nodes if n != src and (src, n) not in cut and (n, src) not in cut]
+    outside = [n for n in usable if n not in targets]
+    return (outside or usable or [None])[0]
+
+
+class LossFault(_NetworkFault):
+    name = "loss"
+    doc = "drop a random share of the packets entering and leaving the target nodes (nftables)"
+    targets = NODE_TARGETS
+    default_target = "all"
+    params = {"p": Param(30.0, "percent of packets dropped, each way"),
+              "duration": Param(15.0, "seconds the loss lasts")}
+
+    def param_refusal(self, params: dict[str, Any]) -> str | None:
+        if not 0 < params["p"] <= 100:
+            return f"p={params['p']:g}: loss is a percentage in (0, 100]"
+        return None
+
+    def _apply(self, ctx: ClusterContext, targets: list[str],
+               params: dict[str, Any]) -> dict[str, Any]:
+        lab = _lab(ctx)
+        try:
+            handle = net.loss(lab, targets, float(params["p"]))
+        except net.NetFaultError as e:
+            raise FaultError(f"cannot add packet loss: {e}") from None
+        src = targets[0]
+        peer = _probe_pair(lab, ctx.nodes, src, targets, None)
+        if peer is None:
+            return {"handle": self._keep(lab, handle),
+                    "probe": {"verified": False, "why": f"{src} is partitioned from every node"}}
+        # One-way UDP src -> peer passes src's output and peer's input of every loss in force.
+        others = IN_FORCE.lossy(lab, handle)
+        delivered = 1 - handle.percent / 100
+        if peer in targets:
+            delivered *= 1 - handle.percent / 100
+        for p in others.get(src, []) + others.get(peer, []):
+            delivered *= 1 - p / 100
+        expected = 100 * (1 - delivered)
+        count = 200
+        try:
+            got = net.udp_delivered(lab, src, peer, count=count)
+        except net.NetFaultError as e:
+            net.heal_loss(lab, handle)
+            raise FaultError(f"cannot measure packet loss: {e}") from None
+        lost = 100 * (count - got) / count
+        if abs(lost - expected) > _LOSS_TOLERANCE:
+            net.heal_loss(lab, handle)
+            raise FaultError(f"loss not as intended: {lost:.1f} % of UDP probes {src}->{peer} "
+                             f"lost, expected {expected:.1f} % +/- {_LOSS_TOLERANCE:g}")
+        return {"handle": self._keep(lab, handle),
+                "probe": {"verified": True, "kind": "udp", "from": src, "to": peer,
+                          "lost_percent": round(lost, 1), "expected_percent": round(expected, 1)}}
+
+    def _heal(self, ctx: ClusterContext, targets: list[str], params: dict[str, Any],
+              handle: Any) -> dict[str, Any]:
+        lab = _lab(ctx)
+        try:
+            net.heal_loss(lab, handle)  # deletes the table where it is present
+        except net.NetFaultError as e:
+            raise FaultError(f"loss not healed: {e}") from None
+        lossy = IN_FORCE.lossy(lab, handle)
+        cut = IN_FORCE.cut_pairs(lab, None)
+        restored = {(a, b) for a in handle.nodes for b in ctx.nodes if a != b} \
+            | {(b, a) for a in handle.nodes for b in ctx.nodes if a != b}
+        restored = {(a, b) for a, b in restored
+                    if (a, b) not in cut and a not in lossy and b not in lossy}
+        try:
+            _check_reachability(lab, ctx.nodes, set(), restored, "loss not healed")
+        except net.NetFaultError as e:
+            raise FaultError(str(e)) from None
+        return {"probe": {"verified": True, "kind": "tcp-connect",
+                          "answered": sorted(f"{a}->{b}" for a, b in restored)}}
+
+
+class LatencyFault(_NetworkFault):
+    name = "latency"
+    doc = ("delay every packet leaving the target nodes by ms +/- jitter (netem, or an NFQUEUE "
+           "delayer where the kernel has no netem)")
+    targets = NODE_TARGETS
+    default_target = "majority"
+    params = {"ms": Param(200.0, "added one-way delay in milliseconds"),
+              "jitter": Param(50.0, "uniform +/- variation of the delay, milliseconds"),
+              "duration": Param(15.0, "seconds the delay lasts")}
+
+    def param_refusal(self, params: dict[str, Any]) -> str | None:
+        if params["ms"] <= 0 or params["jitter"] < 0 or params["jitter"] > params["ms"]:
+            return "latency needs ms > 0 and 0 <= jitter <= ms"
+        return None
+
+    def _apply(self, ctx: ClusterContext, targets: list[str],
+               params: dict[str, Any]) -> dict[str, Any]:
+        lab = _lab(ctx)
+        src = targets[0]  # net.verify_latency measures from the first delayed node
+        lossy = IN_FORCE.lossy(lab)
+        peer = _probe_pair(lab, [n for n in ctx.nodes if n not in lossy or n == src], src,
+                           targets, None)
+        # Under packet loss, retransmitted SYNs (1 s, 2 s, ...) swamp any round trip: then the
+        # delay is verified by its mechanism (rule or qdisc in place, delayer alive) instead.
+        measurable = peer is not None and src not in lossy
+        try:
+            baseline = net.tcp_rtt_ms(lab, src, peer, samples=3) if measurable else 0.0
+            handle = net.latency(lab, targets, float(params["ms"]), float(params["jitter"]),
+                                 seed=random.randrange(2**31))
+        except net.NetFaultError as e:
+            raise FaultError(f"cannot add latency: {e}") from None
+        if not measurable:
+            try:
+                mechanism = _latency_in_place(lab, handle)
+            except net.NetFaultError as e:
+                net.heal_latency(lab, handle)
+                raise FaultError(str(e)) from None
+            return {"handle": self._keep(lab, handle),
+                    "probe": {"verified": True, "kind": "mechanism", "in_place": mechanism,
+                              "why": "loss or a partition on every path: no round trip to time"}}
+        try:
+            rtt = net.verify_latency(lab, handle, peer, baseline_ms=baseline, samples=3)
+        except net.NetFaultError as e:
+            net.heal_latency(lab, handle)
+            raise FaultError(str(e)) from None
+        return {"handle": self._keep(lab, handle),
+                "probe": {"verified": True, "kind": "tcp-rtt", "from": src, "to": peer,
+                          "method": handle.method, "baseline_ms": round(baseline, 2),
+                          "rtt_ms": round(rtt, 2)}}
+
+    def _heal(self, ctx: ClusterContext, targets: list[str], params: dict[str, Any],
+              handle: Any) -> dict[str, Any]:
+        lab = _lab(ctx)
+        src = targets[0]
+        try:
+            net.heal_latency(lab, handle)  # rules removed, delayers stopped and reaped
+        except net.NetFaultError as e:
+            raise FaultError(f"latency not healed: {e}") from None
+        lossy = IN_FORCE.lossy(lab)
+        peer = _probe_pair(lab, [n for n in ctx.nodes if n not in lossy or n == src], src,
+                           targets, None)
+        delayed = {n for h in IN_FORCE.others(lab, handle, net.LatencyHandle) for n in h.nodes}
+        if peer is None or {src, peer} & (delayed | set(lossy)):
+            # Other faults still shape this path: that the delay is gone shows in heal_latency.
+            return {"probe": {"verified": True, "kind": "removed", "delayers": 0}}
+        try:
+            rtt = net.tcp_rtt_ms(lab, src, peer, samples=3)
+        except net.NetFaultError as e:
+            raise FaultError(f"latency not healed: {e}") from None
+        if rtt > params["ms"] / 2:
+            raise FaultError(f"latency not healed: round trip {src}->{peer} still {rtt:.1f} ms")
+        return {"probe": {"verified": True, "kind": "tcp-rtt", "from": src, "to": peer,
+                          "rtt_ms": round(rtt, 2)}}
