@@ -12,7 +12,8 @@ from harness import prereqs
 from harness.errors import EnvironmentFailure, UsageError
 
 TARGETS: dict[str, dict[str, list[str]]] = {
-    "raftkv": {"debian": [], "pip": []},  # pure Python: nothing beyond splitbrain itself
+    # raftkv itself is pure Python; what it needs is the default environment (netns) and its faults.
+    "raftkv": {"debian": prereqs.LAB_DEBIAN_PACKAGES, "pip": []},
     "redis": {"debian": ["redis-server", "redis-sentinel", "redis-tools", "gcc", "libc6-dev"],
               "pip": ["redis>=8.1,<9"]},
     "lab": {"debian": prereqs.LAB_DEBIAN_PACKAGES + prereqs.SSH_DEBIAN_PACKAGES
