@@ -6,8 +6,8 @@ checker works on all of them. Formats:
 - "jsonl": our own history.jsonl (see checkers.history).
 - "jepsen-edn": Jepsen's history.edn, a vector of op maps or one op map per line
   ({:process 0, :type :invoke, :f :write, :value 3, :index 0, :time 1200}).
-- "jepsen-log": lines such as `INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]` (tabs or spaces); every other
-  line is noise and is skipped.
+- "jepsen-log": lines such as `INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]` (tabs or
+  spaces); every other line is noise and is skipped.
 - "porcupine-kv": Porcupine's kv logs, one EDN map per line with :process :type :f :key :value.
 
 "auto" decides by the content (not the file name) and raises HistoryError when it cannot tell.

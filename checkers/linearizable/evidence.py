@@ -65,7 +65,9 @@ def failure(model: Any, prep: Prepared, all_ops: list[Operation], deepest: Deepe
     linearized = deepest.linearized()
     by_id = {op.id: op for op in prep.ops}
     state = _replay(model, [by_id[i] for i in linearized], deepest.state)
-    last = by_id[linearized[-1]] if linearized else None
+    # name the op that set the state shown, not a read that merely saw it
+    read_fs = getattr(model, "read_fs", ())
+    last = next((by_id[i] for i in reversed(linearized) if by_id[i].f not in read_fs), None)
     return {
         "key": thaw(prep.key),
         "linearized": linearized,

@@ -1,0 +1,284 @@
+"""Benchmark: splitbrain's linearizability checker against Porcupine on Porcupine's own histories,
+plus a generated 1,000,000-operation register history.
+
+    python bench/linearizability/run.py [--skip-million] [--verbose-cap-gib 4] [--ops N]
+
+Per group it prints, for each side, whole-process wall time, in-process check time (parsing
+excluded) and peak RSS; the ratio ours/Porcupine of check times (against Porcupine's fast check,
+which answers the verdict only and stops at the first failing partition, while ours reports every
+failing partition with evidence); and Porcupine's verbose check, run under an RSS cap and a
+timeout so it cannot eat the machine. Both sides drop failed ops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PEER = ROOT / ".." / "shared" / "peer-data" / "porcupine" / "test_data"
+GO_DIR = HERE / "porcupine"
+
+
+def groups() -> list[tuple[str, str, bool, list[Path]]]:
+    """(name, model, split by key, files)."""
+    etcd = sorted((PEER / "jepsen").glob("etcd_*.log"))
+    kv = PEER / "kv"
+    pair = lambda c: [kv / f"{c}-ok.txt", kv / f"{c}-bad.txt"]  # noqa: E731
+    return [
+        ("etcd set (103 files)", "cas-register", True, etcd),
+        ("kv per key c01", "kv", True, pair("c01")),
+        ("kv per key c10", "kv", True, pair("c10")),
+        ("kv per key c50", "kv", True, pair("c50")),
+        ("kv un-partitioned c01", "kv", False, pair("c01")),
+        ("kv un-partitioned c10", "kv", False, pair("c10")),
+    ]
+
+
+def run_measured(cmd: list[str], timeout: float | None = None,
+                 rss_cap_kib: int | None = None) -> dict:
+    """Run cmd; wall time, peak RSS (KiB, the child and the workers it waited for), stdout, and
+    whether it was killed for the RSS cap or the timeout."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    killed = None
+    peak_seen = 0
+    out_chunks: list[str] = []
+    import threading
+    reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        rss = _rss_kib(proc.pid)
+        peak_seen = max(peak_seen, rss)
+        if rss_cap_kib and rss > rss_cap_kib:
+            killed = f"killed at {rss / 2**20:.1f} GiB"
+            proc.kill()
+        elif timeout and time.perf_counter() - started > timeout:
+            killed = f"timed out after {timeout:.0f} s (RSS then {rss / 2**20:.2f} GiB)"
+            proc.kill()
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join(5)
+    wall = time.perf_counter() - started
+    err = proc.stderr.read() if proc.stderr else ""
+    return {"wall_s": wall, "peak_kib": max(usage.ru_maxrss, peak_seen),
+            "stdout": "".join(out_chunks), "stderr": err, "killed": killed, "rc": proc.returncode}
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def build_porcupine() -> Path:
+    binary = Path(tempfile.gettempdir()) / "splitbrain-porcupine-bench"
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GO_DIR, check=True)
+    return binary
+
+
+def ours_worker(model: str, split: bool, files: list[str]) -> None:
+    """In a child process: check files, print {"check_s", "verdicts"} (parsing excluded)."""
+    sys.path.insert(0, str(ROOT))
+    from checkers.formats import read_history
+    from checkers.linearizable import LinearizabilityChecker
+    histories = [read_history(f) for f in files]
+    checker = LinearizabilityChecker(model, split_keys=split)
+    total = 0.0
+    verdicts = []
+    for h in histories:
+        t = time.perf_counter()
+        r = checker.check(h)
+        total += time.perf_counter() - t
+        verdicts.append(r["valid"])
+    print(json.dumps({"check_s": total, "verdicts": verdicts}))
+
+
+def porcupine_cmd(binary: Path, model: str, split: bool, files: list[Path], verbose: bool,
+                  timeout_s: float) -> list[str]:
+    cmd = [str(binary), "-model", model, "-timeout", f"{timeout_s}s"]
+    if not split:
+        cmd.append("-nopartition")
+    if verbose:
+        cmd.append("-verbose")
+    return cmd + [str(f) for f in files]
+
+
+def porcupine_check_s(run: dict) -> tuple[float, list[str]]:
+    rows = [json.loads(line) for line in run["stdout"].splitlines() if line.strip()]
+    return sum(r["check_s"] for r in rows), [r["result"] for r in rows]
+
+
+def gib(kib: int) -> str:
+    return f"{kib / 2**20:.2f} GiB" if kib >= 2**20 else f"{kib / 1024:.0f} MiB"
+
+
+def compare(binary: Path, cap_gib: float, verbose_timeout: float) -> None:
+    print(f"{'group':24} {'ours wall':>10} {'ours check':>11} {'ours RSS':>9} | "
+          f"{'porc wall':>10} {'porc check':>11} {'porc RSS':>9} | {'ratio':>6} | "
+          f"porcupine verbose")
+    for name, model, split, files in groups():
+        ours = run_measured([sys.executable, str(Path(__file__)), "--ours-worker", model,
+                             "1" if split else "0"] + [str(f) for f in files])
+        if ours["rc"] != 0:
+            print(name, "ours failed:", ours["stderr"][-500:])
+            continue
+        o = json.loads(ours["stdout"].strip().splitlines()[-1])
+        fast = run_measured(porcupine_cmd(binary, model, split, files, False, 600))
+        p_check, p_results = porcupine_check_s(fast)
+        verbose = run_measured(porcupine_cmd(binary, model, split, files, True, verbose_timeout),
+                               timeout=verbose_timeout + 5,
+                               rss_cap_kib=int(cap_gib * 2**20))
+        if verbose["killed"]:
+            v_text = verbose["killed"]
+        else:
+            v_check, _ = porcupine_check_s(verbose)
+            v_text = f"{v_check:.3f} s check, {gib(verbose['peak_kib'])}"
+        ours_v = ["ok" if v is True else "illegal" if v is False else "unknown"
+                  for v in o["verdicts"]]
+        agree = [a.lower() for a in p_results] == ours_v
+        ratio = o["check_s"] / p_check if p_check > 0 else float("inf")
+        print(f"{name:24} {ours['wall_s']:9.3f}s {o['check_s']:10.4f}s "
+              f"{gib(ours['peak_kib']):>9} | "
+              f"{fast['wall_s']:9.3f}s {p_check:10.4f}s {gib(fast['peak_kib']):>9} | "
+              f"{ratio:6.2f} | {v_text}{'' if agree else '  VERDICTS DIFFER'}")
+        sys.stdout.flush()
+
+
+def generate_register_history(path: Path, ops: int, keys: int = 100, processes: int = 20,
+                              info_rate: float = 0.01, seed: int = 7) -> None:
+    """A linearizable register history: processes invoke read/write/cas on random keys; each op
+    takes effect at its completion instant; 1% end as info (half of them took effect). A process
+    whose op ended info is retired and replaced by a fresh process number, as in Jepsen."""
+    rng = random.Random(seed)
+    value: dict[int, int | None] = {}
+    proc_ids = list(range(processes))
+    busy: dict[int, tuple] = {}
+    next_value = 1
+    index = 0
+    t = 0
+    done = 0
+    with open(path, "w") as fh:
+        write = fh.write
+        while done < ops or busy:
+            slot = rng.randrange(processes)
+            t += rng.randint(1, 1000)
+            p = proc_ids[slot]
+            if slot not in busy:
+                if done + len(busy) >= ops:
+                    if not busy:
+                        break
+                    continue
+                key = rng.randrange(keys)
+                r = rng.random()
+                if r < 0.5:
+                    f, v = "read", None
+                elif r < 0.8:
+                    f, v = "write", next_value
+                    next_value += 1
+                else:
+                    expected = (value.get(key) if rng.random() < 0.7
+                                else rng.randint(1, next_value))
+                    f, v = "cas", [expected, next_value]
+                    next_value += 1
+                busy[slot] = (f, key, v)
+                write(json.dumps({"index": index, "time": t, "process": p, "type": "invoke",
+                                  "f": f, "key": f"k{key}", "value": v}) + "\n")
+                index += 1
+                continue
+            f, key, v = busy.pop(slot)
+            done += 1
+            info = rng.random() < info_rate
+            applies = not info or rng.random() < 0.5
+            out_type, out_value = "ok", v
+            if f == "read":
+                out_value = value.get(key)
+            elif f == "write":
+                if applies:
+                    value[key] = v
+            else:
+                if value.get(key) == v[0]:
+                    if applies:
+                        value[key] = v[1]
+                else:
+                    out_type = "fail"
+            if info:
+                out_type = "info"
+                out_value = v
+                proc_ids[slot] = p + processes
+            write(json.dumps({"index": index, "time": t, "process": p, "type": out_type,
+                              "f": f, "key": f"k{key}", "value": out_value}) + "\n")
+            index += 1
+
+
+def million(ops: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "history.jsonl"
+        t = time.perf_counter()
+        generate_register_history(path, ops)
+        print(f"generated {ops:,} ops ({path.stat().st_size / 2**20:.0f} MiB) in "
+              f"{time.perf_counter() - t:.1f} s")
+        run = run_measured([sys.executable, str(Path(__file__)), "--million-worker", str(path)])
+        if run["rc"] != 0:
+            print("million check failed:", run["stderr"][-800:])
+            return
+        r = json.loads(run["stdout"].strip().splitlines()[-1])
+        print(f"1M register history: read {r['read_s']:.1f} s, check {r['check_s']:.1f} s "
+              f"(valid={r['valid']}, {r['partitions']} partitions), whole process "
+              f"{run['wall_s']:.1f} s, peak RSS {gib(run['peak_kib'])}")
+
+
+def million_worker(path: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    from checkers.formats import read_history
+    from checkers.linearizable import LinearizabilityChecker
+    t = time.perf_counter()
+    h = read_history(path)
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    r = LinearizabilityChecker("cas-register").check(h)
+    check_s = time.perf_counter() - t
+    print(json.dumps({"read_s": read_s, "check_s": check_s, "valid": r["valid"],
+                      "partitions": r["partitions"]}))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--ours-worker":
+        ours_worker(sys.argv[2], sys.argv[3] == "1", sys.argv[4:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--million-worker":
+        million_worker(sys.argv[2])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-million", action="store_true")
+    ap.add_argument("--ops", type=int, default=1_000_000)
+    ap.add_argument("--verbose-cap-gib", type=float, default=4.0)
+    ap.add_argument("--verbose-timeout", type=float, default=120.0)
+    args = ap.parse_args()
+    if not PEER.is_dir():
+        sys.exit(f"peer data not found at {PEER.resolve()}")
+    binary = build_porcupine()
+    compare(binary, args.verbose_cap_gib, args.verbose_timeout)
+    if not args.skip_million:
+        million(args.ops)
+
+
+if __name__ == "__main__":
+    main()
