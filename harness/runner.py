@@ -46,6 +46,7 @@ from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, In
 _EVENT_FIELDS = {"index", "time", "process", "type", "f", "value", "key", "node", "error", "phase"}
 HEAL_WAIT_S = 30.0  # how long the heal phase waits for the system to answer again
 OPEN_RETRY_S = 0.5
+FINAL_RETRY_S = 0.5
 
 
 @dataclass
@@ -382,12 +383,18 @@ class _Run:
             client = await self._open_client(node)
             try:
                 for inv in invs:
-                    c = await self._invoke(client, process, Invocation(process, inv.f, inv.value,
-                                                                       inv.key), node, "final")
-                    if c.type == "info":
-                        await _close_in_thread(client)
-                        process = self._fresh_process()
-                        client = await self._open_client(node)
+                    # Retried until it succeeds (as Jepsen's final reads are): right after a heal
+                    # a system may still hold an election, and a read is safe to repeat.
+                    while True:
+                        c = await self._invoke(client, process, Invocation(
+                            process, inv.f, inv.value, inv.key), node, "final")
+                        if c.type == "ok":
+                            break
+                        if c.type == "info":
+                            await _close_in_thread(client)
+                            process = self._fresh_process()
+                            client = await self._open_client(node)
+                        await trio.sleep(FINAL_RETRY_S)
             finally:
                 await _close_in_thread(client)
 

@@ -83,16 +83,29 @@ def test_history_ending_before_the_bound_gives_no_verdict_for_that_heal():
     assert len(r["undecided"]) == 1 and "no verdict" in r["note"]
 
 
-def test_final_reads_must_all_be_ok():
-    final = {"phase": "final"}
-    h = build(*read(0, 0, 1), *read(1, 2, 3, "ok", final), *read(2, 2, 4, "fail", final),
-              (2, 3, "invoke", "read", None, final))  # never completed: info
-    r = ProgressChecker().check(h)
+def _final(i: int, t: float, process: int, key: str, type_: str) -> list[Event]:
+    extra = {"phase": "final"}
+    return [Event(i, int(t * S), process, "invoke", "read", None, key, extra=dict(extra)),
+            Event(i + 1, int((t + 0.1) * S), process, type_, "read", 1, key, extra=dict(extra))]
+
+
+def test_every_final_read_must_eventually_succeed():
+    # k1: failed, then retried and ok; k2: failed and never retried; k3: never completed (info).
+    events = (_final(0, 1, 1, "k1", "fail") + _final(2, 2, 1, "k1", "ok")
+              + _final(4, 3, 2, "k2", "fail"))
+    events.append(Event(6, int(4 * S), 3, "invoke", "read", None, "k3", extra={"phase": "final"}))
+    r = ProgressChecker().check(History(events))
     assert r["valid"] is False
-    assert r["final"]["count"] == 3 and r["final"]["ok"] == 1
-    assert sorted(op["process"] for op in r["final"]["not_ok"]) == [2, 3]
+    assert r["final"]["count"] == 4 and r["final"]["ok"] == 1
+    assert [op["key"] for op in r["final"]["retried"]] == ["k1"]
+    assert sorted(op["key"] for op in r["final"]["not_ok"]) == ["k2", "k3"]
     assert sorted(op["type"] for op in r["final"]["not_ok"]) == ["fail", "info"]
     assert len(r["failures"]) == 2
+
+
+def test_a_final_read_that_succeeded_on_retry_is_fine():
+    r = ProgressChecker().check(History(_final(0, 1, 1, "k1", "fail") + _final(2, 2, 1, "k1", "ok")))
+    assert r["valid"] is True, r
 
 
 def test_nothing_to_judge_is_valid_with_a_note():

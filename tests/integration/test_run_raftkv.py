@@ -59,7 +59,8 @@ def test_correct_system_is_valid_under_kill_and_pause(sb):
         if hi - lo > 2e9:
             assert any(lo <= t <= hi for t in oks), f"no ok op between {lo/1e9:.1f}s and {hi/1e9:.1f}s"
     finals = [e for e in history if e.get("phase") == "final" and e["type"] != "invoke"]
-    assert finals and all(e["type"] == "ok" for e in finals)
+    # Every final read succeeded (a read that failed right after the heal is retried).
+    assert finals and {e["key"] for e in finals} == {e["key"] for e in finals if e["type"] == "ok"}
     assert (sb.latest / "report.html").exists()
     # The verdict reproduces offline from the history file alone.
     c = sb.run("check", str(sb.latest / "history.jsonl"))
