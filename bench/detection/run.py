@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES = {
     "correct": (["--nemesis", "kill,pause"], 0),
     "follower-reads": (["--bug", "follower-reads", "--nemesis", "none"], 1),
-    "stale-leader-reads": (["--bug", "stale-leader-reads", "--nemesis", "pause:leader"], 1),
+    # Four workers per node, so the paused leader finds fresh reads waiting when it resumes.
+    "stale-leader-reads": (["--bug", "stale-leader-reads", "--nemesis", "pause:leader",
+                            "--concurrency", "12"], 1),
     "stale-leader-reads-no-faults": (["--bug", "stale-leader-reads", "--nemesis", "none"], 0),
     "early-ack": (["--bug", "early-ack", "--nemesis", "kill:leader"], 1),
     # The leader cut off from its peers keeps answering reads while the majority moves on; the
