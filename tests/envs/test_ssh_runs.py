@@ -124,3 +124,22 @@ def processes_on_hosts(remote_root: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+@pytest.mark.parametrize("system", ["etcd", "redis-sentinel"])
+def test_a_real_system_passes_over_ssh(sb, ssh_cluster, system):
+    # Real servers (Debian etcd, redis-server + redis-sentinel) started on the SSH hosts, faulted
+    # over SSH, their logs copied back into the run.
+    workload = "register"
+    p = sb.run("run", system, *ssh_cluster.args(), "--workload", workload, "--nemesis",
+               "kill:duration=3", "--nemesis-interval", "4", "--time-limit", "12", "--seed", "2",
+               home=ssh_cluster.home)
+    assert p.returncode == 0, p.stdout + p.stderr
+    history = sb.history()
+    kills = [e for e in history if e["process"] == "nemesis" and e["type"] == "info"
+             and e["f"] == "start-kill" and "skipped" not in e["value"]]
+    assert kills and all(e["value"]["probe"]["verified"] for e in kills)
+    for node in ("n1", "n2", "n3"):
+        assert any((sb.latest / "nodes" / node).iterdir()), f"no files came back from {node}"
+        assert not any(ssh_cluster.private_dirs[node].glob("runs/*/*"))
+    assert sb.leftovers() == []
