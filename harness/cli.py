@@ -161,6 +161,11 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
     if "env" not in overrides:
         from harness.envs import default_environment
         overrides["env"] = "ssh" if args.hosts else default_environment()
+    if "workload" not in overrides:
+        # Without --workload, a system's first workload (raftkv: register, kafka: queue, ...).
+        offered = getattr(registry.load("system", args.system), "workloads", None)
+        if offered:
+            overrides["workload"] = offered[0]
     return TestSpec(system=args.system, **overrides)
 
 

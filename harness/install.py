@@ -49,4 +49,7 @@ def install(targets: list[str]) -> list[str]:
             done += getattr(importlib.import_module(module), name)()
         except RuntimeError as e:
             raise EnvironmentFailure(str(e)) from None
+        except OSError as e:  # e.g. a cache directory that cannot be created
+            where = f" ({e.filename})" if e.filename else ""
+            raise EnvironmentFailure(f"install step {step} failed: {e.strerror}{where}") from None
     return done

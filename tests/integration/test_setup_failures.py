@@ -1,0 +1,45 @@
+"""Setup that cannot succeed: one clear line naming what to do, exit 255, nothing left running.
+
+(A port already taken: tests/integration/test_redis.py and tests/systems/test_raftkv_cluster.py;
+a cluster whose nodes never answer: tests/integration/test_external.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _splitbrain(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd, env={**os.environ, **env})
+
+
+def test_a_failed_install_is_one_line_and_255(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should go")
+    p = _splitbrain("install", "kafka", env={"SPLITBRAIN_CACHE": str(blocker / "cache")},
+                    cwd=PROJECT)
+    assert p.returncode == 255, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr
+    assert "install" in lines[0] and str(blocker) in lines[0]
+
+
+def test_a_system_that_is_not_installed_says_what_to_run(sb, tmp_path):
+    empty = tmp_path / "empty-cache"
+    empty.mkdir()
+    p = subprocess.run(sb.argv("run", "kafka", "--env", "local", "--time-limit", "5",
+                               "--store", str(sb.store), "--quiet"),
+                       capture_output=True, text=True, timeout=300, cwd=PROJECT,
+                       env={**os.environ, "SPLITBRAIN_CACHE": str(empty)})
+    assert p.returncode == 255, p.stdout + p.stderr
+    lines = [x for x in p.stderr.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in p.stderr
+    assert "splitbrain install kafka" in lines[0]
+    # The run is still recorded and checkable, and the fixture finds no process left.
+    assert (sb.latest / "test.json").exists() and (sb.latest / "results.json").exists()
