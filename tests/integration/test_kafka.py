@@ -95,9 +95,14 @@ def test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout
     assert p.returncode == 1, p.stdout + p.stderr
     q = sb.results()["checkers"]["queue"]
     assert q["valid"] is False
-    assert q["counts"]["lost-write"] > 0, q
-    assert q["lost-write"][0]["send"]["type"] == "ok"  # each listed with its acknowledged send
-    assert "lost" in (sb.latest / "report.html").read_text()
+    # Acknowledged writes are gone. Which name they get depends on how far the new leader's log
+    # grew after the truncation: reads went past their offset without them (lost-write), or the
+    # final drain of the partition ended before their offset (unseen, with a complete drain).
+    gone = q["lost-write"] + [u for u in q["unseen"] if u["drained"]]
+    assert gone, q
+    assert all(x["send"]["type"] == "ok" for x in gone)  # each listed with its acknowledged send
+    html = (sb.latest / "report.html").read_text()
+    assert "lost-write" in html and "unseen" in html
 
 
 def test_txn_under_kill_verdict_rests_on_listed_evidence(sb):
