@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     install = sub.add_parser("install", help="install what systems or the test suite need")
     install.add_argument("targets", nargs="+", metavar="TARGET", help="a system name, or tests")
+    install.add_argument("--hosts", type=_host_list, default=None, metavar="H1,H2,...",
+                         help="install on these SSH hosts too (the nodes of --env ssh)")
+    install.add_argument("--ssh-user", default="root")
+    install.add_argument("--ssh-key", default=None, metavar="PATH")
+    install.add_argument("--ssh-port", type=_positive_int, default=22)
+    install.add_argument("--accept-new-host-keys", action="store_true")
     return p
 
 
@@ -353,6 +359,21 @@ def cmd_clean() -> int:
     return 0
 
 
+# -- install --------------------------------------------------------------------------------------
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from harness.install import install, install_on_hosts
+
+    done = install(args.targets)
+    if args.hosts:
+        from harness.ssh import SshHost
+        hosts = [SshHost(h, user=args.ssh_user, port=args.ssh_port, key_path=args.ssh_key,
+                         accept_new_host_keys=args.accept_new_host_keys) for h in args.hosts]
+        done += install_on_hosts(args.targets, hosts)
+    print("installed: " + (", ".join(done) if done else "nothing (all present)"))
+    return 0
+
+
 # -- entry point ----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -370,10 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "clean":
             return cmd_clean()
         if args.command == "install":
-            from harness.install import install
-            done = install(args.targets)
-            print("installed: " + (", ".join(done) if done else "nothing (all present)"))
-            return 0
+            return cmd_install(args)
         build_parser().print_help()
         return 254
     except SplitbrainError as e:

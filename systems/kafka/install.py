@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Any
 import subprocess
 from pathlib import Path
 
@@ -89,3 +90,18 @@ def ensure_broker_jars(cache: Path | None = None, timeout: float = 900.0) -> lis
         raise JarsMissing(f"Maven could not resolve Kafka {KAFKA_VERSION}: {lines[0].strip()}")
     _marker(cache).write_text(KAFKA_VERSION + "\n")
     return [f"kafka_2.13-{KAFKA_VERSION} (Maven, {len(jars(cache))} jars in {libs})"]
+
+
+def ensure_broker_jars_on(host: Any, cache: Path | None = None) -> list[str]:
+    """Give a remote host (a harness.hosts.Host) the same jars at the same path, from this
+    machine's cache (resolved first if needed), so brokers started there find their classpath."""
+    cache = cache or cache_dir()
+    ensure_broker_jars(cache)
+    marker = _marker(cache)
+    if host.run(["test", "-f", str(marker)], timeout=30).exit_code == 0:
+        return []
+    found = jars(cache)
+    for jar in found:
+        host.upload(jar, str(cache / "libs" / jar.name))
+    host.upload(marker, str(marker))  # last: its presence means the copy is complete
+    return [f"{len(found)} Kafka jars copied to {host.name}:{cache / 'libs'}"]

@@ -143,3 +143,32 @@ def test_a_real_system_passes_over_ssh(sb, ssh_cluster, system):
         assert any((sb.latest / "nodes" / node).iterdir()), f"no files came back from {node}"
         assert not any(ssh_cluster.private_dirs[node].glob("runs/*/*"))
     assert sb.leftovers() == []
+
+
+def test_install_runs_on_the_ssh_hosts(ssh_cluster, tmp_path):
+    # The Kafka jars go into a cache under /srv/splitbrain, which each host sees as its own
+    # private directory: the install must copy them to every host, where brokers will look.
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    cache = Path("/srv/splitbrain") / f"install-test-{tmp_path.name}"
+    env = {**os.environ, "HOME": str(ssh_cluster.home), "SPLITBRAIN_CACHE": str(cache)}
+    try:
+        p = subprocess.run([sys.executable, "-m", "harness", "install", "etcd", "kafka",
+                            "--hosts", ssh_cluster.hosts, "--ssh-key", str(ssh_cluster.key)],
+                           capture_output=True, text=True, timeout=600, env=env,
+                           cwd=Path(__file__).resolve().parents[2])
+        assert p.returncode == 0, p.stdout + p.stderr
+        for node in ("n1", "n2", "n3"):
+            remote = ssh_cluster.private_dirs[node] / cache.name
+            assert (remote / "kafka-3.9.1" / "COMPLETE").exists(), p.stdout
+            assert len(list((remote / "kafka-3.9.1" / "libs").glob("*.jar"))) > 50
+            assert ssh_cluster.lab.address(node) in p.stdout
+        # Idempotent: a second install has nothing left to do on the hosts.
+        q = subprocess.run(p.args, capture_output=True, text=True, timeout=600, env=env,
+                           cwd=Path(__file__).resolve().parents[2])
+        assert q.returncode == 0 and "nothing (all present)" in q.stdout, q.stdout + q.stderr
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
