@@ -24,14 +24,12 @@ always has a `nil` read invocation or a cas without a nested vector, so it is ne
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from checkers.history import NEMESIS, Event, History, HistoryError, read_jsonl
+from checkers.history import NEMESIS, Event, History, HistoryError, gc_paused, read_jsonl
 
 FORMATS = ("auto", "jsonl", "jepsen-edn", "jepsen-log", "porcupine-kv")
 
@@ -73,19 +71,6 @@ def _read(path: Path, format: str, independent: bool | None) -> History:
         history = _read_jepsen_edn(path)
     _apply_independent_keys(history, independent)
     return history
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building millions of acyclic objects: its full
-    passes over every live object otherwise make reading and checking quadratic in practice."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def detect_format(path: Path, sample: str | None = None) -> str:

@@ -1,8 +1,9 @@
 """The history as checkers and reports see it: events read from a file, paired into operations.
 
 This module is the reading half of the history contract (docs/contracts.md); the writing half is
-`harness.history`. It depends on nothing but the standard library so that a history can be checked
-on any machine, long after the run, without the systems or the harness that produced it.
+`harness.history`. It depends on nothing but the standard library (orjson, when installed, only
+makes reading faster) so that a history can be checked on any machine, long after the run, without
+the systems or the harness that produced it.
 
 A history is a sequence of events, one JSON object per line:
 
@@ -16,11 +17,20 @@ completion reads as `info`. Nemesis events use process "nemesis" and are kept ap
 
 from __future__ import annotations
 
+import gc
 import json
 import math
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+try:  # optional speed-up for reading; the json module gives the same History without it
+    from orjson import JSONDecodeError as _orjson_error
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson_loads = None
+    _orjson_error = ValueError
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
@@ -122,6 +132,9 @@ class History:
     warnings: list[str] = field(default_factory=list)
     source: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # format-specific facts (e.g. the format)
+    # operations() computed once: (the events list, its length, the operations, their warnings)
+    _paired: tuple[list[Event], int, list[Operation], list[str]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def client_events(self) -> list[Event]:
         return [e for e in self.events if e.is_client]
@@ -130,59 +143,207 @@ class History:
         return [e for e in self.events if e.process == NEMESIS]
 
     def operations(self) -> list[Operation]:
-        """Pair every client invoke with the next completion of the same process."""
-        return pair_operations(self.events, self.warnings)
+        """Pair every client invoke with the next completion of the same process.
+
+        The pairing is done once per History (several checkers ask for it) and its warnings are
+        added to `warnings` once. Each call returns a new list, so a caller may sort or filter
+        its own; the Operation objects in it are shared and must not be modified. Replacing
+        `events`, or adding or removing events, makes the next call pair again; changing an
+        event in place after the first call does not."""
+        paired = self._paired
+        if paired is None or paired[0] is not self.events or paired[1] != len(self.events):
+            if paired is not None:  # the events changed: drop the old pairing's warnings
+                for w in paired[3]:
+                    if w in self.warnings:
+                        self.warnings.remove(w)
+            found: list[str] = []
+            ops = pair_operations(self.events, found)
+            self.warnings.extend(found)
+            paired = self._paired = (self.events, len(self.events), ops, found)
+        return list(paired[2])
 
     def __len__(self) -> int:
         return len(self.events)
 
 
 def pair_operations(events: Iterable[Event], warnings: list[str] | None = None) -> list[Operation]:
+    """Pair every client invoke with the next completion of the same process, in file order.
+
+    Builds one Operation per invoke; the cyclic GC is paused meanwhile (see `gc_paused`)."""
     pending: dict[Any, Operation] = {}
     ops: list[Operation] = []
-    for e in events:
-        if not e.is_client:
-            continue
-        if e.type == "invoke":
-            if e.process in pending and warnings is not None:
-                warnings.append(f"process {e.process} invoked event {e.index} while its previous "
-                                f"operation was still open; the previous one reads as info")
-            op = Operation(len(ops), e.process, e.f, e.key, e.node, "info", e.value, e.value,
-                           e.time, math.inf, e.index, None, None, dict(e.extra))
-            pending[e.process] = op
-            ops.append(op)
-            continue
-        op = pending.pop(e.process, None)
-        if op is None:
-            if warnings is not None:
-                warnings.append(f"event {e.index}: a {e.type} for process {e.process} with no "
-                                f"open invocation was ignored")
-            continue
-        op.type = e.type
-        op.complete_index = e.index
-        op.error = e.error
-        if e.node is not None and op.node is None:
-            op.node = e.node
-        if e.type != "info":
-            op.end = e.time
-            if e.value is not None or e.type == "ok":
-                op.value = e.value
-        op.extra.update(e.extra)
+    append = ops.append
+    pop = pending.pop
+    nemesis = NEMESIS
+    inf = math.inf
+    new = object.__new__
+    op_cls = Operation
+    with gc_paused():
+        for e in events:
+            process = e.process
+            # not Event.is_client, inlined; a process is nearly always an int
+            if type(process) is not int and (process == nemesis or isinstance(process, str)):
+                continue
+            type_ = e.type
+            if type_ == "invoke":
+                if process in pending and warnings is not None:
+                    warnings.append(f"process {process} invoked event {e.index} while its "
+                                    f"previous operation was still open; the previous one reads "
+                                    f"as info")
+                # Operation(...) without the cost of calling the class: all its fields are set
+                # here (checked by _check_fields)
+                op = new(op_cls)
+                op.id = len(ops)
+                op.process = process
+                op.f = e.f
+                op.key = e.key
+                op.node = e.node
+                op.type = "info"
+                op.invoke_value = op.value = e.value
+                op.start = e.time
+                op.end = inf
+                op.invoke_index = e.index
+                op.complete_index = None
+                op.error = None
+                extra = e.extra
+                op.extra = dict(extra) if extra else {}
+                pending[process] = op
+                append(op)
+                continue
+            op = pop(process, None)
+            if op is None:
+                if warnings is not None:
+                    warnings.append(f"event {e.index}: a {type_} for process {process} with no "
+                                    f"open invocation was ignored")
+                continue
+            op.type = type_
+            op.complete_index = e.index
+            op.error = e.error
+            if op.node is None:
+                op.node = e.node
+            if type_ != "info":
+                op.end = e.time
+                value = e.value
+                if value is not None or type_ == "ok":
+                    op.value = value
+            extra = e.extra
+            if extra:
+                op.extra.update(extra)
     return ops
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of acyclic objects: its full
+    passes over every live object otherwise make reading and checking quadratic in practice."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# -- reading history.jsonl -------------------------------------------------------------------
+#
+# The file is read in binary blocks and each line parsed by orjson when it is installed (several
+# times faster than the json module). Every line orjson refuses, or may read differently from the
+# json module, is read again the old way: decoded as UTF-8 with errors="replace" and parsed by
+# json.loads. So the History is the same with or without orjson, for any file.
+
+_BLOCK = 1 << 20  # bytes read at a time
+_BLANK = object()  # _parse_slow: a blank line
+_UNPARSEABLE = object()  # _parse_slow: not JSON at all
+_EVENT_TYPE = {t: t for t in EVENT_TYPES}
+_SHARED_MAX = 1 << 16  # distinct strings shared between events (bounds the table)
+_PLAIN_TYPES = frozenset((int, str, bool, type(None)))  # values orjson reads as json does
+_BIG_FLOAT = float(2 ** 63)  # orjson reads an integer beyond 64 bits as a float at least this big
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """Yield (line number, object or None when unparseable, raw line) for each non-blank line."""
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+    for lineno, raw, obj in _parsed_lines(path):
+        text = raw.decode("utf-8", errors="replace")
+        if text.endswith("\r"):  # as a file opened in text mode shows it
+            text = text[:-1] + "\n"
+        elif text.endswith("\r\n"):
+            text = text[:-2] + "\n"
+        yield lineno, (None if obj is _UNPARSEABLE else obj), text
+
+
+def _parsed_lines(path: Path) -> Iterator[tuple[int, bytes, Any]]:
+    """(line number, raw line, object or _UNPARSEABLE) for each non-blank line, read by the json
+    module."""
+    lineno = 0
+    for lines in _line_blocks(path):
+        for raw in lines:
+            lineno += 1
+            obj = _parse_slow(raw)
+            if obj is not _BLANK:
+                yield lineno, raw, obj
+
+
+def _line_blocks(path: Path) -> Iterator[list[bytes]]:
+    """The file's lines, in lists of about _BLOCK bytes, each line with its line ending. Lines
+    end at \\n, \\r\\n or \\r, as in a file opened in text mode (universal newlines), so line
+    numbers are the ones an editor shows."""
+    with open(path, "rb") as fh:
+        tail = b""
+        while True:
+            block = fh.read(_BLOCK)
+            if not block:
+                if tail:
+                    yield tail.splitlines(keepends=True)
+                return
+            if tail:
+                block = tail + block
+            # cut after the last line ending, but not after a CR that may be followed by an LF
+            cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
+            if cut == 0:
+                tail = block
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                yield lineno, None, line
-                continue
-            yield lineno, obj, line
+            tail = block[cut:]
+            yield block[:cut].splitlines(keepends=True)
+
+
+def _parse_slow(raw: bytes) -> Any:
+    """One line the way the json module reads it: the object, _BLANK or _UNPARSEABLE."""
+    text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
+        return _BLANK
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return _UNPARSEABLE
+
+
+def _exact(value: Any) -> bool:
+    """Whether orjson's reading of a value is certainly the json module's: it has no float that
+    may have been an integer beyond 64 bits (which the json module reads as an int)."""
+    t = type(value)
+    if t is float:
+        return not (value >= _BIG_FLOAT or value <= -_BIG_FLOAT)
+    if t is list:
+        return all(map(_exact, value))
+    if t is dict:
+        return all(map(_exact, value.values()))
+    return True
+
+
+def _check_fields() -> None:
+    """_read_events_orjson and pair_operations set every field of an Event and an Operation
+    themselves: they must know them all."""
+    for cls, names in ((Event, KNOWN_FIELDS + ("extra",)), (Operation, _OPERATION_FIELDS)):
+        found = tuple(f.name for f in fields(cls))
+        if found != names:  # pragma: no cover - a guard for future edits
+            raise RuntimeError(f"checkers.history: {cls.__name__} fields {found} are not the "
+                               f"ones _read_events_orjson and pair_operations set; update them")
+
+
+_OPERATION_FIELDS = ("id", "process", "f", "key", "node", "type", "invoke_value", "value",
+                     "start", "end", "invoke_index", "complete_index", "error", "extra")
+_check_fields()
 
 
 def read_jsonl(path: str | Path) -> History:
@@ -191,19 +352,109 @@ def read_jsonl(path: str | Path) -> History:
     path = Path(path)
     events: list[Event] = []
     warnings: list[str] = []
-    rows = iter_jsonl(path)
-    row = next(rows, None)
-    while row is not None:
-        # one row of look-ahead tells the last line apart without holding the file in memory
-        lineno, obj, raw = row
-        row = next(rows, None)
-        where = f"{path}:{lineno}"
-        if obj is None:
-            if row is None and not raw.endswith("\n"):
-                warnings.append(f"{where}: torn last line skipped (the writer was interrupted)")
-                continue
-            raise HistoryError(f"{where}: not a JSON object")
-        if not isinstance(obj, dict):
-            raise HistoryError(f"{where}: not a JSON object")
-        events.append(Event.from_dict(obj, where))
+    with gc_paused():
+        if _orjson_loads is None:
+            _read_events_json(path, events, warnings)
+        else:
+            _read_events_orjson(path, events, warnings)
     return History(events, warnings, str(path), {"format": "jsonl"})
+
+
+def _event_or_error(obj: Any, raw: bytes, where: str, warnings: list[str]) -> Event | None:
+    """The event of a parsed line (None for a torn last line), or HistoryError."""
+    if obj is _UNPARSEABLE:
+        # only the last line of a file can lack a line ending
+        if not raw.endswith((b"\n", b"\r")):
+            warnings.append(f"{where}: torn last line skipped (the writer was interrupted)")
+            return None
+        raise HistoryError(f"{where}: not a JSON object")
+    if not isinstance(obj, dict):
+        raise HistoryError(f"{where}: not a JSON object")
+    return Event.from_dict(obj, where)
+
+
+def _read_events_json(path: Path, events: list[Event], warnings: list[str]) -> None:
+    """The reader without orjson: every line through the json module."""
+    for lineno, raw, obj in _parsed_lines(path):
+        event = _event_or_error(obj, raw, f"{path}:{lineno}", warnings)
+        if event is not None:
+            events.append(event)
+
+
+def _read_events_orjson(path: Path, events: list[Event], warnings: list[str]) -> None:
+    """The reader with orjson. The common line (only known fields, of the usual types) becomes
+    an Event right here; any other line goes through _parse_slow or Event.from_dict."""
+    loads = _orjson_loads
+    decode_error = _orjson_error
+    event_type = _EVENT_TYPE
+    exact = _exact
+    append = events.append
+    new = object.__new__
+    event_cls = Event
+    plain = _PLAIN_TYPES
+    # Equal strings (f, key, node) made one object: a history repeats a few of them millions of
+    # times. The table starts afresh when it grows past _SHARED_MAX.
+    shared: dict[Any, Any] = {}
+    share = shared.setdefault
+    lineno = 0
+    for lines in _line_blocks(path):
+        if len(shared) > _SHARED_MAX:
+            shared.clear()
+        for lineno, raw in enumerate(lines, lineno + 1):
+            try:
+                obj = loads(raw)
+            except decode_error:
+                obj = _parse_slow(raw)  # blank, invalid UTF-8, NaN, lone surrogates, or damaged
+                if obj is _BLANK:
+                    continue
+            else:
+                if type(obj) is dict:
+                    try:
+                        index = obj["index"]
+                        time = obj["time"]
+                        process = obj["process"]
+                        type_ = event_type[obj["type"]]
+                        f = obj["f"]
+                    except (KeyError, TypeError):  # Event.from_dict says what is wrong
+                        pass
+                    else:
+                        get = obj.get
+                        value = get("value")
+                        key = get("key")
+                        # fields other than the five above, value and key
+                        unknown = len(obj) - 5 - ("value" in obj) - ("key" in obj)
+                        node = error = None
+                        if unknown:  # rarely: node, error, or fields Event.from_dict keeps
+                            node = get("node")
+                            error = get("error")
+                            unknown -= ("node" in obj) + ("error" in obj)
+                        tp = type(process)
+                        tv = type(value)
+                        if (unknown == 0 and type(index) is int and type(time) is int
+                                and (tp is int or tp is str) and type(f) is str
+                                and (value is None or tv is int or tv is str
+                                     or (tv is list and plain.issuperset(map(type, value)))
+                                     or exact(value))
+                                and (key is None or type(key) is str or exact(key))
+                                and (node is None or type(node) is str)
+                                and (error is None or exact(error))):
+                            # Event(...) without the cost of calling the class: all its fields
+                            # are set here (checked by _check_fields)
+                            e = new(event_cls)
+                            e.index = index
+                            e.time = time
+                            e.process = process
+                            e.type = type_
+                            e.f = share(f, f)
+                            e.value = value
+                            e.key = share(key, key) if type(key) is str else key
+                            e.node = node if node is None else share(node, node)
+                            e.error = error
+                            e.extra = {}
+                            append(e)
+                            continue
+                if not exact(obj):  # a huge integer somewhere: read it as the json module does
+                    obj = _parse_slow(raw)
+            event = _event_or_error(obj, raw, f"{path}:{lineno}", warnings)
+            if event is not None:
+                append(event)
