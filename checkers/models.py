@@ -87,6 +87,9 @@ def freeze(v: Any) -> Any:
 
 def thaw(v: Any) -> Any:
     """A JSON-able form of a model state or value (for results.json)."""
+    t = type(v)
+    if t is int or t is str or v is None:
+        return v
     if isinstance(v, (tuple, list)):
         return [thaw(x) for x in v]
     if isinstance(v, frozenset):
@@ -125,7 +128,14 @@ class Model:
         """Independent sub-histories: one per key (linearizability is compositional)."""
         by_key: dict[Any, list[Operation]] = {}
         for op in ops:
-            by_key.setdefault(freeze(op.key), []).append(op)
+            key = op.key
+            if type(key) is not str:
+                key = freeze(key)
+            part = by_key.get(key)
+            if part is None:
+                by_key[key] = [op]
+            else:
+                part.append(op)
         return list(by_key.values())
 
     def info_deadlines(self, ops: list[Operation]) -> dict[int, float]:
@@ -200,9 +210,25 @@ class Register(Model):
             steps.append(step)
         return steps
 
+    _memo: dict[int, tuple[Operation, Any]] | None = None
+
     def _effect(self, op: Operation) -> tuple[list[Any], Any]:
         """(values this op must see to be legal, the value it leaves), for the deadline
-        analysis, compile_steps and guards."""
+        analysis, compile_steps, required_states and guards: each asks for every op, so the
+        answers are remembered (per op object, a bounded number of them)."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = {}
+        hit = memo.get(id(op))
+        if hit is not None and hit[0] is op:
+            return hit[1]
+        effect = self._effect_of(op)
+        if len(memo) >= 1 << 16:
+            memo.clear()
+        memo[id(op)] = (op, effect)
+        return effect
+
+    def _effect_of(self, op: Operation) -> tuple[list[Any], Any]:
         if op.f == "read":
             return ([freeze(op.value)] if op.type == "ok" else []), None
         return [], freeze(op.invoke_value)
@@ -238,6 +264,15 @@ class Register(Model):
         return {i: (d if d >= op_start else -math.inf)
                 for i, d, op_start in ((op.id, deadlines[op.id], op.start)
                                        for op in ops if op.type == "info")}
+
+    def required_states(self, ops: list[Operation]) -> dict[int, Any]:
+        """An ok read of v, and a cas expecting v, is legal exactly when the register holds v."""
+        out: dict[int, Any] = {}
+        for i, op in enumerate(ops):
+            needs = self._effect(op)[0] if op.type == "ok" or op.f != "read" else []
+            if needs and _hkey(needs[0])[0]:
+                out[i] = needs[0]
+        return out
 
     def guards(self, ops: list[Operation]) -> list[Any]:
         """A read of v (or a cas expecting v) needs the register to hold v: only an op that
@@ -322,11 +357,11 @@ class CasRegister(Register):
             return lambda s: n if s == e else ILLEGAL
         return super().compile_step(op)
 
-    def _effect(self, op: Operation) -> tuple[list[Any], Any]:
+    def _effect_of(self, op: Operation) -> tuple[list[Any], Any]:
         if op.f == "cas":
             e, n = _cas_pair(op)
             return [e], n
-        return super()._effect(op)
+        return super()._effect_of(op)
 
 
 # --- key-value maps ------------------------------------------------------------------------------
@@ -339,12 +374,20 @@ def _lookup(state: tuple, key: Any, default: Any) -> Any:
 
 
 def _assoc(state: tuple, key: Any, value: Any, default: Any) -> tuple:
-    """The map `state` (a key-sorted tuple of pairs, default values left out) with key set."""
-    items = [(k, v) for k, v in state if k != key]
-    if value != default:
-        items.append((key, value))
-        items.sort(key=lambda kv: repr(kv[0]))
-    return tuple(items)
+    """The map `state` (a tuple of pairs sorted by the keys' repr, default values left out)
+    with key set."""
+    for i, (k, _) in enumerate(state):
+        if k == key:
+            if value == default:
+                return state[:i] + state[i + 1:]
+            return state[:i] + ((key, value),) + state[i + 1:]
+    if value == default:
+        return state
+    rank = repr(key)
+    i = 0
+    while i < len(state) and repr(state[i][0]) < rank:
+        i += 1
+    return state[:i] + ((key, value),) + state[i:]
 
 
 def _prefix_test(key: Any, want: str) -> Callable[[Any], bool]:
@@ -380,7 +423,25 @@ class KV(Model):
         return ()
 
     def step(self, state: Any, op: Operation) -> tuple[bool, Any]:
-        new = self.compile_step(op)(state)
+        f, key = op.f, op.key
+        if type(key) is not str:
+            key = freeze(key)
+        if f in ("get", "read"):
+            if op.type != "ok":
+                return True, state
+            return _lookup(state, key, "") == ("" if op.value is None else op.value), state
+        if f in ("put", "write"):
+            return True, _assoc(state, key, "" if op.invoke_value is None else op.invoke_value,
+                                "")
+        if f == "append" and isinstance(op.invoke_value, str):
+            old = _lookup(state, key, "")
+            if old is UNOBSERVABLE:
+                return True, state
+            return True, _assoc(state, key, old + op.invoke_value, "")
+        return self._compiled_step(state, op)
+
+    def _compiled_step(self, state: Any, op: Operation) -> tuple[bool, Any]:
+        new = self.compile_step(op)(state)  # raises the ModelError that names the problem
         return (new is not ILLEGAL), (state if new is ILLEGAL else new)
 
     def compile_steps(self, ops: list[Operation]) -> list[Callable[[Any], Any]]:
@@ -430,6 +491,21 @@ class KV(Model):
                 raise ModelError(f"append op {op.id} needs a string value, got {tail!r}")
             return lambda s: _assoc(s, key, _lookup(s, key, "") + tail, "")
         raise ModelError(f"the kv model has no operation {f!r} (op {op.id})")
+
+    def required_states(self, ops: list[Operation]) -> dict[int, Any]:
+        """With one key (a partition), an ok get of V is legal exactly in the state holding V
+        (the empty tuple for "", which the state leaves out)."""
+        if not ops:
+            return {}
+        key = freeze(ops[0].key)
+        if any(freeze(op.key) != key for op in ops):
+            return {}
+        out: dict[int, Any] = {}
+        for i, op in enumerate(ops):
+            if op.f in ("get", "read") and op.type == "ok":
+                want = "" if op.value is None else freeze(op.value)
+                out[i] = () if want == "" else ((key, want),)
+        return out
 
     def guards(self, ops: list[Operation]) -> list[Any]:
         """Appends only extend a string: a get of V needs the key's string to be a prefix of V,

@@ -17,11 +17,11 @@ import time
 from typing import Any
 
 from checkers.base import merge_valid
-from checkers.formats import gc_paused
-from checkers.history import History, Operation
-from checkers.linearizable.evidence import failure
+from checkers.history import History, Operation, gc_paused
+from checkers.linearizable.evidence import evidence, failure
 from checkers.linearizable.partition import partition_key, prepare, split
 from checkers.linearizable.search import Deepest, SearchTimeout, search
+from checkers.linearizable.sequential import replay
 from checkers.models import ModelError, thaw
 from checkers.registry import get_model
 
@@ -135,6 +135,14 @@ def check_partition(model: Any, ops: list[Operation], deadline: float | None) ->
         return {"status": "unknown", "key": key, "reason": "timed out before this partition "
                 "was searched"}
     try:
+        in_order = replay(model, ops)
+        if in_order is not None:
+            legal, count, state = in_order
+            if legal:
+                return {"status": "valid", "key": key, "dropped_info": 0}
+            return {"status": "invalid", "key": key, "dropped_info": 0,
+                    "failure": evidence(model, key, ops, ops[:count], state, [ops[count]],
+                                        ops[count])}
         prep = prepare(model, ops)
         deepest = Deepest()
         ok = search(prep, model.init(), deadline, deepest)

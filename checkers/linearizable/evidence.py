@@ -54,7 +54,7 @@ def op_record(model: Any, op: Operation) -> dict[str, Any]:
 
 
 def failure(model: Any, prep: Prepared, all_ops: list[Operation], deepest: Deepest) -> dict:
-    """The evidence for one partition that has no linearization."""
+    """The evidence for one partition whose search found no linearization."""
     seg = prep.segments[deepest.segment]
     bits = deepest.bits
     pending = [i for i in seg.by_end if not (bits >> i) & 1]
@@ -62,19 +62,28 @@ def failure(model: Any, prep: Prepared, all_ops: list[Operation], deepest: Deepe
     if pending:
         reach = seg.reach[pending[0]]
         unplaceable = [seg.ops[i] for i in range(reach) if not (bits >> i) & 1]
-    linearized = deepest.linearized()
     by_id = {op.id: op for op in prep.ops}
-    state = _replay(model, [by_id[i] for i in linearized], deepest.state)
+    path = [by_id[i] for i in deepest.linearized()]
+    state = _replay(model, path, deepest.state)
+    return evidence(model, thaw(prep.key), all_ops, path, state, unplaceable,
+                    seg.ops[pending[0]] if pending else None)
+
+
+def evidence(model: Any, key: Any, all_ops: list[Operation], path: list[Operation], state: Any,
+             unplaceable: list[Operation], first_due: Operation | None) -> dict:
+    """The failure record: `path` is the longest linearizable prefix found, `state` the model
+    state after it, `unplaceable` the ops that could have come next (none could), `first_due`
+    the one among them whose return closed the window."""
     # name the op that set the state shown, not a read that merely saw it
     read_fs = getattr(model, "read_fs", ())
-    last = next((by_id[i] for i in reversed(linearized) if by_id[i].f not in read_fs), None)
+    last = next((op for op in reversed(path) if op.f not in read_fs), None)
     return {
-        "key": thaw(prep.key),
-        "linearized": linearized,
+        "key": key,
+        "linearized": [op.id for op in path],
         "state": thaw(state),
         "state_description": describe_state(model, state),
         "unplaceable": [op.id for op in unplaceable],
-        "expected": _expected(model, state, last, unplaceable, pending and seg.ops[pending[0]]),
+        "expected": _expected(model, state, last, unplaceable, first_due),
         "ops": [op_record(model, op) for op in _window(all_ops, unplaceable)],
     }
 

@@ -27,6 +27,9 @@ from checkers.models import compiled_steps, freeze
 # Segments shorter than this are merged with the next: a cut saves little on a handful of ops,
 # and every segment costs a generator, a memo and its bookkeeping.
 MIN_SEGMENT = 24
+# Below this many ops a segment's search is short whatever the order; building the guards would
+# cost more than the orders they cut off (measured on Porcupine's kv and etcd histories).
+GUARD_MIN_OPS = 16
 
 
 @dataclass(slots=True)
@@ -49,6 +52,8 @@ class Segment:
     pure: int  # mask of the ops that never change the state (the model's read_fs, ok)
     twins: list[int]  # per op: mask of earlier ops identical to it (same f, values, type, end)
     twinned: int  # mask of the ops that have an earlier twin
+    needs: dict[Any, int] | None  # state -> mask of the ops legal exactly in it (see models.py)
+    free: int  # mask of the ops without such a single state (every op when needs is None)
 
 
 @dataclass(slots=True)
@@ -100,43 +105,54 @@ def prepare(model: Any, ops: list[Operation]) -> Prepared:
         kept.append((op, end))
     kept.sort(key=lambda oe: (oe[0].start, oe[0].invoke_index))
     # compiled over the whole partition: a model may look at every op (see compile_steps)
-    steps = compiled_steps(model, [op for op, _ in kept])
+    kept_ops = [op for op, _ in kept]
+    steps = compiled_steps(model, kept_ops)
+    required_of = getattr(model, "required_states", None)
+    required = required_of(kept_ops) if required_of is not None else None
     segments: list[Segment] = []
     start_i = 0
     horizon = -math.inf
     for i, (op, end) in enumerate(kept):
         if op.start > horizon and i - start_i >= MIN_SEGMENT:
-            segments.append(_segment(model, kept[start_i:i], steps[start_i:i], start_i))
+            segments.append(_segment(model, kept[start_i:i], steps[start_i:i], start_i,
+                                     required))
             start_i = i
         if end > horizon:
             horizon = end
     if kept:
-        segments.append(_segment(model, kept[start_i:], steps[start_i:], start_i))
+        segments.append(_segment(model, kept[start_i:], steps[start_i:], start_i, required))
     return Prepared(partition_key(ops), [op for op, _ in kept], segments, dropped,
                     {op.id: end for op, end in kept})
 
 
 def _segment(model: Any, kept: list[tuple[Operation, float]], steps: list[Callable[[Any], Any]],
-             base: int) -> Segment:
+             base: int, required: dict[int, Any] | None) -> Segment:
+    n = len(kept)
     ops = [op for op, _ in kept]
     ends = [end for _, end in kept]
     starts = [op.start for op in ops]
-    finite = [i for i, e in enumerate(ends) if e != math.inf]
-    by_end = sorted(finite, key=lambda i: (ends[i], i))
-    reach = [len(ops)] * len(ops)
-    for i in finite:
-        # op j is concurrent with (or before) i unless i returned before j was invoked
-        reach[i] = bisect_right(starts, ends[i])
-    optional = 0
+    read_fs = getattr(model, "read_fs", ())
+    inf = math.inf
+    reach = [n] * n
+    finite: list[int] = []
+    optional = pure = 0
     for i, op in enumerate(ops):
+        end = ends[i]
+        if end != inf:
+            finite.append(i)
+            # op j is concurrent with (or before) i unless i returned before j was invoked
+            reach[i] = bisect_right(starts, end)
         if op.type != "ok":
             optional |= 1 << i
-    guards: list[Any] = [None] * len(ops)
+        if op.f in read_fs:
+            pure |= 1 << i
+    by_end = sorted(finite, key=ends.__getitem__)  # stable: ties stay in invocation order
+    guards: list[Any] = [None] * n
     guarded = 0
     guards_of = getattr(model, "guards", None)
-    if guards_of is not None and len(ops) > 1:  # a lone op's own step is test enough
+    if guards_of is not None and n >= GUARD_MIN_OPS:
         for i, g in enumerate(guards_of(ops)):
-            if g is None or (optional >> i) & 1 or ends[i] == math.inf:
+            if g is None or (optional >> i) & 1 or ends[i] == inf:
                 continue
             test, enablers = g
             mask = 0
@@ -145,19 +161,17 @@ def _segment(model: Any, kept: list[tuple[Operation, float]], steps: list[Callab
                     mask |= 1 << j
             guards[i] = (test, mask)
             guarded |= 1 << i
-    pure = 0
-    read_fs = getattr(model, "read_fs", ())
-    for i, op in enumerate(ops):
-        if op.f in read_fs:
-            pure |= 1 << i
     # Identical ops (three timed-out writes of 1) are interchangeable once all are invoked:
     # trying only the earliest pending one of them avoids searching their permutations.
-    twins = [0] * len(ops)
+    twins = [0] * n
     twinned = 0
     first_of: dict[Any, int] = {}
-    for i, op in enumerate(ops if len(ops) > 1 else ()):
-        if not (optional >> i) & 1:
-            continue  # ok ops end at distinct times in practice: only info ops repeat
+    rest = optional if n > 1 else 0  # ok ops end at distinct times in practice: only info ops
+    while rest:
+        low = rest & -rest
+        rest ^= low
+        i = low.bit_length() - 1
+        op = ops[i]
         try:
             sig = (op.f, freeze(op.key), freeze(op.invoke_value),
                    freeze(op.value) if op.type == "ok" else None, op.type, ends[i])
@@ -168,5 +182,19 @@ def _segment(model: Any, kept: list[tuple[Operation, float]], steps: list[Callab
             twins[i] = twins[first_of[sig]] | (1 << first_of[sig])
             twinned |= 1 << i
         first_of[sig] = i
+    # Ops legal in exactly one state: the search offers each only in its state, which spares a
+    # step call per op that cannot come next (most of them, in a busy register history).
+    needs: dict[Any, int] | None = None
+    free = (1 << n) - 1
+    if required:
+        needs = {}
+        for i in range(n):
+            state = required.get(base + i, _FREE)
+            if state is not _FREE:
+                needs[state] = needs.get(state, 0) | (1 << i)
+                free ^= 1 << i
     return Segment(base, ops, steps, by_end, reach, optional, guards,
-                   guarded, pure, twins, twinned)
+                   guarded, pure, twins, twinned, needs, free)
+
+
+_FREE: Any = object()

@@ -103,7 +103,22 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
     pure = seg.pure
     twins = seg.twins
     twinned = seg.twinned
+    needs = seg.needs
+    free = seg.free
+    sure = pure & ~free  # reads legal in exactly one state: no step call needed to know
+    must = ~optional  # ops that did happen are tried before ops that may not have
     check_every = CHECK_EVERY if clock.deadline is not None else 1 << 62
+
+    failed: set = set()  # nodes whose every continuation failed
+
+    def dead_end(bits: int, state: Any, path: Any) -> None:
+        """Every node deeper than all before it ends as a dead end (or in success), so the
+        deepest node is recorded only here, not on every step forward."""
+        failed.add((bits, state))
+        done = base + bits.bit_count()
+        if done > deepest.done:
+            deepest.done, deepest.segment, deepest.bits = done, index, bits
+            deepest.state, deepest.path = state, path
 
     # A frame is [done bits, state, candidates left, op to leave out or -1, next by_end pos, path]
     frames: list[list[Any]] = []
@@ -111,17 +126,24 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
     def open_frame(bits: int, state: Any, pos: int, path: Any) -> Any:
         """Push the frame of a new node, unless it is a dead end. Returns the path when every
         op with an end is done (the segment ends there), else NOT_FINAL."""
+        # An op of unknown outcome may always be left out, so a node with one such op still
+        # pending can do all that the same node with it done can: when that one failed, this
+        # one fails too (typically: an info write applied, then overwritten).
+        done_optional = bits & optional
+        while done_optional:
+            low = done_optional & -done_optional
+            done_optional ^= low
+            if (bits ^ low, state) in failed:
+                failed.add((bits, state))
+                return NOT_FINAL
         while True:
             while pos < nfin and (bits >> by_end[pos]) & 1:
                 pos += 1
             if pos == nfin:
                 return path
-            done = base + bits.bit_count()
-            if done > deepest.done:
-                deepest.done, deepest.segment, deepest.bits = done, index, bits
-                deepest.state, deepest.path = state, path
             r = by_end[pos]
-            cand = ((1 << reach[r]) - 1) & ~bits
+            window = ((1 << reach[r]) - 1) & ~bits
+            cand = window if needs is None else window & (free | needs.get(state, 0))
             # An op that never changes the state (a read) and is legal now may as well be
             # linearized now: moving it forward breaks no real-time order, so no other order
             # of it needs trying. This collapses the 2^k orders of k concurrent reads.
@@ -133,7 +155,7 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
                 low = eager & -eager
                 eager ^= low
                 i = low.bit_length() - 1
-                if steps[i](state) is not ILLEGAL:
+                if low & sure or steps[i](state) is not ILLEGAL:
                     bits |= low
                     path = (ops[i].id, path)
             if bits == taken:
@@ -151,12 +173,13 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
                 cand ^= low
         # Look ahead: an observing op that may come soon but can no longer succeed, with no
         # op left that could help it, makes this node a dead end.
-        watch = cand & guarded
+        watch = window & guarded
         while watch:
             low = watch & -watch
             watch ^= low
             test, enablers = guards[low.bit_length() - 1]
             if not (enablers & ~bits) and not test(state):
+                dead_end(bits, state, path)
                 return NOT_FINAL
         frames.append([bits, state, cand, r if (optional >> r) & 1 else -1, pos, path])
         return NOT_FINAL
@@ -174,7 +197,8 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
         frame = frames[-1]
         cand = frame[2]
         if cand:
-            low = cand & -cand
+            low = cand & must or cand
+            low &= -low
             frame[2] = cand ^ low
             ticks += 1
             if ticks >= check_every:
@@ -214,3 +238,4 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
                 yield frame[1], final
         else:
             frames.pop()
+            dead_end(frame[0], frame[1], frame[5])

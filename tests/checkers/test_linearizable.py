@@ -264,3 +264,34 @@ def test_result_is_json_serialisable(model):
     import json
     h = history((0, "invoke", "read", None, "k"), (0, "ok", "read", "zzz", "k"))
     json.dumps(check(h, model))
+
+
+@pytest.mark.parametrize("model, rows", [
+    ("cas-register", [(0, "write", 1, 1), (0, "read", None, 1), (1, "cas", [1, 2], [1, 2]),
+                      (0, "read", None, 1), (1, "write", 3, 3)]),
+    ("kv", [(0, "append", "x", "x", "a"), (1, "get", None, "x", "a"),
+            (0, "append", "y", "y", "a"), (1, "get", None, "x", "a")]),
+])
+def test_sequential_shortcut_gives_the_searchs_evidence(model, rows):
+    # a partition without concurrency is replayed instead of searched; its evidence must be
+    # what the search would have found
+    from checkers.linearizable.evidence import failure
+    from checkers.linearizable.partition import prepare
+    from checkers.linearizable.search import Deepest, search
+    from checkers.registry import get_model
+    events = []
+    for i, row in enumerate(rows):
+        process, f, invoke_value, value = row[:4]
+        key = row[4] if len(row) > 4 else None
+        events += [Event(2 * i, 10 * i, process, "invoke", f, invoke_value, key),
+                   Event(2 * i + 1, 10 * i + 5, process, "ok", f, value, key)]
+    h = History(events)
+    (shortcut,) = check(h, model)["failures"]
+    m = get_model(model)
+    ops = h.operations()
+    prep = prepare(m, ops)
+    deepest = Deepest()
+    assert search(prep, m.init(), None, deepest) is False
+    searched = failure(m, prep, ops, deepest)
+    assert shortcut == searched
+    assert shortcut["unplaceable"] == [3]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from checkers.history import Event, History
 from checkers.linearizable import LinearizabilityChecker
-from checkers.models import Branches
+from checkers.models import ILLEGAL, Branches
 from checkers.registry import get_model
 
 VALUES = [1, 2, 3]
@@ -240,3 +240,55 @@ def test_brute_force_is_a_real_judge():
                  Event(2, 2, 1, "invoke", "read", None), Event(3, 3, 1, "ok", "read", 2)])
     assert brute_force("register", h) is False
     assert math.isinf(h.operations()[0].end) is False
+
+
+def _drawn_ops(model: str, data: Any) -> tuple[Any, list]:
+    """The model and the ops (failed ones dropped) of a drawn sequential history."""
+    h = data.draw(sequential_history(model, max_ops=8))
+    return get_model(model), [op for op in h.operations() if op.type != "fail"]
+
+
+def _reachable_states(model: Any, ops: list) -> list:
+    """The initial state and every state the model's plain step reaches along `ops` in order
+    (skipping the illegal ones), so hook tests see realistic states."""
+    states = [model.init()]
+    state = model.init()
+    for op in ops:
+        legal, new = model.step(state, op)
+        if legal and type(new) is not Branches:
+            state = new
+            states.append(state)
+    return states
+
+
+@_for_each_model
+@FAST
+@given(data=st.data())
+def test_compiled_steps_agree_with_step(model, data):
+    # the search runs compiled steps, the sequential shortcut and the evidence run `step`
+    m, ops = _drawn_ops(model, data)
+    for op in ops:
+        step = m.compile_step(op)
+        for state in _reachable_states(m, ops):
+            legal, new = m.step(state, op)
+            compiled = step(state)
+            assert (compiled is not ILLEGAL) == legal, (op, state)
+            if legal:
+                assert compiled == new, (op, state)
+
+
+@_for_each_model
+@FAST
+@given(data=st.data())
+def test_required_states_are_exact(model, data):
+    # an op listed by required_states is offered by the search only in that state: it must be
+    # legal there and nowhere else
+    m, ops = _drawn_ops(model, data)
+    required_of = getattr(m, "required_states", None)
+    if required_of is None:
+        return
+    for part in m.partition(ops) if ops else []:
+        required = required_of(part)
+        for i, want in required.items():
+            for state in _reachable_states(m, part) + [want]:
+                assert m.step(state, part[i])[0] == (state == want), (part[i], state, want)
