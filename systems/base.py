@@ -145,6 +145,20 @@ class Option:
     choices: tuple[str, ...] | None = None
 
 
+def whole_number(options: dict[str, str], declared: dict[str, Option], key: str, low: int,
+                 expected: str = "a whole number") -> int:
+    """The option `key` (its declared default when not given) as an int of at least `low`;
+    ValueError with a one-line reason otherwise, saying what was `expected`."""
+    raw = options.get(key, declared[key].default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={raw!r}: expected {expected}") from None
+    if value < low:
+        raise ValueError(f"{key}={value}: must be at least {low}")
+    return value
+
+
 @runtime_checkable
 class Client(Protocol):
     """Turns invocations into calls against one node.

@@ -14,21 +14,20 @@ so the LD_PRELOAD clock shim cannot reach it.
 
 from __future__ import annotations
 
-import signal
-import time
-from pathlib import Path
-from typing import Any
-
-from systems.base import ClusterContext, Option, SystemError_
+from systems.base import ClusterContext, Option, SystemError_, whole_number
+from systems.daemons import NotReady, OneDaemonPerNode
 from systems.etcd.client import EtcdClient, EtcdError, EtcdHttp
 
 CLIENT_PORT, PEER_PORT = 2379, 2380
 
 
-class Etcd:
+class Etcd(OneDaemonPerNode):
     """An etcd cluster, one member per ctx.nodes entry."""
 
     name = "etcd"
+    daemon_role = "member"
+    daemon_log = "etcd.log"
+    kept_files = (daemon_log,)
     workloads = ("register",)
     bugs: dict[str, str] = {}
     node_counts = (3, 5)
@@ -39,11 +38,9 @@ class Etcd:
     }
 
     def __init__(self, ready_timeout: float = 30.0) -> None:
+        super().__init__()
         self.ready_timeout = ready_timeout
-        self.ctx: ClusterContext | None = None
         self.settings: dict[str, int] = {}
-        self._daemons: dict[str, Any] = {}
-        self._last_daemon: dict[str, Any] = {}
 
     def check_options(self, options: dict[str, str]) -> None:
         s = _settings(options)
@@ -62,19 +59,7 @@ class Etcd:
         except ValueError as e:
             raise SystemError_(str(e)) from None
         self.ctx = ctx
-        try:
-            for node in ctx.nodes:
-                self._host(node).run(["rm", "-rf", self._data_dir(node)])
-            for node in ctx.nodes:
-                self._launch(node)
-            self._wait_ready(self.ready_timeout)
-        except BaseException:
-            self.teardown()
-            raise
-
-    def teardown(self) -> None:
-        for node in list(self._daemons):
-            self._stop(node)
+        self._start_all(lambda node: self._host(node).run(["rm", "-rf", self._data_dir(node)]))
 
     def client(self, workload: str) -> EtcdClient:
         if workload not in self.workloads:
@@ -84,22 +69,6 @@ class Etcd:
         return EtcdClient(CLIENT_PORT, s["request_timeout_ms"] / 1000.0)
 
     # ---- capabilities ---------------------------------------------------------------------------
-
-    def kill(self, node: str) -> None:
-        self._stop(node)
-
-    def start(self, node: str) -> None:
-        if node in self._daemons and self._host(node).alive(self._daemons[node]):
-            return
-        self._launch(node)
-
-    def pause(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGSTOP)
-
-    def resume(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGCONT)
 
     def leader(self) -> str | None:
         """The member the members' status names as leader; of several answers (a cut-off member
@@ -113,15 +82,6 @@ class Etcd:
 
     def healthy(self) -> bool:
         return not self._unhealthy()
-
-    def processes(self, node: str) -> list[tuple[Any, Any]]:
-        daemon = self._last_daemon.get(node)
-        return [(self._host(node), daemon)] if daemon is not None else []
-
-    def log_files(self, node: str) -> list[Path]:
-        if self.ctx is None:
-            return []
-        return [p for p in (self.ctx.node_dir(node) / "etcd.log",) if p.exists()]
 
     # ---- status ---------------------------------------------------------------------------------
 
@@ -158,10 +118,6 @@ class Etcd:
 
     # ---- processes ------------------------------------------------------------------------------
 
-    def _host(self, node: str) -> Any:
-        assert self.ctx is not None, "setup() first"
-        return self.ctx.hosts[node]
-
     def _data_dir(self, node: str) -> str:
         assert self.ctx is not None
         return f"{self.ctx.remote_dir(node)}/data"
@@ -186,62 +142,23 @@ class Etcd:
                 "--election-timeout", str(s["election_ms"]),
                 "--logger", "zap", "--log-outputs", "stderr"]
 
-    def _launch(self, node: str) -> None:
-        assert self.ctx is not None
-        log = f"{self.ctx.remote_dir(node)}/etcd.log"
-        try:
-            daemon = self._host(node).start_daemon(f"etcd-{node}", self._argv(node), log,
-                                                   cwd=self.ctx.remote_dir(node))
-        except Exception as e:  # HostError and kin: one line naming the node
-            raise SystemError_(f"etcd {node}: cannot start the member: {e} (log: {log})") from None
-        self._daemons[node] = self._last_daemon[node] = daemon
-
-    def _stop(self, node: str) -> None:
-        daemon = self._daemons.pop(node, None)
-        if daemon is None:
-            return
-        host = self._host(node)
-        host.signal(daemon, signal.SIGCONT)  # a paused member must die too
-        host.signal(daemon, signal.SIGKILL)
-
     def _wait_ready(self, timeout: float) -> None:
-        assert self.ctx is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            for node, daemon in self._daemons.items():
-                if not self._host(node).alive(daemon):
-                    tail = _last_line(self._host(node).read_log(daemon))
-                    raise SystemError_(f"etcd {node} exited during setup: {tail} "
-                                       f"(log: {daemon.log})")
+        def why_not_ready() -> NotReady:
             unhealthy = self._unhealthy()
             if not unhealthy:
-                return
-            if time.monotonic() >= deadline:
-                node = unhealthy[0]
-                raise SystemError_(f"etcd not ready after {timeout:g} s: {node} is not healthy "
-                                   f"(log: {self.ctx.remote_dir(node)}/etcd.log)")
-            time.sleep(0.25)
+                return None
+            return f"{unhealthy[0]} is not healthy", self._remote_log(unhealthy[0])
+
+        self._wait_until_ready(why_not_ready, timeout)
 
 
 def _settings(options: dict[str, str]) -> dict[str, int]:
     def number(key: str, low: int) -> int:
-        raw = options.get(key, Etcd.options[key].default)
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key}={raw!r}: expected a whole number of milliseconds") from None
-        if value < low:
-            raise ValueError(f"{key}={value}: must be at least {low}")
-        return value
+        return whole_number(options, Etcd.options, key, low, "a whole number of milliseconds")
 
     return {"heartbeat_ms": number("etcd.heartbeat-ms", 10),
             "election_ms": number("etcd.election-ms", 50),
             "request_timeout_ms": number("etcd.request-timeout-ms", 100)}
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
 
 
 __all__ = ["Etcd", "EtcdClient"]

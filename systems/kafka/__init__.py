@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import random
 import re
-import signal
 import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
+from harness.hosts import Daemon
 from systems.base import ClusterContext, SystemError_
+from systems.daemons import NotReady, OneDaemonPerNode, last_line
 from systems.kafka import config
 from systems.kafka.client import KafkaQueueClient, KafkaTxnClient, admin_client, bootstrap_servers
 from systems.kafka.install import JarsMissing, classpath
@@ -30,22 +30,23 @@ READY_TIMEOUT_S = 120.0
 PROGRESS_BOUND_S = 30.0
 
 
-class Kafka:
+class Kafka(OneDaemonPerNode):
     """A Kafka cluster, one broker+controller JVM per node."""
 
     name = "kafka"
+    daemon_role = "broker"
+    daemon_log = "kafka.log"
+    kept_files = (daemon_log, "server.properties", "format.log")
     workloads = ("queue", "txn")
     bugs: dict[str, str] = {}
     options = config.OPTIONS
     node_counts = (3,)
 
     def __init__(self) -> None:
-        self.ctx: ClusterContext | None = None
+        super().__init__()
         self.opts: dict[str, str] = {}
         self.partitions = 1
         self._cp = ""
-        self._daemons: dict[str, Any] = {}
-        self._last_daemon: dict[str, Any] = {}
         self._workload: str | None = None
 
     @staticmethod
@@ -95,10 +96,6 @@ class Kafka:
             self.teardown()
             raise
 
-    def teardown(self) -> None:
-        for node in list(self._daemons):
-            self._stop(node)
-
     def client(self, workload: str):
         if workload not in self.workloads:
             raise ValueError(f"kafka supports the workloads {', '.join(self.workloads)}, "
@@ -110,33 +107,6 @@ class Kafka:
         return KafkaTxnClient(self.partitions)
 
     # ---- capabilities ---------------------------------------------------------------------------
-
-    def kill(self, node: str) -> None:
-        self._stop(node)
-
-    def start(self, node: str) -> None:
-        if node in self._daemons and self._host(node).alive(self._daemons[node]):
-            return
-        self._launch(node)
-
-    def pause(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGSTOP)
-
-    def resume(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGCONT)
-
-    def processes(self, node: str) -> list[tuple[Any, Any]]:
-        daemon = self._last_daemon.get(node)
-        return [(self._host(node), daemon)] if daemon is not None else []
-
-    def log_files(self, node: str) -> list[Path]:
-        if self.ctx is None:
-            return []
-        d = self.ctx.node_dir(node)
-        return [p for p in (d / "kafka.log", d / "server.properties", d / "format.log")
-                if p.exists()]
 
     def leader(self) -> str | None:
         """The node leading partition 0 of the topic under test, as the brokers' metadata says."""
@@ -237,10 +207,6 @@ class Kafka:
             return None
         return self.ctx.nodes[broker_id - 1]
 
-    def _host(self, node: str):
-        assert self.ctx is not None, "setup() first"
-        return self.ctx.hosts[node]
-
     def _remote(self, node: str, name: str) -> str:
         assert self.ctx is not None
         return f"{self.ctx.remote_dir(node)}/{name}"
@@ -278,7 +244,7 @@ class Kafka:
         log.write_text(r.stdout + r.stderr)
         if r.exit_code != 0:
             errors[node] = (f"kafka {node}: formatting the storage failed: "
-                            f"{_last_line(r.stdout + r.stderr)} (log: {log})")
+                            f"{last_line(r.stdout + r.stderr)[:300]} (log: {log})")
 
     def _argv(self, node: str) -> list[str]:
         return ["java", f"-Xmx{self.opts['heap']}", f"-Xms{self.opts['heap']}", "-XX:+UseG1GC",
@@ -286,29 +252,9 @@ class Kafka:
                 "-Dlog4j.configuration=file:" + self._remote(node, "log4j.properties"),
                 "-cp", self._cp, "kafka.Kafka", self._remote(node, "server.properties")]
 
-    def _launch(self, node: str) -> None:
-        log = self._remote(node, "kafka.log")
-        try:
-            daemon = self._host(node).start_daemon(f"kafka-{node}", self._argv(node), log,
-                                                   cwd=self.ctx.remote_dir(node))
-        except Exception as e:  # HostError and kin: one line naming the node
-            raise SystemError_(f"kafka {node}: cannot start the broker: {e} (log: {log})") from None
-        self._daemons[node] = self._last_daemon[node] = daemon
-
-    def _stop(self, node: str) -> None:
-        daemon = self._daemons.pop(node, None)
-        if daemon is None:
-            return
-        host = self._host(node)
-        host.signal(daemon, signal.SIGCONT)  # a paused node must die too
-        host.signal(daemon, signal.SIGKILL)
-
-    def _check_alive(self) -> None:
-        for node, daemon in self._daemons.items():
-            if not self._host(node).alive(daemon):
-                tail = _last_error(self._host(node).read_log(daemon))
-                raise SystemError_(f"kafka {node} exited during setup: {tail} "
-                                   f"(log: {self.ctx.node_dir(node) / 'kafka.log'})")
+    def _exit_reason(self, node: str, daemon: Daemon) -> str:
+        return (f"{_last_error(self._host(node).read_log(daemon))} "
+                f"(log: {self._local_log(node)})")
 
     def _wait_ready(self, timeout: float) -> None:
         ctx = self.ctx
@@ -316,41 +262,34 @@ class Kafka:
         deadline = time.monotonic() + timeout
         first = ctx.nodes[0]
 
-        def give_up(what: str, node: str = first) -> SystemError_:
-            return SystemError_(f"kafka not ready after {timeout:g} s: {what} "
-                                f"(log: {ctx.node_dir(node) / 'kafka.log'})")
-
-        # 1. Every broker registered with the controller.
-        while True:
-            self._check_alive()
+        def unregistered() -> NotReady:
             admin = admin_client(self.bootstrap())
             try:
-                md = admin.list_topics(timeout=2.0)
-                brokers = sorted(md.brokers)
+                brokers = sorted(admin.list_topics(timeout=2.0).brokers)
             except Exception:
                 brokers = []
             if len(brokers) == len(ctx.nodes):
-                break
-            if time.monotonic() >= deadline:
-                missing = [n for n in ctx.nodes if config.node_id(ctx.nodes, n) not in brokers]
-                raise give_up(f"broker {missing[0]} did not register", missing[0])
-            time.sleep(0.5)
+                return None
+            missing = [n for n in ctx.nodes if config.node_id(ctx.nodes, n) not in brokers]
+            node = missing[0] if missing else first
+            return f"broker {node} did not register", self._local_log(node)
+
+        def topics_unready() -> NotReady:
+            missing = self._topics_ready(timeout=2.0)
+            return None if missing is None else (missing, self._local_log(first))
+
+        # 1. Every broker registered with the controller.
+        self._wait_until_ready(unregistered, timeout, poll_s=0.5, deadline=deadline)
         # 2. A KRaft quorum of every node, with an active controller.
         status = self.quorum_status(timeout=max(5.0, deadline - time.monotonic()))
         voters = sorted(status["voters"]) if status else []
         if not status or len(voters) != len(ctx.nodes) or status.get("leader") is None:
-            raise give_up(f"the controller quorum is {status or 'not answering'}, expected "
-                          f"{len(ctx.nodes)} voters and a leader")
+            raise self._not_ready(timeout, f"the controller quorum is {status or 'not answering'}"
+                                  f", expected {len(ctx.nodes)} voters and a leader",
+                                  self._local_log(first))
         # 3. The topics, replicated on every node, with a full ISR.
         self._create_topics(deadline)
-        while True:
-            self._check_alive()
-            missing = self._topics_ready(timeout=2.0)
-            if missing is None:
-                return
-            if time.monotonic() >= deadline:
-                raise give_up(missing)
-            time.sleep(0.3)
+        self._wait_until_ready(topics_unready, timeout, poll_s=0.3, deadline=deadline)
 
     def _create_topics(self, deadline: float) -> None:
         from confluent_kafka.admin import NewTopic
@@ -407,11 +346,6 @@ def _cluster_id(seed: int) -> str:
 
 def _short(e: BaseException) -> str:
     return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-
-
-def _last_line(text: str) -> str:
-    lines = [x for x in text.strip().splitlines() if x.strip()]
-    return lines[-1].strip()[:300] if lines else "no output"
 
 
 def _last_error(text: str) -> str:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import ipaddress
 import signal
 import time
-from pathlib import Path
-from typing import Any
 
 from harness.hosts import Daemon, HostError
 from systems.base import ClusterContext, Option, SystemError_
+from systems.daemons import NotReady, OneDaemonPerNode
 from systems.keepalived.client import SampleError, VipClient, sample_holders
 from systems.keepalived.config import VrrpSettings, parse_vip, render
 
@@ -30,10 +29,12 @@ SAMPLE_TIMEOUT_S = 2.0
 STOP_GRACE_S = 3.0  # SIGTERM lets keepalived remove its VIP; SIGKILL after this
 
 
-class Keepalived:
+class Keepalived(OneDaemonPerNode):
     """A VRRP group of keepalived daemons, one per node, for one virtual IP."""
 
     name = "keepalived"
+    daemon_log = "keepalived.log"
+    kept_files = (daemon_log, "keepalived.conf")
     workloads = ("vip",)
     bugs: dict[str, str] = {}
     envs = ("netns", "ssh")  # the VIP needs a real interface per node
@@ -54,11 +55,9 @@ class Keepalived:
     }
 
     def __init__(self, ready_timeout: float = 30.0) -> None:
+        super().__init__()
         self.ready_timeout = ready_timeout
-        self.ctx: ClusterContext | None = None
         self.settings: VrrpSettings | None = None
-        self._daemons: dict[str, Daemon] = {}  # node -> its running keepalived
-        self._last: dict[str, list[Daemon]] = {}  # node -> processes of its last start
 
     # ---- options --------------------------------------------------------------------------------
 
@@ -117,14 +116,7 @@ class Keepalived:
             raise SystemError_(f"{already[0]} already holds {self.settings.vip.ip} before keepalived "
                                f"started (a leftover? remove it with `ip addr del "
                                f"{self.settings.vip.with_prefixlen} dev {self.settings.interface}`)")
-        try:
-            for node in ctx.nodes:
-                self._write_config(node)
-                self._launch(node)
-            self._wait_ready(self.ready_timeout)
-        except BaseException:
-            self.teardown()
-            raise
+        self._start_all(self._write_config)
 
     def teardown(self) -> None:
         """SIGTERM first, so each keepalived removes its VIP (on SSH hosts nothing else would),
@@ -139,8 +131,7 @@ class Keepalived:
         for node, daemon in running.items():
             while time.monotonic() < deadline and self._alive(node, daemon):
                 time.sleep(0.05)
-        for node in list(self._daemons):
-            self._stop(node)
+        super().teardown()
         for node in self.ctx.nodes:
             self._drop_vip(node)
 
@@ -152,27 +143,6 @@ class Keepalived:
         return VipClient(self.settings.vip.ip, timeout=SAMPLE_TIMEOUT_S)
 
     # ---- capabilities ---------------------------------------------------------------------------
-
-    def kill(self, node: str) -> None:
-        self._stop(node)
-
-    def start(self, node: str) -> None:
-        if node in self._daemons and self._alive(node, self._daemons[node]):
-            return
-        self._launch(node)
-
-    def pause(self, node: str) -> None:
-        if node in self._daemons:
-            self._signal(node, self._daemons[node], signal.SIGSTOP)
-
-    def resume(self, node: str) -> None:
-        if node in self._daemons:
-            self._signal(node, self._daemons[node], signal.SIGCONT)
-
-    def processes(self, node: str) -> list[tuple[Any, Any]]:
-        """The keepalived parent and its VRRP child of the node's last start (kept after a kill,
-        so a nemesis can see they are gone)."""
-        return [(self._host(node), d) for d in self._last.get(node, [])]
 
     def leader(self) -> str | None:
         """The node holding the VIP when exactly one does; None when none or several do."""
@@ -186,17 +156,7 @@ class Keepalived:
         """Exactly one node holds the VIP."""
         return self.leader() is not None
 
-    def log_files(self, node: str) -> list[Path]:
-        if self.ctx is None:
-            return []
-        d = self.ctx.node_dir(node)
-        return [p for p in (d / "keepalived.log", d / "keepalived.conf") if p.exists()]
-
     # ---- helpers --------------------------------------------------------------------------------
-
-    def _host(self, node: str) -> Any:
-        assert self.ctx is not None, "setup() first"
-        return self.ctx.hosts[node]
 
     def _holders(self) -> list[str]:
         assert self.ctx is not None and self.settings is not None
@@ -205,7 +165,7 @@ class Keepalived:
     def _paths(self, node: str) -> dict[str, str]:
         assert self.ctx is not None
         d = self.ctx.remote_dir(node)
-        return {"conf": f"{d}/keepalived.conf", "log": f"{d}/keepalived.log",
+        return {"conf": f"{d}/keepalived.conf", "log": self._remote_log(node),
                 "pid": f"{d}/keepalived.pid", "vrrp_pid": f"{d}/vrrp.pid",
                 "checkers_pid": f"{d}/checkers.pid", "bfd_pid": f"{d}/bfd.pid"}
 
@@ -239,15 +199,11 @@ class Keepalived:
                 host.run(["rm", "-f", "--", p[stale]], timeout=10)
             except HostError:
                 pass
-        try:
-            daemon = host.start_daemon(f"keepalived-{node}", self._argv(node), p["log"])
-        except HostError as e:
-            raise SystemError_(f"keepalived {node}: cannot start: {e} (log: {p['log']})") from None
-        self._daemons[node] = daemon
-        self._last[node] = [daemon]
+        daemon = self._start_daemon(node, self._argv(node))
+        # Its VRRP child is one of the node's processes too: a kill or pause must reach it.
         child = self._await_vrrp_child(node, daemon)
         if child is not None:
-            self._last[node].append(child)
+            self._last_started[node].append(child)
 
     def _await_vrrp_child(self, node: str, daemon: Daemon, timeout: float = 5.0) -> Daemon | None:
         """The VRRP child keepalived forks, from its pid file; a kill or pause verifies it too."""
@@ -278,13 +234,6 @@ class Keepalived:
         except HostError:
             return False
 
-    def _stop(self, node: str) -> None:
-        daemon = self._daemons.pop(node, None)
-        if daemon is None:
-            return
-        self._signal(node, daemon, signal.SIGCONT)  # a paused node must die too
-        self._signal(node, daemon, signal.SIGKILL)
-
     def _drop_vip(self, node: str) -> None:
         settings = self.settings
         if settings is None:
@@ -298,40 +247,29 @@ class Keepalived:
     def _wait_ready(self, timeout: float) -> None:
         """Until one node has held the VIP, alone, for longer than a master-down interval (3
         advertisements plus skew): only then have the backups been hearing the master."""
-        assert self.ctx is not None and self.settings is not None
-        settle = 4 * self.settings.advert_int + 0.5
-        deadline = time.monotonic() + timeout
+        ctx, settings = self.ctx, self.settings
+        assert ctx is not None and settings is not None
+        settle = 4 * settings.advert_int + 0.5
         sole: str | None = None
         since = time.monotonic()
-        last_seen: list[str] = []
-        while True:
-            for node, daemon in self._daemons.items():
-                if not self._alive(node, daemon):
-                    log = self._paths(node)["log"]
-                    tail = _last_line(self._host(node).read_log(daemon))
-                    raise SystemError_(f"keepalived {node} exited during setup: {tail} (log: {log})")
+
+        def why_not_ready() -> NotReady:
+            nonlocal sole, since
             try:
-                last_seen = self._holders()
+                holders = self._holders()
             except SampleError as e:
                 raise SystemError_(f"cannot read the nodes' addresses: {e}") from None
             now = time.monotonic()
-            current = last_seen[0] if len(last_seen) == 1 else None
+            current = holders[0] if len(holders) == 1 else None
             if current != sole:
                 sole, since = current, now
             if sole is not None and now - since >= settle:
-                return
-            if now >= deadline:
-                node = last_seen[0] if last_seen else self.ctx.nodes[0]
-                what = (f"{' and '.join(last_seen)} all hold {self.settings.vip.ip}" if last_seen
-                        else f"no node took {self.settings.vip.ip}")
-                raise SystemError_(f"keepalived not ready after {timeout:g} s: {what} "
-                                   f"(log: {self._paths(node)['log']})")
-            time.sleep(0.1)
+                return None
+            what = (f"{' and '.join(holders)} all hold {settings.vip.ip}" if holders
+                    else f"no node took {settings.vip.ip}")
+            return what, self._remote_log(holders[0] if holders else ctx.nodes[0])
 
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
+        self._wait_until_ready(why_not_ready, timeout, poll_s=0.1)
 
 
 __all__ = ["Keepalived", "VipClient"]

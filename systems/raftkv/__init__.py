@@ -9,13 +9,11 @@ itself lives in core.py (pure), its disk format in storage.py, the process in no
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from systems.base import Option, ClusterContext, SystemError_
+from systems.daemons import NotReady, OneDaemonPerNode
 from nemesis.clockshim import set_offset
 from systems.raftkv.client import RaftKVClient
 from systems.raftkv.clock import CLOCK_FILE_ENV
@@ -24,10 +22,13 @@ from systems.raftkv.core import BUGS
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # so `-m systems.raftkv.node` imports on any cwd
 
 
-class RaftKV:
+class RaftKV(OneDaemonPerNode):
     """A raftkv cluster: one node process per ctx.nodes entry."""
 
     name = "raftkv"
+    daemon_role = "node"
+    daemon_log = "node.log"
+    kept_files = (daemon_log,)
     bugs = dict(BUGS)
     workloads = ("register",)
     options = {
@@ -41,15 +42,13 @@ class RaftKV:
     def __init__(self, base_port: int = 7000, ready_timeout: float = 15.0, client_timeout: float = 5.0,
                  election_timeout_ms: tuple[int, int] = (300, 600), heartbeat_ms: int = 100,
                  read_mode: str = "index") -> None:
+        super().__init__()
         self.base_port = base_port
         self.ready_timeout = ready_timeout
         self.client_timeout = client_timeout
         self.election_timeout_ms = election_timeout_ms
         self.heartbeat_ms = heartbeat_ms
         self.read_mode = read_mode
-        self.ctx: ClusterContext | None = None
-        self._daemons: dict[str, Any] = {}  # node -> its running Daemon
-        self._last_daemon: dict[str, Any] = {}  # node -> the Daemon started last (kept after a kill)
 
     # ---- System ---------------------------------------------------------------------------------
 
@@ -77,32 +76,12 @@ class RaftKV:
             self.teardown()
             raise
 
-    def teardown(self) -> None:
-        for node in list(self._daemons):
-            self._stop(node)
-
     def client(self, workload: str) -> RaftKVClient:
         if workload not in self.workloads:
             raise ValueError(f"raftkv supports the workloads {', '.join(self.workloads)}, not {workload!r}")
         return RaftKVClient(timeout=self.client_timeout, base_port=self.base_port)
 
     # ---- capabilities ---------------------------------------------------------------------------
-
-    def kill(self, node: str) -> None:
-        self._stop(node)
-
-    def start(self, node: str) -> None:
-        if node in self._daemons and self._host(node).alive(self._daemons[node]):
-            return
-        self._launch(node)
-
-    def pause(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGSTOP)
-
-    def resume(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGCONT)
 
     def set_clock_offset(self, node: str, ms: int) -> None:
         """ClockSkewable: the node's Clock (systems/raftkv/clock.py) reads ctx.clock_file(node)."""
@@ -119,16 +98,6 @@ class RaftKV:
 
     def healthy(self) -> bool:
         return self._leader_ready()
-
-    def processes(self, node: str) -> list[tuple[Any, Any]]:
-        """The node's process (its last one, even when killed, so a nemesis can see it is gone)."""
-        daemon = self._last_daemon.get(node)
-        return [(self._host(node), daemon)] if daemon is not None else []
-
-    def log_files(self, node: str) -> list[Path]:
-        if self.ctx is None:
-            return []
-        return [p for p in (self.ctx.node_dir(node) / "node.log",) if p.exists()]
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -157,10 +126,6 @@ class RaftKV:
         status = self._leader_status()
         return bool(status and status.get("ready"))
 
-    def _host(self, node: str):
-        assert self.ctx is not None, "setup() first"
-        return self.ctx.hosts[node]
-
     def _argv(self, node: str) -> list[str]:
         ctx = self.ctx
         assert ctx is not None
@@ -179,49 +144,25 @@ class RaftKV:
 
     def _launch(self, node: str) -> None:
         assert self.ctx is not None
-        log = f"{self.ctx.remote_dir(node)}/node.log"  # on the node's host; env ssh copies it back
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
                "PYTHONUNBUFFERED": "1", CLOCK_FILE_ENV: self.ctx.clock_file(node)}
-        try:
-            daemon = self._host(node).start_daemon(f"raftkv-{node}", self._argv(node), str(log),
-                                                   env=env, cwd=str(PROJECT_ROOT))
-        except Exception as e:  # HostError and kin: one line naming the node
-            raise SystemError_(f"raftkv {node}: cannot start the node: {e} (log: {log})") from None
-        self._daemons[node] = self._last_daemon[node] = daemon
-
-    def _stop(self, node: str) -> None:
-        daemon = self._daemons.pop(node, None)
-        if daemon is None:
-            return
-        host = self._host(node)
-        host.signal(daemon, signal.SIGCONT)  # a paused node must die too
-        host.signal(daemon, signal.SIGKILL)
+        self._start_daemon(node, self._argv(node), env=env, cwd=str(PROJECT_ROOT))
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.ctx is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            for node, daemon in self._daemons.items():
-                if not self._host(node).alive(daemon):
-                    tail = _last_line(self._host(node).read_log(daemon))
-                    raise SystemError_(f"raftkv {node} exited during setup: {tail} (log: {daemon.log})")
+        ctx = self.ctx
+
+        def why_not_ready() -> NotReady:
             statuses = self.statuses(timeout=0.5)
             quiet = [n for n, s in statuses.items() if s is None]
             leaders = [s for s in statuses.values() if s and s.get("role") == "leader"]
             newest = max(leaders, key=lambda s: s["term"], default=None)
             if not quiet and newest and newest.get("ready"):
-                return  # every node answers and the newest leader committed its no-op
-            if time.monotonic() >= deadline:
-                who = f"{quiet[0]} does not answer" if quiet else "no leader committed its no-op"
-                node = quiet[0] if quiet else self.ctx.nodes[0]
-                raise SystemError_(f"raftkv not ready after {timeout:g} s: {who} "
-                                   f"(log: {self.ctx.node_dir(node) / 'node.log'})")
-            time.sleep(0.1)
+                return None  # every node answers and the newest leader committed its no-op
+            who = f"{quiet[0]} does not answer" if quiet else "no leader committed its no-op"
+            return who, self._local_log(quiet[0] if quiet else ctx.nodes[0])
 
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
+        self._wait_until_ready(why_not_ready, timeout, poll_s=0.1)
 
 
 __all__ = ["RaftKV", "RaftKVClient"]

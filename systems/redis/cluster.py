@@ -15,7 +15,6 @@ primary has its replica online.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from redis.cluster import ClusterNode, RedisCluster as RedisClusterClient
@@ -70,8 +69,6 @@ class RedisCluster(RedisNodes):
     """Six redis-server processes in cluster mode."""
 
     name = "redis-cluster"
-    workloads = ("register", "set", "lock")
-    bugs: dict[str, str] = {}
     options = CLUSTER_OPTIONS
     declared_options = options
     node_counts = (6,)
@@ -149,11 +146,6 @@ class RedisCluster(RedisNodes):
                                f"(log: {self.server_log(node)})") from None
         finally:
             conn.close()
-
-    def _node_named(self, why: str) -> str:
-        assert self.ctx is not None
-        mentioned = [(why.find(n), n) for n in self.ctx.nodes if n in why]
-        return min(mentioned)[1] if mentioned else self.ctx.nodes[0]
 
     def client(self, workload: str) -> RedisClient:
         if workload not in self.workloads:
@@ -259,14 +251,6 @@ class RedisCluster(RedisNodes):
                 if int(lo) <= slot <= int(hi or lo):
                     return node if node in (self.ctx.nodes if self.ctx else []) else None
         return None
-
-    def healthy(self) -> bool:
-        return self.ctx is not None and self._why_unstable() is None
-
-    def settle(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self._why_unstable() is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
 
 
 __all__ = ["RedisCluster", "parse_cluster_nodes"]

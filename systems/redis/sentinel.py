@@ -18,7 +18,6 @@ final read happens after the old primary has rejoined as a replica.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -51,8 +50,6 @@ class RedisSentinel(RedisNodes):
     """A Sentinel-managed primary/replica group, one redis-server and one Sentinel per node."""
 
     name = "redis-sentinel"
-    workloads = ("register", "set", "lock")
-    bugs: dict[str, str] = {}
     options = SENTINEL_OPTIONS
     declared_options = options
     node_counts = (3,)
@@ -120,12 +117,6 @@ class RedisSentinel(RedisNodes):
             f"sentinel failover-timeout {MASTER_NAME} {self.opts['failover-timeout']}",
             f"sentinel parallel-syncs {MASTER_NAME} 1",
         ]
-
-    def _node_named(self, why: str) -> str:
-        """The node a readiness complaint is about (its first mention), for the log to read."""
-        assert self.ctx is not None
-        mentioned = [(why.find(n), n) for n in self.ctx.nodes if n in why]
-        return min(mentioned)[1] if mentioned else self.ctx.nodes[0]
 
     def client(self, workload: str) -> RedisClient:
         if workload not in self.workloads:
@@ -210,12 +201,6 @@ class RedisSentinel(RedisNodes):
                     return f"the sentinel on {node} flags the primary {state.get('flags')}"
         return self._why_not_replicating(primary)
 
-    def settle(self, timeout: float) -> None:
-        """Wait (at most `timeout` s) until the topology is stable; used before final reads."""
-        deadline = time.monotonic() + timeout
-        while self._why_unstable() is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
-
     # ---- HasLeader / HealthCheck ---------------------------------------------------------------
 
     def leader(self) -> str | None:
@@ -228,9 +213,6 @@ class RedisSentinel(RedisNodes):
     def primaries(self) -> list[str]:
         leader = self.leader()
         return [leader] if leader else []
-
-    def healthy(self) -> bool:
-        return self.ctx is not None and self._why_unstable() is None
 
 
 __all__ = ["RedisSentinel", "MASTER_NAME"]

@@ -26,6 +26,7 @@ from redis.retry import Retry
 
 from nemesis.clockshim import ClockShimError, build_shim, env_for, set_offset
 from systems.base import ClusterContext, Option, SystemError_
+from systems.daemons import last_line
 
 SHIM_CACHE = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "splitbrain"
 SERVER_BINARY = "redis-server"
@@ -69,9 +70,15 @@ class _Proc:
 
 
 class RedisNodes:
-    """Shared machinery of the Redis systems: one or more daemons per node."""
+    """Shared machinery of the Redis systems: one or more daemons per node.
+
+    A system says what its topology must look like in `_why_unstable()` (None when it is as it
+    should be, otherwise why not, naming a node); healthy() and settle() follow from that.
+    """
 
     name = "redis"
+    workloads = ("register", "set", "lock")
+    bugs: dict[str, str] = {}
     declared_options: dict[str, Option] = COMMON_OPTIONS
 
     def __init__(self) -> None:
@@ -216,7 +223,7 @@ class RedisNodes:
             for proc in procs:
                 if proc.running and not host.alive(proc.daemon):
                     proc.running = False
-                    why = _last_line(host.read_log(proc.daemon))
+                    why = last_line(host.read_log(proc.daemon))
                     raise SystemError_(f"{self.name} {node}: {proc.name} exited: {why} "
                                        f"(log: {self._local_log(node, proc)})")
 
@@ -236,6 +243,12 @@ class RedisNodes:
                 raise SystemError_(f"{self.name} not ready after {timeout:g} s ({what}): {why} "
                                    f"(log: {self.server_log(node)})")
             time.sleep(0.2)
+
+    def _node_named(self, why: str) -> str:
+        """The node a readiness complaint is about (its first mention), for the log to read."""
+        assert self.ctx is not None
+        mentioned = [(why.find(n), n) for n in self.ctx.nodes if n in why]
+        return min(mentioned)[1] if mentioned else self.ctx.nodes[0]
 
     def server_log(self, node: str) -> Path:
         assert self.ctx is not None
@@ -269,6 +282,20 @@ class RedisNodes:
             return None
         finally:
             conn.close()
+
+    # ---- topology -----------------------------------------------------------------------------
+
+    def _why_unstable(self) -> str | None:
+        raise NotImplementedError(f"{type(self).__name__} must say what a stable topology is")
+
+    def healthy(self) -> bool:
+        return self.ctx is not None and self._why_unstable() is None
+
+    def settle(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until the topology is stable; used before final reads."""
+        deadline = time.monotonic() + timeout
+        while self._why_unstable() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     # ---- capabilities -------------------------------------------------------------------------
 
@@ -328,11 +355,6 @@ def online_replicas(info: dict[str, Any]) -> list[tuple[str, int]]:
                 and v.get("state") == "online":
             out.append((str(v.get("ip")), int(v.get("port", 0))))
     return out
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
 
 
 __all__ = ["RedisNodes", "COMMON_OPTIONS", "NO_RETRY", "int_option", "online_replicas"]

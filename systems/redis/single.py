@@ -22,8 +22,6 @@ class Redis(RedisNodes):
     """A single redis-server on n1."""
 
     name = "redis"
-    workloads = ("register", "set", "lock")
-    bugs: dict[str, str] = {}
     options = dict(COMMON_OPTIONS)
     declared_options = options
     node_counts = (1,)
@@ -39,16 +37,19 @@ class Redis(RedisNodes):
             conf = self.write_file(node, "redis.conf", self.server_config(node))
             self.add_daemon(node, "redis-server", [SERVER_BINARY, conf], "redis.log")
             self.launch(node)
-            self.wait_until("the server answers", lambda: None if self._answers(node)
-                            else f"{node} does not answer PING",
+            self.wait_until("the server answers", self._why_unstable,
                             float(self.opts["ready-timeout"]), lambda why: node)
         except BaseException:
             self.teardown()
             raise
 
-    def _answers(self, node: str) -> bool:
+    def _why_unstable(self) -> str | None:
+        assert self.ctx is not None
+        node = self.ctx.nodes[0]
         info = self.ask(node, lambda c: c.info("persistence"))
-        return bool(info) and not int(info.get("loading", 0))
+        if info and not int(info.get("loading", 0)):
+            return None
+        return f"{node} does not answer PING"
 
     def client(self, workload: str) -> RedisClient:
         if workload not in self.workloads:
@@ -70,9 +71,6 @@ class Redis(RedisNodes):
 
     def primaries(self) -> list[str]:
         return [self.ctx.nodes[0]] if self.ctx is not None else []
-
-    def healthy(self) -> bool:
-        return self.ctx is not None and self._answers(self.ctx.nodes[0])
 
 
 __all__ = ["Redis"]

@@ -17,13 +17,11 @@ reports its own wall clock, so a skew could neither matter much nor be verified.
 
 from __future__ import annotations
 
-import signal
 import socket
-import time
-from pathlib import Path
 from typing import Any
 
-from systems.base import ClusterContext, Option, SystemError_
+from systems.base import ClusterContext, Option, SystemError_, whole_number
+from systems.daemons import NotReady, OneDaemonPerNode
 from systems.zookeeper.client import (ZkLockClient, ZkRegisterClient, ZkSetClient)
 
 CLIENT_PORT, QUORUM_PORT, ELECTION_PORT = 2181, 2888, 3888
@@ -41,10 +39,13 @@ log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} [myid:%X{myid}] - %-
 """
 
 
-class ZooKeeper:
+class ZooKeeper(OneDaemonPerNode):
     """A ZooKeeper ensemble, one server per ctx.nodes entry."""
 
     name = "zookeeper"
+    daemon_role = "server"
+    daemon_log = "zookeeper.log"
+    kept_files = (daemon_log, "conf/zoo.cfg")
     workloads = ("register", "lock", "set")
     bugs: dict[str, str] = {}
     node_counts = (3, 5)
@@ -59,11 +60,9 @@ class ZooKeeper:
     }
 
     def __init__(self, ready_timeout: float = 60.0) -> None:
+        super().__init__()
         self.ready_timeout = ready_timeout
-        self.ctx: ClusterContext | None = None
         self.settings: dict[str, int] = {}
-        self._daemons: dict[str, Any] = {}  # node -> its running Daemon
-        self._last_daemon: dict[str, Any] = {}  # node -> the Daemon started last (kept after kill)
 
     # ---- options --------------------------------------------------------------------------------
 
@@ -92,19 +91,7 @@ class ZooKeeper:
         except ValueError as e:
             raise SystemError_(str(e)) from None
         self.ctx = ctx
-        try:
-            for node in ctx.nodes:
-                self._write_config(node)
-            for node in ctx.nodes:
-                self._launch(node)
-            self._wait_ready(self.ready_timeout)
-        except BaseException:
-            self.teardown()
-            raise
-
-    def teardown(self) -> None:
-        for node in list(self._daemons):
-            self._stop(node)
+        self._start_all(self._write_config)
 
     def client(self, workload: str) -> Any:
         s = self.settings or _settings({k: o.default for k, o in self.options.items()})
@@ -128,22 +115,6 @@ class ZooKeeper:
 
     # ---- capabilities ---------------------------------------------------------------------------
 
-    def kill(self, node: str) -> None:
-        self._stop(node)
-
-    def start(self, node: str) -> None:
-        if node in self._daemons and self._host(node).alive(self._daemons[node]):
-            return
-        self._launch(node)
-
-    def pause(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGSTOP)
-
-    def resume(self, node: str) -> None:
-        if node in self._daemons:
-            self._host(node).signal(self._daemons[node], signal.SIGCONT)
-
     def leader(self) -> str | None:
         """The server whose `srvr` says Mode: leader; of several (a deposed leader that has not
         noticed yet), the one with the newest epoch."""
@@ -155,16 +126,6 @@ class ZooKeeper:
     def healthy(self) -> bool:
         """Every server answers, one leads, and it counts all the others as synced followers."""
         return self._readiness()[0]
-
-    def processes(self, node: str) -> list[tuple[Any, Any]]:
-        daemon = self._last_daemon.get(node)
-        return [(self._host(node), daemon)] if daemon is not None else []
-
-    def log_files(self, node: str) -> list[Path]:
-        if self.ctx is None:
-            return []
-        d = self.ctx.node_dir(node)
-        return [p for p in (d / "zookeeper.log", d / "conf" / "zoo.cfg") if p.exists()]
 
     # ---- four-letter words ----------------------------------------------------------------------
 
@@ -212,10 +173,6 @@ class ZooKeeper:
         return True, "", leaders[0]
 
     # ---- processes ------------------------------------------------------------------------------
-
-    def _host(self, node: str) -> Any:
-        assert self.ctx is not None, "setup() first"
-        return self.ctx.hosts[node]
 
     def _conf_dir(self, node: str) -> str:
         assert self.ctx is not None
@@ -270,52 +227,17 @@ reconfigEnabled=false
                 "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.jmx.log4j.disable=true",
                 "-cp", ":".join([conf, *JARS]), MAIN_CLASS, f"{conf}/zoo.cfg"]
 
-    def _launch(self, node: str) -> None:
-        assert self.ctx is not None
-        log = f"{self.ctx.remote_dir(node)}/zookeeper.log"
-        try:
-            daemon = self._host(node).start_daemon(f"zookeeper-{node}", self._argv(node), log,
-                                                   cwd=self.ctx.remote_dir(node))
-        except Exception as e:  # HostError and kin: one line naming the node
-            raise SystemError_(f"zookeeper {node}: cannot start the server: {e} (log: {log})") from None
-        self._daemons[node] = self._last_daemon[node] = daemon
-
-    def _stop(self, node: str) -> None:
-        daemon = self._daemons.pop(node, None)
-        if daemon is None:
-            return
-        host = self._host(node)
-        host.signal(daemon, signal.SIGCONT)  # a paused server must die too
-        host.signal(daemon, signal.SIGKILL)
-
     def _wait_ready(self, timeout: float) -> None:
-        assert self.ctx is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            for node, daemon in self._daemons.items():
-                if not self._host(node).alive(daemon):
-                    tail = _last_line(self._host(node).read_log(daemon))
-                    raise SystemError_(f"zookeeper {node} exited during setup: {tail} "
-                                       f"(log: {daemon.log})")
+        def why_not_ready() -> NotReady:
             ready, missing, blame = self._readiness()
-            if ready:
-                return
-            if time.monotonic() >= deadline:
-                raise SystemError_(f"zookeeper not ready after {timeout:g} s: {missing} "
-                                   f"(log: {self.ctx.remote_dir(blame)}/zookeeper.log)")
-            time.sleep(0.25)
+            return None if ready else (missing, self._remote_log(blame))
+
+        self._wait_until_ready(why_not_ready, timeout)
 
 
 def _settings(options: dict[str, str]) -> dict[str, int]:
     def number(key: str, low: int) -> int:
-        raw = options.get(key, ZooKeeper.options[key].default)
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key}={raw!r}: expected a whole number") from None
-        if value < low:
-            raise ValueError(f"{key}={value}: must be at least {low}")
-        return value
+        return whole_number(options, ZooKeeper.options, key, low)
 
     return {"tick_ms": number("zookeeper.tick-ms", 50),
             "sync_limit": number("zookeeper.sync-limit", 1),
@@ -349,11 +271,6 @@ def parse_mntr(text: str | None) -> dict[str, str] | None:
         if value:
             out[name.strip()] = value.strip()
     return out or None
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
 
 
 __all__ = ["ZooKeeper", "parse_srvr", "parse_mntr"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import LAB_STATE_DIR, NETNS_ETC_DIR, Lab
+from harness.lab import LAB_STATE_DIR, NETNS_ETC_DIR
 
 PROJECT = Path(__file__).resolve().parents[2]
-SRV = Path("/srv/splitbrain")
 
 
 def _cmdline(pid: str) -> str:
@@ -174,82 +172,9 @@ def waiter():
     return wait_for
 
 
-# -- sshd hosts inside a lab ----------------------------------------------------------------------
-
-@dataclass
-class SshCluster:
-    lab: Lab
-    key: Path
-    home: Path  # a $HOME whose .ssh/known_hosts holds every node's host key
-    private_dirs: dict[str, Path]
-
-    @property
-    def hosts(self) -> str:
-        return ",".join(self.lab.address(n) for n in self.lab.nodes)
-
-    def args(self, *extra: str) -> list[str]:
-        return ["--env", "ssh", "--hosts", self.hosts, "--ssh-key", str(self.key), *extra]
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-
-
-def _port_open(addr: str, port: int) -> bool:
-    try:
-        socket.create_connection((addr, port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
-def ssh_cluster(tmp_path_factory, root_only):
-    """Three lab nodes, each running sshd in a mount namespace of its own in which a private
-    directory hides /srv/splitbrain (so each host's node files are really that host's). The
-    harness's known_hosts is set through HOME (paramiko reads ~/.ssh/known_hosts)."""
-    from harness.prereqs import LAB_DEBIAN_PACKAGES, SSH_DEBIAN_PACKAGES, ensure_debian_packages
-
-    ensure_debian_packages([*LAB_DEBIAN_PACKAGES, *SSH_DEBIAN_PACKAGES])
-    tmp = tmp_path_factory.mktemp("sshcluster")
-    made_srv = not SRV.exists()
-    SRV.mkdir(parents=True, exist_ok=True)
-    Path("/run/sshd").mkdir(exist_ok=True)
-    lab = Lab(["n1", "n2", "n3"])
-    try:
-        lab.up()
-        key = tmp / "client_key"
-        _keygen(key)
-        dirs, known = {}, []
-        for node in lab.nodes:
-            node_dir = tmp / node
-            (node_dir / "srv").mkdir(parents=True)
-            _keygen(node_dir / "host_key")
-            (node_dir / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
-            config = node_dir / "sshd_config"
-            config.write_text("\n".join([
-                f"ListenAddress {lab.address(node)}", "Port 22",
-                f"HostKey {node_dir / 'host_key'}", "PidFile none",
-                f"AuthorizedKeysFile {node_dir / 'authorized_keys'}",
-                "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-                "MaxStartups 100", "Subsystem sftp internal-sftp", ""]))
-            command = f"mount --bind {node_dir / 'srv'} {SRV} && exec /usr/sbin/sshd -D -e -f {config}"
-            lab.host(node).start_daemon("sshd", ["unshare", "--mount", "--propagation", "private",
-                                                 "sh", "-c", command], str(node_dir / "sshd.log"))
-            known.append(f"{lab.address(node)} {' '.join((node_dir / 'host_key.pub').read_text().split()[:2])}\n")
-            dirs[node] = node_dir / "srv"
-        home = tmp / "home"
-        (home / ".ssh").mkdir(parents=True)
-        (home / ".ssh" / "known_hosts").write_text("".join(known))
-        for node in lab.nodes:
-            assert wait_for(lambda: _port_open(lab.address(node), 22), 10), \
-                (tmp / node / "sshd.log").read_text()
-        yield SshCluster(lab, key, home, dirs)
-    finally:
-        lab.down()
-        if made_srv:
-            try:
-                SRV.rmdir()
-            except OSError:
-                pass
+def ssh_cluster(tmp_path_factory, root_only, sshd_lab):
+    """Three lab nodes, each running sshd with a private /srv/splitbrain (tests/conftest.py);
+    give the CLI its `home` so that env ssh knows their host keys."""
+    with sshd_lab(tmp_path_factory.mktemp("sshcluster"), serving=("n1", "n2", "n3")) as cluster:
+        yield cluster

@@ -15,6 +15,23 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[2]
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "installs(target): the module's tests need `splitbrain "
+                                       "install TARGET`, run once before them")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def installed(request) -> None:
+    """Runs `splitbrain install TARGET` once for a module marked installs(TARGET): installing is
+    idempotent, so this is quick when the servers are there already."""
+    marker = request.node.get_closest_marker("installs")
+    if marker is None:
+        return
+    p = subprocess.run(["python3", "-m", "harness", "install", *marker.args], capture_output=True,
+                       text=True, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
 def node_pids(marker: str) -> list[int]:
     """Pids of processes whose command line mentions `marker` (a run store path)."""
     pids = []
@@ -75,6 +92,12 @@ class Splitbrain:
     def history(self) -> list[dict]:
         return [json.loads(line) for line in (self.latest / "history.jsonl").read_text().splitlines()
                 if line.strip()]
+
+    def faults_started(self) -> list[dict]:
+        """The nemesis's `info` events of fault starts in the latest history, without the starts
+        that found nothing to target (skipped)."""
+        return [e for e in self.history() if e["process"] == "nemesis" and e["type"] == "info"
+                and e["f"].startswith("start-") and not e["value"].get("skipped")]
 
 
 @pytest.fixture

@@ -13,16 +13,9 @@ from collections import Counter
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.installs("etcd")]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="--env netns needs root")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def installed():
-    p = subprocess.run(["python3", "-m", "harness", "install", "etcd"], capture_output=True,
-                       text=True, timeout=900)
-    assert p.returncode == 0, p.stdout + p.stderr
 
 
 def _assert_valid_register(sb, p, faults_expected):
@@ -36,8 +29,7 @@ def _assert_valid_register(sb, p, faults_expected):
                        if e["process"] != "nemesis" and e["type"] != "invoke")
     for f in ("read", "write", "cas"):
         assert outcomes[(f, "ok")] > 0, outcomes
-    faults = [e for e in history if e["process"] == "nemesis" and e["type"] == "info"
-              and e["f"].startswith("start-") and not e["value"].get("skipped")]
+    faults = sb.faults_started()
     assert {e["f"] for e in faults} == faults_expected
     assert all(e["value"]["probe"]["verified"] for e in faults)
     finals = [e for e in history if e.get("phase") == "final" and e["type"] != "invoke"]

@@ -14,21 +14,9 @@ import subprocess
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.installs("zookeeper")]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="--env netns needs root")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def installed():
-    p = subprocess.run(["python3", "-m", "harness", "install", "zookeeper"], capture_output=True,
-                       text=True, timeout=900)
-    assert p.returncode == 0, p.stdout + p.stderr
-
-
-def _faults(history):
-    return [e for e in history if e["process"] == "nemesis" and e["type"] == "info"
-            and e["f"].startswith("start-") and not e["value"].get("skipped")]
 
 
 def _no_lab_left(run_dir):
@@ -53,19 +41,18 @@ def _assert_zookeeper_promises(sb, p):
     oks = [e for e in history if e["process"] != "nemesis" and e["type"] == "ok"]
     assert all(isinstance(e.get("zxid"), int) and e.get("session") for e in oks)
     assert {e["f"] for e in oks} >= {"read", "write", "cas"}
-    faults = _faults(history)
+    faults = sb.faults_started()
     assert faults and all(e["value"]["probe"]["verified"] for e in faults)
     # The verdict reproduces offline from the files alone.
     c = sb.run("check", str(sb.latest / "history.jsonl"))
     assert c.returncode == 0, c.stdout + c.stderr
-    return history
 
 
 def test_register_under_kill_keeps_zookeepers_promises(sb):
     p = sb.run("run", "zookeeper", "--workload", "register", "--nemesis", "kill",
                "--time-limit", "15", "--nemesis-interval", "4", "--seed", "3")
-    history = _assert_zookeeper_promises(sb, p)
-    assert any(e["f"] == "start-kill" for e in _faults(history))
+    _assert_zookeeper_promises(sb, p)
+    assert any(e["f"] == "start-kill" for e in sb.faults_started())
     # Each server's log is in the run store, and it really ran a quorum.
     log = (sb.latest / "nodes" / "n1" / "zookeeper.log").read_text()
     assert "LEADING" in log or "FOLLOWING" in log
@@ -77,8 +64,8 @@ def test_register_under_partition_and_kill_keeps_zookeepers_promises(sb):
     p = sb.run("run", "zookeeper", "--workload", "register", "--nemesis",
                "partition:duration=5,kill:duration=3", "--env", "netns", "--time-limit", "22",
                "--nemesis-interval", "4", "--seed", "3")
-    history = _assert_zookeeper_promises(sb, p)
-    assert {e["f"] for e in _faults(history)} == {"start-partition", "start-kill"}
+    _assert_zookeeper_promises(sb, p)
+    assert {e["f"] for e in sb.faults_started()} == {"start-partition", "start-kill"}
     _no_lab_left(sb.latest)
 
 
@@ -95,7 +82,7 @@ def test_lock_under_partition_and_kill_keeps_mutual_exclusion(sb):
     history = sb.history()
     acquires = [e for e in history if e["f"] == "acquire" and e["type"] == "ok"]
     assert all(e["value"]["lease_ms"] is None and e["value"]["token"] for e in acquires)
-    assert {e["f"] for e in _faults(history)} == {"start-partition", "start-kill"}
+    assert {e["f"] for e in sb.faults_started()} == {"start-partition", "start-kill"}
     _no_lab_left(sb.latest)
 
 

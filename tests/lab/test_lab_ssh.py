@@ -1,24 +1,20 @@
 """SshHost against real sshd servers, one per lab node, each with its own private /srv/splitbrain.
 
-Each sshd runs inside its node's network namespace and in a mount namespace of its own where a
-per-node directory is bind-mounted over /srv/splitbrain, so a file uploaded to the wrong host
-shows up in the wrong directory and the test notices.
+The servers (tests/conftest.py, sshd_lab) run inside their nodes' network namespaces, each in a
+mount namespace of its own where a per-node directory is bind-mounted over /srv/splitbrain, so a
+file uploaded to the wrong host shows up in the wrong directory and the test notices.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness.lab import Lab
-from harness.prereqs import SSH_DEBIAN_PACKAGES, ensure_debian_packages
 from harness.ssh import (SshAuthError, SshHost, SshHostKeyMismatchError, SshUnknownHostKeyError,
                          SshUnreachableError)
 
@@ -28,79 +24,15 @@ pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root: namespac
 SRV = Path("/srv/splitbrain")
 
 
-@dataclass
-class SshLab:
-    lab: Lab
-    key: Path
-    known_hosts: Path
-    host_pubkeys: dict[str, str]
-    private_dirs: dict[str, Path]
-
-    def host(self, node: str, **kwargs) -> SshHost:
-        options = dict(user="root", port=22, key_path=self.key, known_hosts=self.known_hosts,
-                       connect_timeout=3)
-        options.update(kwargs)
-        return SshHost(self.lab.address(node), name=node, **options)
-
-
 def keygen(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
-def port_open(addr: str, port: int) -> bool:
-    try:
-        socket.create_connection((addr, port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
-def ssh_lab(tmp_path_factory, lab_prereqs):
-    ensure_debian_packages(SSH_DEBIAN_PACKAGES)
-    tmp = tmp_path_factory.mktemp("ssh")
-    made_srv = not SRV.exists()
-    SRV.mkdir(parents=True, exist_ok=True)  # the mount point; every sshd hides it behind its own dir
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    lab = Lab(["n1", "n2", "n3"])
-    try:
-        lab.up()
-        key = tmp / "client_key"
-        keygen(key)
-        pubkeys, dirs = {}, {}
-        for node in ("n1", "n2"):
-            node_dir = tmp / node
-            (node_dir / "srv").mkdir(parents=True)
-            keygen(node_dir / "host_key")
-            (node_dir / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
-            config = node_dir / "sshd_config"
-            config.write_text("\n".join([
-                f"ListenAddress {lab.address(node)}", "Port 22",
-                f"HostKey {node_dir / 'host_key'}", "PidFile none",
-                f"AuthorizedKeysFile {node_dir / 'authorized_keys'}",
-                "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-                "Subsystem sftp internal-sftp", ""]))
-            command = f"mount --bind {node_dir / 'srv'} {SRV} && exec /usr/sbin/sshd -D -e -f {config}"
-            lab.host(node).start_daemon("sshd", ["unshare", "--mount", "--propagation", "private",
-                                                 "sh", "-c", command], str(node_dir / "sshd.log"))
-            pubkeys[node] = " ".join((node_dir / "host_key.pub").read_text().split()[:2])
-            dirs[node] = node_dir / "srv"
-        known_hosts = tmp / "known_hosts"
-        known_hosts.write_text("".join(f"{lab.address(n)} {pubkeys[n]}\n" for n in pubkeys))
-        for node in pubkeys:
-            deadline = time.monotonic() + 10
-            while not port_open(lab.address(node), 22):
-                assert time.monotonic() < deadline, (tmp / node / "sshd.log").read_text()
-                time.sleep(0.05)
-        yield SshLab(lab, key, known_hosts, pubkeys, dirs)
-    finally:
-        lab.down()  # kills every process in the namespaces, sshd included
-        if made_srv:
-            try:
-                SRV.rmdir()
-            except OSError:
-                pass
+def ssh_lab(tmp_path_factory, lab_prereqs, sshd_lab):
+    """sshd on n1 and n2 (tests/conftest.py); n3 runs none."""
+    with sshd_lab(tmp_path_factory.mktemp("ssh"), serving=("n1", "n2")) as lab:
+        yield lab
 
 
 def test_upload_lands_on_that_host_only(ssh_lab, tmp_path):
