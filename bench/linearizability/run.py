@@ -2,13 +2,16 @@
 plus a generated 1,000,000-operation register history.
 
     python bench/linearizability/run.py [--skip-million] [--verbose-cap-gib 4] [--ops N]
+                                        [--repeats 9]
 
 Per group it prints, for each side, whole-process wall time, in-process check time (parsing,
 including the pairing of invocations with completions, excluded on both sides) and peak RSS;
 the ratio ours/Porcupine of check times (against Porcupine's fast check, which answers the
 verdict only and stops at the first failing partition, while ours reports every failing
 partition with evidence); and Porcupine's verbose check, run under an RSS cap and a timeout so
-it cannot eat the machine. Both sides drop failed ops.
+it cannot eat the machine. Both sides drop failed ops. Groups Porcupine checks in under a second
+are run --repeats times on each side (alternating); the medians and the range of the per-run
+ratios are printed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PEER = ROOT / ".." / "shared" / "peer-data" / "porcupine" / "test_data"
 GO_DIR = HERE / "porcupine"
+QUICK_S = 1.0  # groups Porcupine checks faster than this are run --repeats times, medians shown
 
 
 def groups() -> list[tuple[str, str, bool, list[Path]]]:
@@ -133,19 +138,34 @@ def gib(kib: int) -> str:
     return f"{kib / 2**20:.2f} GiB" if kib >= 2**20 else f"{kib / 1024:.0f} MiB"
 
 
-def compare(binary: Path, cap_gib: float, verbose_timeout: float) -> None:
+def compare(binary: Path, cap_gib: float, verbose_timeout: float, repeats: int) -> None:
     print(f"{'group':24} {'ours wall':>10} {'ours check':>11} {'ours RSS':>9} | "
           f"{'porc wall':>10} {'porc check':>11} {'porc RSS':>9} | {'ratio':>6} | "
-          f"porcupine verbose")
+          f"{'ratio range':>11} | porcupine verbose")
     for name, model, split, files in groups():
-        ours = run_measured([sys.executable, str(Path(__file__)), "--ours-worker", model,
-                             "1" if split else "0"] + [str(f) for f in files])
-        if ours["rc"] != 0:
-            print(name, "ours failed:", ours["stderr"][-500:])
+        ours_cmd = [sys.executable, str(Path(__file__)), "--ours-worker", model,
+                    "1" if split else "0"] + [str(f) for f in files]
+        fast_cmd = porcupine_cmd(binary, model, split, files, False, 600)
+        runs: list[tuple[dict, dict, float, dict, float]] = []
+        while True:
+            ours = run_measured(ours_cmd)
+            if ours["rc"] != 0:
+                print(name, "ours failed:", ours["stderr"][-500:])
+                break
+            o = json.loads(ours["stdout"].strip().splitlines()[-1])
+            fast = run_measured(fast_cmd)
+            p_check, p_results = porcupine_check_s(fast)
+            runs.append((ours, o, o["check_s"], fast, p_check))
+            # a group checked in well under a second is at the mercy of the scheduler: the
+            # median of several runs of each side says more than one draw
+            if len(runs) >= repeats or p_check > QUICK_S:
+                break
+        if not runs:
             continue
-        o = json.loads(ours["stdout"].strip().splitlines()[-1])
-        fast = run_measured(porcupine_cmd(binary, model, split, files, False, 600))
-        p_check, p_results = porcupine_check_s(fast)
+        ratios = sorted(r[2] / r[4] if r[4] > 0 else float("inf") for r in runs)
+        ours, o, o_check, fast, p_check = sorted(runs, key=lambda r: r[2])[len(runs) // 2]
+        o_check = statistics.median(r[2] for r in runs)
+        p_check = statistics.median(r[4] for r in runs)
         verbose = run_measured(porcupine_cmd(binary, model, split, files, True, verbose_timeout),
                                timeout=verbose_timeout + 5,
                                rss_cap_kib=int(cap_gib * 2**20))
@@ -156,12 +176,13 @@ def compare(binary: Path, cap_gib: float, verbose_timeout: float) -> None:
             v_text = f"{v_check:.3f} s check, {gib(verbose['peak_kib'])}"
         ours_v = ["ok" if v is True else "illegal" if v is False else "unknown"
                   for v in o["verdicts"]]
-        agree = [a.lower() for a in p_results] == ours_v
-        ratio = o["check_s"] / p_check if p_check > 0 else float("inf")
-        print(f"{name:24} {ours['wall_s']:9.3f}s {o['check_s']:10.4f}s "
+        agree = [a.lower() for a in porcupine_check_s(fast)[1]] == ours_v
+        ratio = o_check / p_check if p_check > 0 else float("inf")
+        spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if len(runs) > 1 else "1 run"
+        print(f"{name:24} {ours['wall_s']:9.3f}s {o_check:10.4f}s "
               f"{gib(ours['peak_kib']):>9} | "
               f"{fast['wall_s']:9.3f}s {p_check:10.4f}s {gib(fast['peak_kib']):>9} | "
-              f"{ratio:6.2f} | {v_text}{'' if agree else '  VERDICTS DIFFER'}")
+              f"{ratio:6.2f} | {spread:>11} | {v_text}{'' if agree else '  VERDICTS DIFFER'}")
         sys.stdout.flush()
 
 
@@ -275,11 +296,13 @@ def main() -> None:
     ap.add_argument("--ops", type=int, default=1_000_000)
     ap.add_argument("--verbose-cap-gib", type=float, default=4.0)
     ap.add_argument("--verbose-timeout", type=float, default=120.0)
+    ap.add_argument("--repeats", type=int, default=9,
+                    help="runs of each side for groups Porcupine checks in under a second")
     args = ap.parse_args()
     if not PEER.is_dir():
         sys.exit(f"peer data not found at {PEER.resolve()}")
     binary = build_porcupine()
-    compare(binary, args.verbose_cap_gib, args.verbose_timeout)
+    compare(binary, args.verbose_cap_gib, args.verbose_timeout, args.repeats)
     if not args.skip_million:
         million(args.ops)
 
