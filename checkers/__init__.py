@@ -2,3 +2,7 @@
 
 Nothing here imports harness, systems or nemesis; see checkers/history.py for the file contract.
 """
+
+from checkers import native as _native
+
+_native.select()

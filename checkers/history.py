@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+_orjson_loads: Any
+_orjson_error: Any
 try:  # optional speed-up for reading; the json module gives the same History without it
     from orjson import JSONDecodeError as _orjson_error
     from orjson import loads as _orjson_loads
@@ -170,7 +172,7 @@ def pair_operations(events: Iterable[Event], warnings: list[str] | None = None) 
     """Pair every client invoke with the next completion of the same process, in file order.
 
     Builds one Operation per invoke; the cyclic GC is paused meanwhile (see `gc_paused`)."""
-    pending: dict[Any, Operation] = {}
+    pending: dict[Any, Any] = {}
     ops: list[Operation] = []
     append = ops.append
     pop = pending.pop

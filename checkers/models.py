@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Iterator
+
+from mypy_extensions import mypyc_attr
 
 from checkers.history import Operation
 
@@ -61,10 +63,30 @@ class _Unobservable:
 UNOBSERVABLE: Any = _Unobservable()
 
 
-class Branches(tuple):
-    """Several possible next states of one step (a nondeterministic op)."""
+class Branches:
+    """Several possible next states of one step (a nondeterministic op): iterate over it.
 
-    __slots__ = ()
+    A class of its own, not a tuple subclass, so that the compiled checker core can hold it."""
+
+    __slots__ = ("states",)
+
+    def __init__(self, states: Any) -> None:
+        self.states: tuple = tuple(states)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.states)
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Branches) and self.states == other.states
+
+    def __hash__(self) -> int:
+        return hash((Branches, self.states))
+
+    def __repr__(self) -> str:
+        return f"Branches({self.states!r})"
 
 
 class ModelError(ValueError):
@@ -111,12 +133,14 @@ def _fmt(v: Any) -> str:
     return "nothing (absent)" if v is None else repr(v) if isinstance(v, str) else str(thaw(v))
 
 
+# a user's model may subclass any of these: compiled classes refuse that unless told
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Model:
     """Defaults for the optional parts of a model; subclasses define name, init and step."""
 
-    name: str = "model"
+    name: ClassVar[str] = "model"
     #: f names whose only effect is to observe the state: an info op of these is dropped
-    read_fs: frozenset[str] = frozenset({"read", "get"})
+    read_fs: ClassVar[frozenset[str]] = frozenset({"read", "get"})
 
     def init(self) -> Any:
         raise NotImplementedError
@@ -164,6 +188,7 @@ class Model:
 
 # --- registers -----------------------------------------------------------------------------------
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Register(Model):
     """A read/write register that starts absent (None).
 
@@ -336,6 +361,7 @@ def _cas_pair(op: Operation) -> tuple[Any, Any]:
     return freeze(v[0]), freeze(v[1])
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CasRegister(Register):
     """A register with compare-and-set, starting absent (None).
 
@@ -408,6 +434,11 @@ def _append_step(key: Any, tail: str,
     return compiled
 
 
+def _put_step(key: Any, new: Any) -> Callable[[Any], Any]:
+    return lambda state: _assoc(state, key, new, "")
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
 class KV(Model):
     """A map from keys to strings, every key starting as "" (Porcupine's kv model).
 
@@ -459,13 +490,12 @@ class KV(Model):
             i = bisect_left(values, text)
             return i < len(values) and values[i].startswith(text)
 
-        steps = []
+        steps: list[Callable[[Any], Any]] = []
         for op in ops:
             f, key = op.f, freeze(op.key)
             if f in ("put", "write"):
                 new = "" if op.invoke_value is None else op.invoke_value
-                new = new if observable(key, new) else UNOBSERVABLE
-                steps.append(lambda s, key=key, new=new: _assoc(s, key, new, ""))
+                steps.append(_put_step(key, new if observable(key, new) else UNOBSERVABLE))
             elif f == "append" and isinstance(op.invoke_value, str):
                 steps.append(_append_step(key, op.invoke_value, observable))
             else:
@@ -528,13 +558,17 @@ class KV(Model):
         return out
 
     def describe_op(self, op: Operation) -> str:
-        tail = "" if op.type == "ok" else f" ({op.type}: outcome unknown)"
-        if op.f in ("get", "read"):
-            return (f"get of {op.key!r} returned {_fmt(op.value)}" if op.type == "ok"
-                    else f"get of {op.key!r}{tail}")
-        if op.f in ("put", "write"):
-            return f"put {_fmt(op.invoke_value)} to {op.key!r}{tail}"
-        return f"append {_fmt(op.invoke_value)} to {op.key!r}{tail}"
+        # concatenation rather than f-strings: compiled, it is several times cheaper, and the
+        # evidence describes every op around a failure
+        f, outcome, key = op.f, op.type, repr(op.key)
+        tail = "" if outcome == "ok" else " (" + str(outcome) + ": outcome unknown)"
+        if f in ("get", "read"):
+            if outcome == "ok":
+                return "get of " + key + " returned " + _fmt(op.value)
+            return "get of " + key + tail
+        if f in ("put", "write"):
+            return "put " + _fmt(op.invoke_value) + " to " + key + tail
+        return "append " + _fmt(op.invoke_value) + " to " + key + tail
 
     def describe_state(self, state: Any) -> str:
         if not state:
@@ -542,6 +576,7 @@ class KV(Model):
         return "the map held " + ", ".join(f"{k!r}: {_fmt(v)}" for k, v in state)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MultiRegister(Model):
     """Several registers read and written together, each starting absent (None).
 
@@ -621,6 +656,7 @@ class MultiRegister(Model):
 
 # --- locks, queues, sets, counters ---------------------------------------------------------------
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Mutex(Model):
     """A lock, initially free. acquire: legal only when free; release: legal only when held.
     Values are ignored."""
@@ -657,6 +693,7 @@ def _dequeued(op: Operation) -> Any:
     return freeze(op.value)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class FifoQueue(Model):
     """A first-in first-out queue, initially empty.
 
@@ -704,6 +741,7 @@ def _multiset_remove(state: tuple, v: Any) -> tuple | None:
     return None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class UnorderedQueue(FifoQueue):
     """A queue that may deliver its elements in any order (a multiset), initially empty.
     Shapes as fifo-queue; an info dequeue removed some element, we do not know which."""
@@ -730,6 +768,7 @@ class UnorderedQueue(FifoQueue):
         return "the queue was empty" if not state else f"the queue held {_fmt(list(state))}"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SetModel(Model):
     """A grow-only set, initially empty. add: invoke value = the element. read: ok value = all
     elements (a list, in any order)."""
@@ -771,6 +810,7 @@ class SetModel(Model):
         return f"the set held {_fmt(state)}" if state else "the set was empty"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Counter(Model):
     """An integer counter starting at 0. add: invoke value = the amount (null means 1).
     read: ok value = the count."""

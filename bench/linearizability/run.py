@@ -138,7 +138,16 @@ def gib(kib: int) -> str:
     return f"{kib / 2**20:.2f} GiB" if kib >= 2**20 else f"{kib / 1024:.0f} MiB"
 
 
+def checker_core() -> str:
+    """Which checker core the workers run (checkers/native.py): compiled or interpreted."""
+    out = subprocess.run([sys.executable, "-c", "import checkers.native as n; print(*n.core(), "
+                          "sep=': ')"], cwd=ROOT, capture_output=True, text=True)
+    return (out.stdout.strip() or out.stderr.strip()) + (f"; {out.stderr.strip()}"
+                                                         if out.stdout and out.stderr else "")
+
+
 def compare(binary: Path, cap_gib: float, verbose_timeout: float, repeats: int) -> None:
+    print(f"our checker core: {checker_core()}")
     print(f"{'group':24} {'ours wall':>10} {'ours check':>11} {'ours RSS':>9} | "
           f"{'porc wall':>10} {'porc check':>11} {'porc RSS':>9} | {'ratio':>6} | "
           f"{'ratio range':>11} | porcupine verbose")

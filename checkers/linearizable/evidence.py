@@ -35,22 +35,37 @@ def describe_state(model: Any, state: Any) -> str:
     return f"the state was {thaw(state)!r}"
 
 
+_OP_FIELDS = dict.fromkeys(("id", "process", "f", "key", "invoke_value", "value", "type", "start",
+                            "end", "node", "invoke_index", "complete_index", "description"))
+
+
+def _plain(v: Any) -> Any:
+    """thaw(v), without the call for the scalars that most op fields hold."""
+    t = type(v)
+    if t is str or t is int or v is None:
+        return v
+    return thaw(v)
+
+
 def op_record(model: Any, op: Operation) -> dict[str, Any]:
-    return {
-        "id": op.id,
-        "process": op.process,
-        "f": op.f,
-        "key": thaw(op.key),
-        "invoke_value": thaw(op.invoke_value),
-        "value": thaw(op.value),
-        "type": op.type,
-        "start": op.start,
-        "end": None if op.type == "info" or op.end == math.inf else op.end,
-        "node": op.node,
-        "invoke_index": op.invoke_index,
-        "complete_index": op.complete_index,
-        "description": describe_op(model, op),
-    }
+    # filling a copy of a ready dict is cheaper than building one key by key, and the evidence
+    # records every op around each failure
+    record = _OP_FIELDS.copy()
+    record["id"] = op.id
+    record["process"] = op.process
+    record["f"] = op.f
+    record["key"] = _plain(op.key)
+    record["invoke_value"] = _plain(op.invoke_value)
+    record["value"] = _plain(op.value)
+    record["type"] = op.type
+    record["start"] = op.start
+    end = op.end
+    record["end"] = None if op.type == "info" or end == math.inf else end
+    record["node"] = op.node
+    record["invoke_index"] = op.invoke_index
+    record["complete_index"] = op.complete_index
+    record["description"] = describe_op(model, op)
+    return record
 
 
 def failure(model: Any, prep: Prepared, all_ops: list[Operation], deepest: Deepest) -> dict:

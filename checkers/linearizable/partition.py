@@ -16,8 +16,7 @@ Three reductions, each sound on its own:
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from checkers.history import Operation
@@ -30,6 +29,8 @@ MIN_SEGMENT = 24
 # Below this many ops a segment's search is short whatever the order; building the guards would
 # cost more than the orders they cut off (measured on Porcupine's kv and etcd histories).
 GUARD_MIN_OPS = 16
+# Guards are built once a segment's search has tried this many steps per op (see build_guards).
+GUARD_AFTER_STEPS_PER_OP = 4
 
 
 @dataclass(slots=True)
@@ -47,13 +48,40 @@ class Segment:
     by_end: list[int]
     reach: list[int]
     optional: int
-    guards: list[Any]  # per op: (test(state), mask of enabler ops) or None (see models.py)
-    guarded: int  # mask of the ops with a guard
     pure: int  # mask of the ops that never change the state (the model's read_fs, ok)
     twins: list[int]  # per op: mask of earlier ops identical to it (same f, values, type, end)
     twinned: int  # mask of the ops that have an earlier twin
     needs: dict[Any, int] | None  # state -> mask of the ops legal exactly in it (see models.py)
     free: int  # mask of the ops without such a single state (every op when needs is None)
+    starts: list[Any]
+    ends: list[Any]  # effective ends (an info op's deadline, or inf)
+    guards_of: Any  # the model's guards hook, until build_guards() has used it
+    guards: list[Any] | None = None  # per op: (test(state), mask of enablers) or None
+    guarded: int = 0  # mask of the ops with a guard
+
+    def build_guards(self) -> None:
+        """The model's look-ahead tests (see models.py), built once a search of this segment
+        turns out not to be short: on the small segments most histories consist of, building
+        them costs more than the orders they cut off."""
+        guards_of = self.guards_of
+        self.guards_of = None
+        n = len(self.ops)
+        guards: list[Any] = [None] * n
+        guarded = 0
+        if guards_of is not None:
+            starts, ends, optional, inf = self.starts, self.ends, self.optional, math.inf
+            for i, g in enumerate(guards_of(self.ops)):
+                if g is None or (optional >> i) & 1 or ends[i] == inf:
+                    continue
+                test, enablers = g
+                mask = 0
+                for j in enablers:
+                    if starts[j] <= ends[i]:  # only an op invoked before i returned can precede
+                        mask |= 1 << j
+                guards[i] = (test, mask)
+                guarded |= 1 << i
+        self.guards = guards
+        self.guarded = guarded
 
 
 @dataclass(slots=True)
@@ -64,7 +92,6 @@ class Prepared:
     ops: list[Operation]  # the ops searched, by invocation
     segments: list[Segment]
     dropped_info: int = 0
-    ends: dict[int, float] = field(default_factory=dict)  # op id -> effective end
 
 
 def split(model: Any, ops: list[Operation], split_keys: bool) -> list[list[Operation]]:
@@ -91,76 +118,98 @@ def partition_key(ops: list[Operation]) -> Any:
 
 def prepare(model: Any, ops: list[Operation]) -> Prepared:
     """Effective ends, irrelevant info ops dropped, segments cut where nothing is in flight."""
-    deadlines_of = getattr(model, "info_deadlines", None)
-    deadlines = deadlines_of(ops) if deadlines_of is not None else {}
-    kept: list[tuple[Operation, float]] = []
+    # One pass over the ops' fields: attribute reads are the main cost on small partitions.
+    n = len(ops)
+    starts: list[Any] = [None] * n
+    ends: list[Any] = [None] * n
+    ordered = True
+    settled = True  # every op ended ok
+    previous: Any = None
+    for i in range(n):
+        op = ops[i]
+        start = op.start
+        starts[i] = start
+        ends[i] = op.end
+        if op.type != "ok":
+            settled = False
+        if previous is not None and (start < previous.start or (
+                start == previous.start and op.invoke_index < previous.invoke_index)):
+            ordered = False
+        previous = op
     dropped = 0
-    for op in ops:
-        end = op.end
-        if op.type == "info":
-            end = deadlines.get(op.id, math.inf)
-            if end < op.start:
-                dropped += 1
-                continue
-        kept.append((op, end))
-    kept.sort(key=lambda oe: (oe[0].start, oe[0].invoke_index))
+    if not settled:
+        deadlines_of = getattr(model, "info_deadlines", None)
+        deadlines: dict[int, float] = deadlines_of(ops) if deadlines_of is not None else {}
+        keep: list[int] = []
+        for i in range(n):
+            op = ops[i]
+            if op.type == "info":
+                end = deadlines.get(op.id, math.inf)
+                if end < op.start:
+                    dropped += 1
+                    continue
+                ends[i] = end
+            keep.append(i)
+        if dropped:
+            ops = [ops[i] for i in keep]
+            starts = [starts[i] for i in keep]
+            ends = [ends[i] for i in keep]
+    if not ordered:
+        order = sorted(range(len(ops)), key=lambda i: (starts[i], ops[i].invoke_index))
+        ops = [ops[i] for i in order]
+        starts = [starts[i] for i in order]
+        ends = [ends[i] for i in order]
     # compiled over the whole partition: a model may look at every op (see compile_steps)
-    kept_ops = [op for op, _ in kept]
-    steps = compiled_steps(model, kept_ops)
+    steps = compiled_steps(model, ops)
     required_of = getattr(model, "required_states", None)
-    required = required_of(kept_ops) if required_of is not None else None
+    required = required_of(ops) if required_of is not None else None
+    read_fs = getattr(model, "read_fs", ())
+    guards_of = getattr(model, "guards", None)
     segments: list[Segment] = []
     start_i = 0
-    horizon = -math.inf
-    for i, (op, end) in enumerate(kept):
-        if op.start > horizon and i - start_i >= MIN_SEGMENT:
-            segments.append(_segment(model, kept[start_i:i], steps[start_i:i], start_i,
-                                     required))
+    horizon: Any = -math.inf
+    for i in range(len(ops)):
+        if starts[i] > horizon and i - start_i >= MIN_SEGMENT:
+            segments.append(_segment(ops, starts, ends, steps, start_i, i, required, read_fs,
+                                     guards_of))
             start_i = i
-        if end > horizon:
-            horizon = end
-    if kept:
-        segments.append(_segment(model, kept[start_i:], steps[start_i:], start_i, required))
-    return Prepared(partition_key(ops), [op for op, _ in kept], segments, dropped,
-                    {op.id: end for op, end in kept})
+        if ends[i] > horizon:
+            horizon = ends[i]
+    if ops:
+        segments.append(_segment(ops, starts, ends, steps, start_i, len(ops), required, read_fs,
+                                 guards_of))
+    return Prepared(partition_key(ops), ops, segments, dropped)
 
 
-def _segment(model: Any, kept: list[tuple[Operation, float]], steps: list[Callable[[Any], Any]],
-             base: int, required: dict[int, Any] | None) -> Segment:
-    n = len(kept)
-    ops = [op for op, _ in kept]
-    ends = [end for _, end in kept]
-    starts = [op.start for op in ops]
-    read_fs = getattr(model, "read_fs", ())
+def _segment(all_ops: list[Operation], all_starts: list[Any], all_ends: list[Any],
+             all_steps: list[Callable[[Any], Any]], lo: int, hi: int,
+             required: dict[int, Any] | None, read_fs: Any, guards_of: Any) -> Segment:
+    """The segment of ops lo .. hi-1 of the partition."""
+    n = hi - lo
+    ops = all_ops[lo:hi]
+    ends = all_ends[lo:hi]
+    starts = all_starts[lo:hi]
     inf = math.inf
-    reach = [n] * n
     finite: list[int] = []
     optional = pure = 0
-    for i, op in enumerate(ops):
-        end = ends[i]
-        if end != inf:
+    for i in range(n):
+        op = ops[i]
+        if ends[i] != inf:
             finite.append(i)
-            # op j is concurrent with (or before) i unless i returned before j was invoked
-            reach[i] = bisect_right(starts, end)
         if op.type != "ok":
             optional |= 1 << i
         if op.f in read_fs:
             pure |= 1 << i
     by_end = sorted(finite, key=ends.__getitem__)  # stable: ties stay in invocation order
-    guards: list[Any] = [None] * n
-    guarded = 0
-    guards_of = getattr(model, "guards", None)
-    if guards_of is not None and n >= GUARD_MIN_OPS:
-        for i, g in enumerate(guards_of(ops)):
-            if g is None or (optional >> i) & 1 or ends[i] == inf:
-                continue
-            test, enablers = g
-            mask = 0
-            for j in enablers:
-                if starts[j] <= ends[i]:  # only an op invoked before i returned can precede it
-                    mask |= 1 << j
-            guards[i] = (test, mask)
-            guarded |= 1 << i
+    # op j is concurrent with (or before) i unless i returned before j was invoked: in order
+    # of end, the ops invoked by then only grow
+    reach = [n] * n
+    p = 0
+    for i in by_end:
+        end = ends[i]
+        while p < n and starts[p] <= end:
+            p += 1
+        reach[i] = p
     # Identical ops (three timed-out writes of 1) are interchangeable once all are invoked:
     # trying only the earliest pending one of them avoids searching their permutations.
     twins = [0] * n
@@ -189,12 +238,12 @@ def _segment(model: Any, kept: list[tuple[Operation, float]], steps: list[Callab
     if required:
         needs = {}
         for i in range(n):
-            state = required.get(base + i, _FREE)
+            state = required.get(lo + i, _FREE)
             if state is not _FREE:
                 needs[state] = needs.get(state, 0) | (1 << i)
                 free ^= 1 << i
-    return Segment(base, ops, steps, by_end, reach, optional, guards,
-                   guarded, pure, twins, twinned, needs, free)
+    return Segment(lo, ops, all_steps[lo:hi], by_end, reach, optional, pure, twins, twinned,
+                   needs, free, starts, ends, guards_of if n >= GUARD_MIN_OPS else None)
 
 
 _FREE: Any = object()

@@ -14,9 +14,9 @@ The search records the deepest node it reached (most ops done) for the evidence.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any, Generator
 
-from checkers.linearizable.partition import Prepared, Segment
+from checkers.linearizable.partition import GUARD_AFTER_STEPS_PER_OP, Prepared, Segment
 from checkers.models import ILLEGAL, Branches
 
 CHECK_EVERY = 2048  # nodes between two looks at the clock
@@ -59,21 +59,30 @@ def search(prep: Prepared, init: Any, deadline: float | None = None,
         deepest = Deepest()
     caches: list[set] = [set() for _ in segments]
     clock = _Clock(deadline)
-    stack: list[Iterator[tuple[Any, Any]]] = [
+    stack: list[Generator[tuple[Any, Any], None, None]] = [
         _segment_search(segments[0], 0, init, None, caches[0], deepest, clock)]
     n = len(segments)
-    while stack:
-        try:
-            state, path = next(stack[-1])
-        except StopIteration:
-            stack.pop()
-            continue
-        depth = len(stack)
-        if depth == n:
-            return True
-        stack.append(_segment_search(segments[depth], depth, state, path, caches[depth],
-                                     deepest, clock))
-    return False
+    try:
+        while stack:
+            try:
+                state, path = next(stack[-1])
+            except StopIteration:
+                stack.pop()
+                continue
+            depth = len(stack)
+            if depth == n:
+                return True
+            stack.append(_segment_search(segments[depth], depth, state, path, caches[depth],
+                                         deepest, clock))
+        return False
+    finally:
+        # Compiled, a generator's closures and their environment form a reference cycle that
+        # only the cyclic GC (paused during a check) would free: release the memo and the
+        # per-entry sets now rather than with the next collection.
+        for generator in stack:
+            generator.close()
+        for cache in caches:
+            cache.clear()
 
 
 class _Clock:
@@ -89,7 +98,7 @@ class _Clock:
 
 
 def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: set,
-                    deepest: Deepest, clock: _Clock) -> Iterator[tuple[Any, Any]]:
+                    deepest: Deepest, clock: _Clock) -> Generator[tuple[Any, Any], None, None]:
     """Yield (end state, path) for every distinct state the segment can end in from state0."""
     steps = seg.steps
     by_end = seg.by_end
@@ -98,8 +107,10 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
     ops = seg.ops
     nfin = len(by_end)
     base = seg.base
-    guards = seg.guards
+    guards: list[Any] = seg.guards or []
     guarded = seg.guarded
+    # the look-ahead guards are built only once this search proves not to be short
+    guards_due = len(ops) * GUARD_AFTER_STEPS_PER_OP if seg.guards_of is not None else 0
     pure = seg.pure
     twins = seg.twins
     twinned = seg.twinned
@@ -184,58 +195,68 @@ def _segment_search(seg: Segment, index: int, state0: Any, path0: Any, cache: se
         frames.append([bits, state, cand, r if (optional >> r) & 1 else -1, pos, path])
         return NOT_FINAL
 
-    key = (0, state0)
-    if key in cache:
-        return
-    cache.add(key)
-    final = open_frame(0, state0, 0, path0)
-    if final is not NOT_FINAL:
-        yield state0, final
-        return
-    ticks = 0
-    while frames:
-        frame = frames[-1]
-        cand = frame[2]
-        if cand:
-            low = cand & must or cand
-            low &= -low
-            frame[2] = cand ^ low
-            ticks += 1
-            if ticks >= check_every:
-                ticks = 0
-                clock.check()
-            i = low.bit_length() - 1
-            new = steps[i](frame[1])
-            if new is ILLEGAL:
-                continue
-            bits = frame[0] | low
-            if type(new) is Branches:
-                for branch in new:
-                    k = (bits, branch)
-                    if k not in cache:
-                        cache.add(k)
-                        final = open_frame(bits, branch, frame[4], (ops[i].id, frame[5]))
-                        if final is not NOT_FINAL:
-                            yield branch, final
-                continue
-            k = (bits, new)
-            if k in cache:
-                continue
-            cache.add(k)
-            final = open_frame(bits, new, frame[4], (ops[i].id, frame[5]))
-            if final is not NOT_FINAL:
-                yield new, final
-        elif frame[3] >= 0:
-            # every candidate failed: the pending op of unknown outcome never took effect
-            bits = frame[0] | (1 << frame[3])
-            frame[3] = -1
-            k = (bits, frame[1])
-            if k in cache:
-                continue
-            cache.add(k)
-            final = open_frame(bits, frame[1], frame[4], frame[5])
-            if final is not NOT_FINAL:
-                yield frame[1], final
-        else:
-            frames.pop()
-            dead_end(frame[0], frame[1], frame[5])
+    try:
+        key = (0, state0)
+        if key in cache:
+            return
+        cache.add(key)
+        final = open_frame(0, state0, 0, path0)
+        if final is not NOT_FINAL:
+            yield state0, final
+            return
+        ticks = 0
+        while frames:
+            frame = frames[-1]
+            cand = frame[2]
+            if cand:
+                low = cand & must or cand
+                low &= -low
+                frame[2] = cand ^ low
+                ticks += 1
+                if ticks >= check_every:
+                    ticks = 0
+                    clock.check()
+                if guards_due:
+                    guards_due -= 1
+                    if not guards_due:
+                        seg.build_guards()
+                        guards = seg.guards or []
+                        guarded = seg.guarded
+                i = low.bit_length() - 1
+                new = steps[i](frame[1])
+                if new is ILLEGAL:
+                    continue
+                bits = frame[0] | low
+                if type(new) is Branches:
+                    for branch in new:
+                        k = (bits, branch)
+                        if k not in cache:
+                            cache.add(k)
+                            final = open_frame(bits, branch, frame[4], (ops[i].id, frame[5]))
+                            if final is not NOT_FINAL:
+                                yield branch, final
+                    continue
+                k = (bits, new)
+                if k in cache:
+                    continue
+                cache.add(k)
+                final = open_frame(bits, new, frame[4], (ops[i].id, frame[5]))
+                if final is not NOT_FINAL:
+                    yield new, final
+            elif frame[3] >= 0:
+                # every candidate failed: the pending op of unknown outcome never took effect
+                bits = frame[0] | (1 << frame[3])
+                frame[3] = -1
+                k = (bits, frame[1])
+                if k in cache:
+                    continue
+                cache.add(k)
+                final = open_frame(bits, frame[1], frame[4], frame[5])
+                if final is not NOT_FINAL:
+                    yield frame[1], final
+            else:
+                frames.pop()
+                dead_end(frame[0], frame[1], frame[5])
+    finally:
+        failed.clear()
+        frames.clear()

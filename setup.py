@@ -1,0 +1,67 @@
+"""Build step for the compiled checker core; everything else about the package is in pyproject.toml.
+
+The linearizability checker's hot modules are plain, type-annotated Python that mypyc compiles to
+C extensions (2-3x faster on small histories, where interpreter overhead is most of the cost).
+Compiling is optional: without a C compiler, or with SPLITBRAIN_PURE_PYTHON=1, the same modules
+run interpreted and give the same verdicts. checkers/native.py decides at import time which of
+the two is used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# Keep in step with checkers/native.py's COMPILED.
+COMPILED = [
+    "checkers/models.py",
+    "checkers/linearizable/partition.py",
+    "checkers/linearizable/search.py",
+    "checkers/linearizable/sequential.py",
+    "checkers/linearizable/evidence.py",
+]
+
+
+class OptionalBuildExt(build_ext):
+    """A failed compile leaves the pure-Python modules in charge instead of failing the install."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, missing headers: the interpreted core still works
+            self._skip(exc)
+
+    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            self._skip(exc)
+
+    @staticmethod
+    def _skip(exc: Exception) -> None:
+        print(f"splitbrain: compiled checker core not built ({exc}); the pure-Python one is used",
+              file=sys.stderr)
+
+
+def compiled_extensions() -> list:
+    if os.environ.get("SPLITBRAIN_PURE_PYTHON") == "1":
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        print("splitbrain: mypyc not available; the checker core stays pure Python",
+              file=sys.stderr)
+        return []
+    try:
+        # group_name: the shared library checkers/native.py looks for (SHARED)
+        return mypycify(COMPILED, opt_level="3", group_name="splitbrain_checkers_core")
+    except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
+        print(f"splitbrain: mypyc refused the checker core ({exc}); it stays pure Python",
+              file=sys.stderr)
+        return []
+
+
+setup(ext_modules=compiled_extensions(), cmdclass={"build_ext": OptionalBuildExt})
