@@ -64,6 +64,10 @@ def decide(paths: dict[str, Path], env: dict[str, str]) -> tuple[str, str]:
     shared = built_extension(ROOT / f"{SHARED}.py")
     if shared is None:
         return "interpreted", f"the compiled core's shared library {SHARED} is missing"
+    if not (ROOT / "setup.py").exists():
+        # an installed wheel, not a source tree: nobody edits it, and pip gives its files the
+        # time of unpacking, in no particular order, so their mtimes say nothing
+        return "compiled", "installed build"
     built_at = shared.stat().st_mtime
     for source in paths.values():
         if source.exists() and source.stat().st_mtime > built_at:

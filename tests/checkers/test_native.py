@@ -43,6 +43,7 @@ def tmp_root(tmp_path, monkeypatch):
     shared = tmp_path / f"{native.SHARED}{SUFFIX}"
     shared.write_bytes(b"")
     os.utime(shared, (2000, 2000))
+    (tmp_path / "setup.py").write_text("")  # a source tree, where sources may be edited
     return tmp_path
 
 
@@ -103,6 +104,13 @@ def test_interpreted_when_the_shared_library_is_missing(tmp_root):
     (tmp_root / f"{native.SHARED}{SUFFIX}").unlink()
     kind, why = native.decide(paths, {})
     assert kind == "interpreted" and native.SHARED in why
+
+
+def test_an_installed_wheel_is_not_judged_by_mtimes(tmp_root):
+    """pip unpacks a wheel's files in any order, so a source may look newer than the build."""
+    paths = {"a": fake_module(tmp_root, "a", 3000, 3000)}
+    (tmp_root / "setup.py").unlink()
+    assert native.decide(paths, {}) == ("compiled", "installed build")
 
 
 def test_pure_python_env_wins_over_an_up_to_date_build(tmp_root):
