@@ -22,6 +22,7 @@ COMPILED = [
     "checkers/linearizable/search.py",
     "checkers/linearizable/sequential.py",
     "checkers/linearizable/evidence.py",
+    "checkers/linearizable/checker.py",
 ]
 
 

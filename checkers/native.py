@@ -26,6 +26,7 @@ COMPILED = (
     "checkers.linearizable.search",
     "checkers.linearizable.sequential",
     "checkers.linearizable.evidence",
+    "checkers.linearizable.checker",
 )
 ROOT = Path(__file__).resolve().parent.parent
 # the library the compiled modules share (setup.py's group_name), installed beside the packages

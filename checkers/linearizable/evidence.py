@@ -5,7 +5,7 @@ the ops around the failure point (at most WINDOW of them, so huge sub-histories 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
 
 from checkers.history import Operation
 from checkers.linearizable.partition import Prepared
@@ -13,6 +13,7 @@ from checkers.linearizable.search import Deepest
 from checkers.models import ILLEGAL, Branches, thaw
 
 WINDOW = 200
+_INF: Final = math.inf
 
 
 def describe_op(model: Any, op: Operation) -> str:
@@ -47,7 +48,9 @@ def _plain(v: Any) -> Any:
     return thaw(v)
 
 
-def op_record(model: Any, op: Operation) -> dict[str, Any]:
+def op_record(model: Any, op: Operation, describe: Any = None) -> dict[str, Any]:
+    """The op as results.json shows it; `describe` is the model's describe_op, when the caller
+    has looked it up already."""
     # filling a copy of a ready dict is cheaper than building one key by key, and the evidence
     # records every op around each failure
     record = _OP_FIELDS.copy()
@@ -60,10 +63,16 @@ def op_record(model: Any, op: Operation) -> dict[str, Any]:
     record["type"] = op.type
     record["start"] = op.start
     end = op.end
-    record["end"] = None if op.type == "info" or end == math.inf else end
+    record["end"] = None if op.type == "info" or end == _INF else end
     record["node"] = op.node
     record["invoke_index"] = op.invoke_index
     record["complete_index"] = op.complete_index
+    if describe is not None:
+        try:
+            record["description"] = describe(op)
+            return record
+        except Exception:  # a user's model must not hide the verdict behind its describe bug
+            pass
     record["description"] = describe_op(model, op)
     return record
 
@@ -91,6 +100,7 @@ def evidence(model: Any, key: Any, all_ops: list[Operation], path: list[Operatio
     the one among them whose return closed the window."""
     # name the op that set the state shown, not a read that merely saw it
     read_fs = getattr(model, "read_fs", ())
+    describe = getattr(model, "describe_op", None)
     last = next((op for op in reversed(path) if op.f not in read_fs), None)
     return {
         "key": key,
@@ -99,7 +109,7 @@ def evidence(model: Any, key: Any, all_ops: list[Operation], path: list[Operatio
         "state_description": describe_state(model, state),
         "unplaceable": [op.id for op in unplaceable],
         "expected": _expected(model, state, last, unplaceable, first_due),
-        "ops": [op_record(model, op) for op in _window(all_ops, unplaceable)],
+        "ops": [op_record(model, op, describe) for op in _window(all_ops, unplaceable)],
     }
 
 
