@@ -124,18 +124,19 @@ def prepare(model: Any, ops: list[Operation]) -> Prepared:
     ends: list[Any] = [None] * n
     ordered = True
     settled = True  # every op ended ok
-    previous: Any = None
+    previous_start: Any = None
+    previous_index = -1
     for i in range(n):
         op = ops[i]
         start = op.start
+        index = op.invoke_index
         starts[i] = start
         ends[i] = op.end
         if op.type != "ok":
             settled = False
-        if previous is not None and (start < previous.start or (
-                start == previous.start and op.invoke_index < previous.invoke_index)):
+        if i and (start < previous_start or (start == previous_start and index < previous_index)):
             ordered = False
-        previous = op
+        previous_start, previous_index = start, index
     dropped = 0
     if not settled:
         deadlines_of = getattr(model, "info_deadlines", None)
@@ -145,7 +146,7 @@ def prepare(model: Any, ops: list[Operation]) -> Prepared:
             op = ops[i]
             if op.type == "info":
                 end = deadlines.get(op.id, math.inf)
-                if end < op.start:
+                if end < starts[i]:
                     dropped += 1
                     continue
                 ends[i] = end
