@@ -1,7 +1,8 @@
 """Build step for the compiled checker core; everything else about the package is in pyproject.toml.
 
 The linearizability checker's hot modules are plain, type-annotated Python that mypyc compiles to
-C extensions (2-3x faster on small histories, where interpreter overhead is most of the cost).
+C extensions (2-3x faster on small histories, where interpreter overhead is most of the cost), and
+its search runs in a small C extension (checkers/linearizable/_wgl.c) over integer-encoded states.
 Compiling is optional: without a C compiler, or with SPLITBRAIN_PURE_PYTHON=1, the same modules
 run interpreted and give the same verdicts. checkers/native.py decides at import time which of
 the two is used.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # Keep in step with checkers/native.py's COMPILED.
@@ -23,7 +24,11 @@ COMPILED = [
     "checkers/linearizable/sequential.py",
     "checkers/linearizable/evidence.py",
     "checkers/linearizable/checker.py",
+    "checkers/linearizable/kernel.py",
 ]
+# The search itself, in C (kernel.py feeds it); used only together with the compiled core.
+NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/_wgl.c"],
+                          extra_compile_args=["-O2"])
 
 
 class OptionalBuildExt(build_ext):
@@ -58,7 +63,8 @@ def compiled_extensions() -> list:
         return []
     try:
         # group_name: the shared library checkers/native.py looks for (SHARED)
-        return mypycify(COMPILED, opt_level="3", group_name="splitbrain_checkers_core")
+        return mypycify(COMPILED, opt_level="3",
+                        group_name="splitbrain_checkers_core") + [NATIVE_SEARCH]
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"splitbrain: mypyc refused the checker core ({exc}); it stays pure Python",
               file=sys.stderr)

@@ -118,8 +118,9 @@ class Operation:
     type: str
     invoke_value: Any  # what the client asked for (e.g. the value to write)
     value: Any  # what came back (e.g. the value read); the invoke value when the reply adds none
-    start: int
-    end: float  # int ns, or math.inf
+    # unions, so that compiled code neither rounds int ns through float nor refuses float times
+    start: int | float
+    end: int | float  # int ns, or math.inf
     invoke_index: int
     complete_index: int | None
     error: Any = None

@@ -14,7 +14,8 @@ never reach a model. Optional, with defaults in `Model`:
   (-inf: it can never matter and is dropped). Lets the checker drop info reads and cut long
   histories into independent stretches despite ops of unknown outcome.
 - `compile_step(op)`: a fast `state -> new_state | ILLEGAL` function for one op; the default wraps
-  `step`. `compile_steps(ops)` compiles a whole sub-history at once, which lets a model see that
+  `step`. Returning `Expect(v)`, `Become(v)` or `Swap(e, v)` for ops of those shapes lets the
+  native search run them without calling back into Python. `compile_steps(ops)` compiles a whole sub-history at once, which lets a model see that
   a state can never be observed and replace it by UNOBSERVABLE, merging equivalent states.
 - `guards(ops)`: for each op that observes the state, `(test, enablers)` or None: `test(state)` is
   False only when, from `state`, the op cannot become legal unless one of the ops at indexes
@@ -87,6 +88,47 @@ class Branches:
 
     def __repr__(self) -> str:
         return f"Branches({self.states!r})"
+
+
+# Step functions of three common shapes, as objects the native search (kernel.py) can read
+# without calling back into Python; to every other caller they are plain state -> state functions.
+
+class Expect:
+    """The step of an op legal only in state `value`, which it leaves as it was (an ok read)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, state: Any) -> Any:
+        return state if state == self.value else ILLEGAL
+
+
+class Become:
+    """The step of an op legal in every state, after which the state is `value` (a blind write)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, state: Any) -> Any:
+        return self.value
+
+
+class Swap:
+    """The step of an op legal only in state `expected`, after which the state is `value`
+    (a compare-and-set)."""
+
+    __slots__ = ("expected", "value")
+
+    def __init__(self, expected: Any, value: Any) -> None:
+        self.expected = expected
+        self.value = value
+
+    def __call__(self, state: Any) -> Any:
+        return self.value if state == self.expected else ILLEGAL
 
 
 class ModelError(ValueError):
@@ -162,7 +204,7 @@ class Model:
                 part.append(op)
         return list(by_key.values())
 
-    def info_deadlines(self, ops: list[Operation]) -> dict[int, float]:
+    def info_deadlines(self, ops: list[Operation]) -> dict[int, Any]:
         """An info read constrains nothing and changes nothing: drop it. Others stay open."""
         return {op.id: -math.inf for op in ops if op.type == "info" and op.f in self.read_fs}
 
@@ -215,11 +257,9 @@ class Register(Model):
         if f == "read":
             if op.type != "ok":
                 return lambda s: s
-            v = freeze(op.value)
-            return lambda s: s if s == v else ILLEGAL
+            return Expect(freeze(op.value))
         if f == "write":
-            w = freeze(op.invoke_value)
-            return lambda s: w
+            return Become(freeze(op.invoke_value))
         return super().compile_step(op)
 
     def compile_steps(self, ops: list[Operation]) -> list[Callable[[Any], Any]]:
@@ -258,12 +298,13 @@ class Register(Model):
             return ([freeze(op.value)] if op.type == "ok" else []), None
         return [], freeze(op.invoke_value)
 
-    def info_deadlines(self, ops: list[Operation]) -> dict[int, float]:
+    def info_deadlines(self, ops: list[Operation]) -> dict[int, Any]:
         """An info op that writes v matters only until the last op that could observe v
         returns: after that, a register holding v can only be overwritten blindly, exactly as
         if the op had never happened. Computed as a least fixpoint because an info cas both
         observes (its expected value) and writes."""
-        deadlines: dict[int, float] = {op.id: -math.inf for op in ops if op.type == "info"}
+        # times as Any, not float: compiled code would round int ns times through a double
+        deadlines: dict[int, Any] = {op.id: -math.inf for op in ops if op.type == "info"}
         observers: dict[Any, list[Operation]] = {}
         produces: dict[int, Any] = {}
         for op in ops:
@@ -338,6 +379,11 @@ _NOTHING = object()
 
 
 def _unobservable_after(step: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    if type(step) is Become:
+        return Become(UNOBSERVABLE)
+    if type(step) is Swap:
+        return Swap(step.expected, UNOBSERVABLE)
+
     def compiled(state: Any) -> Any:
         return ILLEGAL if step(state) is ILLEGAL else UNOBSERVABLE
     return compiled
@@ -380,7 +426,7 @@ class CasRegister(Register):
     def compile_step(self, op: Operation) -> Callable[[Any], Any]:
         if op.f == "cas":
             e, n = _cas_pair(op)
-            return lambda s: n if s == e else ILLEGAL
+            return Swap(e, n)
         return super().compile_step(op)
 
     def _effect_of(self, op: Operation) -> tuple[list[Any], Any]:
@@ -434,6 +480,23 @@ def _append_step(key: Any, tail: str,
     return compiled
 
 
+def _one_key(key: Any, text: Any) -> tuple:
+    """The state of a map with only `key` (as _assoc((), key, text, "") builds it)."""
+    return () if text == "" else ((key, text),)
+
+
+def _append_one_key(key: Any, tail: str,
+                    observable: Callable[[Any, Any], bool]) -> Callable[[Any], Any]:
+    """_append_step where every state holds `key` alone (a partition of one key)."""
+    def compiled(state: tuple) -> tuple:
+        old = state[0][1] if state else ""
+        if old is UNOBSERVABLE:
+            return state
+        new = old + tail
+        return _one_key(key, new if observable(key, new) else UNOBSERVABLE)
+    return compiled
+
+
 def _put_step(key: Any, new: Any) -> Callable[[Any], Any]:
     return lambda state: _assoc(state, key, new, "")
 
@@ -474,12 +537,18 @@ class KV(Model):
 
     def compile_steps(self, ops: list[Operation]) -> list[Callable[[Any], Any]]:
         """As compile_step, but a string that is no prefix of any value a get returned can never
-        be observed (appends only extend it): it becomes UNOBSERVABLE until a put."""
+        be observed (appends only extend it): it becomes UNOBSERVABLE until a put. With one key
+        (a partition) the state is () or ((key, text),), so gets and puts become Expect and
+        Become steps, which the native search runs without calling back."""
         seen: dict[Any, list[str]] = {}
+        first = freeze(ops[0].key) if ops else None
+        single = True
         for op in ops:
+            key = freeze(op.key)
+            if key != first:
+                single = False
             if op.f in ("get", "read") and op.type == "ok":
-                seen.setdefault(freeze(op.key), []).append("" if op.value is None
-                                                           else str(op.value))
+                seen.setdefault(key, []).append("" if op.value is None else str(op.value))
         for values in seen.values():
             values.sort()
 
@@ -495,9 +564,13 @@ class KV(Model):
             f, key = op.f, freeze(op.key)
             if f in ("put", "write"):
                 new = "" if op.invoke_value is None else op.invoke_value
-                steps.append(_put_step(key, new if observable(key, new) else UNOBSERVABLE))
+                held = new if observable(key, new) else UNOBSERVABLE
+                steps.append(Become(_one_key(key, held)) if single else _put_step(key, held))
             elif f == "append" and isinstance(op.invoke_value, str):
-                steps.append(_append_step(key, op.invoke_value, observable))
+                steps.append(_append_one_key(key, op.invoke_value, observable) if single
+                             else _append_step(key, op.invoke_value, observable))
+            elif single and f in ("get", "read") and op.type == "ok":
+                steps.append(Expect(_one_key(key, "" if op.value is None else freeze(op.value))))
             else:
                 steps.append(self.compile_step(op))
         return steps

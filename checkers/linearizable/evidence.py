@@ -56,7 +56,7 @@ def op_record(model: Any, op: Operation, describe: Any = None) -> dict[str, Any]
     record["value"] = thaw(op.value)
     record["type"] = op.type
     record["start"] = op.start
-    end = op.end
+    end: Any = op.end
     record["end"] = None if op.type == "info" or end == _INF else end
     record["node"] = op.node
     record["invoke_index"] = op.invoke_index
@@ -76,9 +76,16 @@ def failure(model: Any, prep: Prepared, all_ops: list[Operation], deepest: Deepe
         unplaceable = [seg.ops[i] for i in range(reach) if not (bits >> i) & 1]
     by_id = {op.id: op for op in prep.ops}
     path = [by_id[i] for i in deepest.linearized()]
-    state = _replay(model, path, deepest.state)
-    return evidence(model, thaw(prep.key), all_ops, path, state, unplaceable,
-                    seg.ops[pending[0]] if pending else None)
+    return deepest_failure(model, thaw(prep.key), all_ops, path, deepest.state, unplaceable,
+                           seg.ops[pending[0]] if pending else None)
+
+
+def deepest_failure(model: Any, key: Any, all_ops: list[Operation], path: list[Operation],
+                    state: Any, unplaceable: list[Operation], first_due: Operation | None) -> dict:
+    """The evidence from the search's deepest dead end: `path` led there, `state` is the
+    search's (possibly merged) state at it."""
+    return evidence(model, key, all_ops, path, _replay(model, path, state), unplaceable,
+                    first_due)
 
 
 def evidence(model: Any, key: Any, all_ops: list[Operation], path: list[Operation], state: Any,

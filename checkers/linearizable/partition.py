@@ -116,8 +116,11 @@ def partition_key(ops: list[Operation]) -> Any:
     return first
 
 
-def prepare(model: Any, ops: list[Operation]) -> Prepared:
-    """Effective ends, irrelevant info ops dropped, segments cut where nothing is in flight."""
+def effective(model: Any, ops: list[Operation]) -> tuple[list[Operation], list[Any], list[Any],
+                                                         int, bool]:
+    """(ops in invocation order, their starts, their effective ends, how many info ops were
+    dropped, whether every op ended ok): an info op ends at its deadline (see info_deadlines),
+    or never (inf)."""
     # One pass over the ops' fields: attribute reads are the main cost on small partitions.
     n = len(ops)
     starts: list[Any] = [None] * n
@@ -125,22 +128,22 @@ def prepare(model: Any, ops: list[Operation]) -> Prepared:
     ordered = True
     settled = True  # every op ended ok
     previous_start: Any = None
-    previous_index = -1
     for i in range(n):
         op = ops[i]
         start = op.start
-        index = op.invoke_index
         starts[i] = start
         ends[i] = op.end
         if op.type != "ok":
             settled = False
-        if i and (start < previous_start or (start == previous_start and index < previous_index)):
+        # invocation order is by start, then invoke index: only ties need the indexes
+        if i and start <= previous_start and (
+                start < previous_start or op.invoke_index < ops[i - 1].invoke_index):
             ordered = False
-        previous_start, previous_index = start, index
+        previous_start = start
     dropped = 0
     if not settled:
         deadlines_of = getattr(model, "info_deadlines", None)
-        deadlines: dict[int, float] = deadlines_of(ops) if deadlines_of is not None else {}
+        deadlines: dict[int, Any] = deadlines_of(ops) if deadlines_of is not None else {}
         keep: list[int] = []
         for i in range(n):
             op = ops[i]
@@ -160,6 +163,12 @@ def prepare(model: Any, ops: list[Operation]) -> Prepared:
         ops = [ops[i] for i in order]
         starts = [starts[i] for i in order]
         ends = [ends[i] for i in order]
+    return ops, starts, ends, dropped, settled
+
+
+def prepare(model: Any, ops: list[Operation]) -> Prepared:
+    """Effective ends, irrelevant info ops dropped, segments cut where nothing is in flight."""
+    ops, starts, ends, dropped, _ = effective(model, ops)
     # compiled over the whole partition: a model may look at every op (see compile_steps)
     steps = compiled_steps(model, ops)
     required_of = getattr(model, "required_states", None)
@@ -221,12 +230,8 @@ def _segment(all_ops: list[Operation], all_starts: list[Any], all_ends: list[Any
         low = rest & -rest
         rest ^= low
         i = low.bit_length() - 1
-        op = ops[i]
-        try:
-            sig = (op.f, freeze(op.key), freeze(op.invoke_value),
-                   freeze(op.value) if op.type == "ok" else None, op.type, ends[i])
-            hash(sig)
-        except TypeError:
+        sig = twin_signature(ops[i], ends[i])
+        if sig is None:
             continue
         if sig in first_of:
             twins[i] = twins[first_of[sig]] | (1 << first_of[sig])
@@ -248,3 +253,15 @@ def _segment(all_ops: list[Operation], all_starts: list[Any], all_ends: list[Any
 
 
 _FREE: Any = object()
+
+
+def twin_signature(op: Operation, end: Any) -> Any:
+    """What makes two ops of unknown outcome interchangeable (f, key, values, type and effective
+    end), or None when that is not hashable."""
+    sig = (op.f, freeze(op.key), freeze(op.invoke_value),
+           freeze(op.value) if op.type == "ok" else None, op.type, end)
+    try:
+        hash(sig)
+    except TypeError:
+        return None
+    return sig

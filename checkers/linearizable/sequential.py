@@ -10,6 +10,7 @@ linearizable prefix, and the refused op is the only one that could come next.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from checkers.history import Operation
@@ -20,7 +21,7 @@ def replay(model: Any, ops: list[Operation]) -> tuple[bool, int, Any] | None:
     """None unless `ops` (in invocation order) are totally ordered in real time and all
     completed ok. Otherwise (legal, how many ops the model accepted in that order, the state
     after them): when not legal, ops[count] is the op the model refused in that state."""
-    previous_end: float = -1.0
+    previous_end: Any = -math.inf  # Any: compiled, a float would round int ns times
     for op in ops:
         if op.type != "ok" or op.start <= previous_end:
             return None

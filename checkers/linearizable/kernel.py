@@ -1,0 +1,139 @@
+"""One partition searched by the native search (_wgl.c): search.py's algorithm in C.
+
+The C code knows nothing of models or Python values: kernel.py numbers the states it meets
+(interning them in a dict) and turns each op's compiled step into an instruction. The model's
+Expect, Become and Swap steps (see models.py) run in C; any other step is a CALL, which runs the
+model's own function through `transit` once per (op, state) pair and remembers the answer. So
+every model works here; the common shapes are simply faster.
+
+What differs from search.py: the C search does not use the model's look-ahead guards (which are
+Python functions); being fast enough without them, it may visit more nodes and so, on a failing
+partition, report a different (equally valid) deepest point.
+
+`native()` says whether this module can run: only with the compiled core (checkers/native.py),
+only when _wgl was built, and not when SPLITBRAIN_PYTHON_SEARCH=1 asks for search.py instead
+(to compare the two, or to rule the C code out when a verdict is in doubt).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from checkers.history import Operation
+from checkers.linearizable.partition import MIN_SEGMENT, twin_signature
+from checkers.linearizable.search import SearchTimeout
+from checkers.models import ILLEGAL, Become, Branches, Expect, Swap, compiled_steps
+
+_CALL, _READ, _WRITE, _SWAP = 0, 1, 2, 3  # _wgl's instructions
+_OPTIONAL, _PURE = 1, 2  # and op flags
+
+def _load() -> Any:
+    from checkers import native as core
+    if core.core()[0] != "compiled" or os.environ.get("SPLITBRAIN_PYTHON_SEARCH") == "1":
+        return None
+    try:
+        from checkers.linearizable import _wgl  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _wgl
+
+
+# loaded with the package, not by the first check: a check's time is the search's, not dlopen's
+_module: Any = _load()
+
+
+def native() -> Any:
+    """The _wgl extension module, or None when the native search is not to be used."""
+    return _module
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the native search found: `linearizable` True / False; for False, the deepest dead
+    end's linearized ops, its state, the ops that could have come next and the first due."""
+
+    linearizable: bool
+    path: list[Operation]
+    state: Any
+    unplaceable: list[Operation]
+    first_due: Operation | None
+    nodes: int
+
+
+def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], ends: list[Any],
+           settled: bool, deadline: float | None) -> Outcome | None:
+    """Search one partition whose ops are in invocation order with effective ends (see
+    partition.effective; `settled`: every op ended ok). None when a state is not hashable (the
+    Python search copes with that); raises SearchTimeout at the deadline."""
+    steps = compiled_steps(model, ops)
+    read_fs = getattr(model, "read_fs", ())
+    states: list[Any] = []
+    ids: dict[Any, int] = {}
+
+    def intern(state: Any) -> int:
+        sid = ids.get(state)
+        if sid is None:
+            sid = len(states)
+            ids[state] = sid
+            states.append(state)
+        return sid
+
+    n = len(ops)
+    codes = bytearray(n)
+    flags = bytearray(n)
+    a = [0] * n
+    b = [0] * n
+    twin_prev = [-1] * n
+    try:
+        init = intern(model.init())
+        for i in range(n):
+            step: Any = steps[i]
+            kind = type(step)
+            if kind is Expect:
+                codes[i] = _READ
+                a[i] = intern(step.value)
+                flags[i] = _PURE
+            elif kind is Become:
+                codes[i] = _WRITE
+                a[i] = intern(step.value)
+            elif kind is Swap:
+                codes[i] = _SWAP
+                a[i] = intern(step.expected)
+                b[i] = intern(step.value)
+            elif ops[i].f in read_fs:
+                flags[i] = _PURE
+    except TypeError:  # an unhashable state
+        return None
+    if not settled:
+        last_twin: dict[Any, int] = {}
+        for i in range(n):
+            op = ops[i]
+            if op.type != "ok":
+                flags[i] |= _OPTIONAL
+                # identical ops of unknown outcome: the search tries only the earliest pending
+                sig = twin_signature(op, ends[i])
+                if sig is not None:
+                    twin_prev[i] = last_twin.get(sig, -1)
+                    last_twin[sig] = i
+
+    def transit(i: int, sid: int) -> Any:
+        new = steps[i](states[sid])
+        if new is ILLEGAL:
+            return -1
+        if type(new) is Branches:
+            return tuple([intern(s) for s in new])
+        return intern(new)
+
+    verdict, path, sid, unplaceable, first_due, nodes = module.search(
+        bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, transit,
+        deadline if deadline is None else float(deadline), MIN_SEGMENT)
+    if verdict < 0:
+        raise SearchTimeout()
+    if verdict:
+        return Outcome(True, [], None, [], None, nodes)
+    return Outcome(False, [ops[i] for i in path], states[sid] if sid >= 0 else states[init],
+                   [ops[i] for i in unplaceable], ops[first_due] if first_due >= 0 else None,
+                   nodes)
+
