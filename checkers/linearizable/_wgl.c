@@ -8,10 +8,13 @@
  *   READ a     legal only in state a, which it keeps (never calls back into Python)
  *   WRITE a    legal everywhere, leaves state a
  *   SWAP a b   legal only in state a, leaves state b
- *   CALL       kernel.py's transit(op, state) runs the model's step: a state, -1 (illegal) or a
- *              tuple of states (several possible outcomes); each answer is remembered
+ *   CALL       the model's own step function steps[op](state), called once per distinct
+ *              (op, state): ILLEGAL, a new state (numbered here through `ids` and `states`,
+ *              kernel.py's dict and list), or Branches, which kernel.py's transit(op, state)
+ *              numbers into a tuple
  *
- * search(codes, a, b, flags, twin_prev, starts, ends, init, transit, deadline, min_segment)
+ * search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal,
+ *        branches, transit, deadline, min_segment)
  * takes one partition, its ops in invocation order, and returns
  * (verdict, path, state, unplaceable, first_due, nodes): verdict 1 linearizable, 0 not,
  * -1 deadline passed; for 0, the deepest dead end's path (op indexes in linearization order), its
@@ -240,6 +243,11 @@ typedef struct {
     const unsigned char *flags;
     int *twin_prev;
     int64_t *start, *end;
+    PyObject *steps;    /* kernel.py's compiled steps, one per op */
+    PyObject *states;   /* state number -> state, and back: */
+    PyObject *ids;
+    PyObject *illegal;  /* models.ILLEGAL */
+    PyObject *branches; /* models.Branches */
     PyObject *transit;
     double deadline;   /* CLOCK_MONOTONIC seconds, or < 0 for none */
     int nseg;
@@ -293,6 +301,68 @@ fail:
     return -2;
 }
 
+/* The number of `state` (a new object gets the next one). */
+static int64_t intern(Search *s, PyObject *state) {
+    PyObject *known = PyDict_GetItemWithError(s->ids, state);
+    if (known) return PyLong_AsLongLong(known);
+    if (PyErr_Occurred()) return -1;
+    Py_ssize_t sid = PyList_GET_SIZE(s->states);
+    PyObject *number = PyLong_FromSsize_t(sid);
+    if (!number) return -1;
+    int err = PyDict_SetItem(s->ids, state, number);
+    Py_DECREF(number);
+    if (err < 0 || PyList_Append(s->states, state) < 0) return -1;
+    return sid;
+}
+
+/* Op i's step from `state`, by the model's own function: *v is the new state, -1 (illegal),
+ * or -2 - offset of a list of states (Branches, numbered by kernel.py's transit). */
+static int call_step(Search *s, int i, int64_t state, int64_t *v) {
+    PyObject *from = PyList_GET_ITEM(s->states, state);
+    Py_INCREF(from);
+    PyObject *r = PyObject_CallOneArg(PyList_GET_ITEM(s->steps, i), from);
+    Py_DECREF(from);
+    if (!r) return -1;
+    if (r == s->illegal) {
+        Py_DECREF(r);
+        *v = -1;
+        return 0;
+    }
+    if (Py_TYPE(r) != (PyTypeObject *)s->branches) {
+        *v = intern(s, r);
+        Py_DECREF(r);
+        return *v < 0 ? -1 : 0;
+    }
+    Py_DECREF(r);
+    /* several outcomes: kernel.py numbers them (a rare case, not worth doing here) */
+    PyObject *args[2] = {PyLong_FromLong(i), PyLong_FromLongLong(state)};
+    r = args[0] && args[1] ? PyObject_Vectorcall(s->transit, args, 2, NULL) : NULL;
+    Py_XDECREF(args[0]);
+    Py_XDECREF(args[1]);
+    if (!r) return -1;
+    if (!PyTuple_Check(r)) {
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_TypeError, "transit must return a tuple of state numbers");
+        return -1;
+    }
+    Py_ssize_t k = PyTuple_GET_SIZE(r);
+    size_t need = s->answers.nlists + 1 + (size_t)k;
+    if (need > s->answers.caplists) {
+        size_t c = s->answers.caplists ? s->answers.caplists : 64;
+        while (c < need) c *= 2;
+        int64_t *p = (int64_t *)PyMem_Realloc(s->answers.lists, c * sizeof(int64_t));
+        if (!p) { Py_DECREF(r); PyErr_NoMemory(); return -1; }
+        s->answers.lists = p;
+        s->answers.caplists = c;
+    }
+    *v = -2 - (int64_t)s->answers.nlists;
+    s->answers.lists[s->answers.nlists++] = k;
+    for (Py_ssize_t j = 0; j < k; j++)
+        s->answers.lists[s->answers.nlists++] = PyLong_AsLongLong(PyTuple_GET_ITEM(r, j));
+    Py_DECREF(r);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 /* The state(s) op i (partition index) leaves from `state`: count of them in *out or -1. */
 static int step(Search *s, int i, int64_t state, int64_t *one, const int64_t **many) {
     switch (s->code[i]) {
@@ -313,35 +383,7 @@ static int step(Search *s, int i, int64_t state, int64_t *one, const int64_t **m
     uint64_t key = (((uint64_t)(uint32_t)i << 32) | (uint64_t)(uint32_t)state) + 1;
     int64_t v;
     if (!answers_find(&s->answers, key, &v)) {
-        PyObject *args[2] = {PyLong_FromLong(i), PyLong_FromLongLong(state)};
-        PyObject *r = args[0] && args[1] ? PyObject_Vectorcall(s->transit, args, 2, NULL) : NULL;
-        Py_XDECREF(args[0]);
-        Py_XDECREF(args[1]);
-        if (!r) return -1;
-        if (PyLong_Check(r)) {
-            v = PyLong_AsLongLong(r);
-        } else if (PyTuple_Check(r)) {
-            Py_ssize_t k = PyTuple_GET_SIZE(r);
-            size_t need = s->answers.nlists + 1 + (size_t)k;
-            if (need > s->answers.caplists) {
-                size_t c = s->answers.caplists ? s->answers.caplists : 64;
-                while (c < need) c *= 2;
-                int64_t *p = (int64_t *)PyMem_Realloc(s->answers.lists, c * sizeof(int64_t));
-                if (!p) { Py_DECREF(r); PyErr_NoMemory(); return -1; }
-                s->answers.lists = p;
-                s->answers.caplists = c;
-            }
-            v = -2 - (int64_t)s->answers.nlists;
-            s->answers.lists[s->answers.nlists++] = k;
-            for (Py_ssize_t j = 0; j < k; j++)
-                s->answers.lists[s->answers.nlists++] = PyLong_AsLongLong(PyTuple_GET_ITEM(r, j));
-        } else {
-            Py_DECREF(r);
-            PyErr_SetString(PyExc_TypeError, "transit must return an int or a tuple of ints");
-            return -1;
-        }
-        Py_DECREF(r);
-        if (PyErr_Occurred()) return -1;
+        if (call_step(s, i, state, &v) < 0) return -1;
         if (answers_put(&s->answers, key, v) < 0) return -1;
     }
     if (v == -1) return 0;
@@ -746,11 +788,14 @@ fail:
 }
 
 static PyObject *wgl_search(PyObject *self, PyObject *args) {
-    PyObject *codes, *alist, *blist, *flags, *twins, *starts, *ends, *transit, *deadline;
+    PyObject *codes, *alist, *blist, *flags, *twins, *starts, *ends, *steps, *states, *ids,
+        *illegal, *branches, *transit, *deadline;
     long long init;
     int min_segment;
-    if (!PyArg_ParseTuple(args, "SOOSOOOLOOi", &codes, &alist, &blist, &flags, &twins, &starts,
-                          &ends, &init, &transit, &deadline, &min_segment))
+    if (!PyArg_ParseTuple(args, "SOOSOOOLO!O!O!OOOOi", &codes, &alist, &blist, &flags, &twins,
+                          &starts, &ends, &init, &PyList_Type, &steps, &PyList_Type, &states,
+                          &PyDict_Type, &ids, &illegal, &branches, &transit, &deadline,
+                          &min_segment))
         return NULL;
     Search s;
     memset(&s, 0, sizeof s);
@@ -763,7 +808,16 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
     }
     s.code = (const unsigned char *)PyBytes_AS_STRING(codes);
     s.flags = (const unsigned char *)PyBytes_AS_STRING(flags);
+    s.steps = steps;
+    s.states = states;
+    s.ids = ids;
+    s.illegal = illegal;
+    s.branches = branches;
     s.transit = transit;
+    if (!PyType_Check(branches) || PyList_GET_SIZE(steps) != PyBytes_GET_SIZE(codes)) {
+        PyErr_SetString(PyExc_ValueError, "search: branches must be a type, steps one per op");
+        return NULL;
+    }
     s.deadline = deadline == Py_None ? -1.0 : PyFloat_AsDouble(deadline);
     s.deep_done = -1;
     s.deep_path = -1;
@@ -802,7 +856,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"search", wgl_search, METH_VARARGS,
-     "search(codes, a, b, flags, twin_prev, starts, ends, init, transit, deadline, min_segment)"
+     "search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal, "
+     "branches, transit, deadline, min_segment)"
      " -> (verdict, path, state, unplaceable, first_due, nodes)"},
     {NULL, NULL, 0, NULL},
 };

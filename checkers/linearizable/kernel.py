@@ -68,6 +68,8 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
     partition.effective; `settled`: every op ended ok). None when a state is not hashable (the
     Python search copes with that); raises SearchTimeout at the deadline."""
     steps = compiled_steps(model, ops)
+    if type(steps) is not list:  # the C code indexes a list
+        steps = list(steps)
     read_fs = getattr(model, "read_fs", ())
     states: list[Any] = []
     ids: dict[Any, int] = {}
@@ -119,16 +121,13 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
                     last_twin[sig] = i
 
     def transit(i: int, sid: int) -> Any:
-        new = steps[i](states[sid])
-        if new is ILLEGAL:
-            return -1
-        if type(new) is Branches:
-            return tuple([intern(s) for s in new])
-        return intern(new)
+        """Several outcomes of op i from state sid (a Branches step), numbered."""
+        return tuple([intern(s) for s in steps[i](states[sid])])
 
     verdict, path, sid, unplaceable, first_due, nodes = module.search(
-        bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, transit,
-        deadline if deadline is None else float(deadline), MIN_SEGMENT)
+        bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, steps, states, ids,
+        ILLEGAL, Branches, transit, deadline if deadline is None else float(deadline),
+        MIN_SEGMENT)
     if verdict < 0:
         raise SearchTimeout()
     if verdict:
