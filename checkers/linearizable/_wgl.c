@@ -14,10 +14,10 @@
  *              numbers into a tuple
  *
  * search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal,
- *        branches, transit, deadline, min_segment)
+ *        branches, transit, deadline, min_segment, max_bytes)
  * takes one partition, its ops in invocation order, and returns
  * (verdict, path, state, unplaceable, first_due, nodes): verdict 1 linearizable, 0 not,
- * -1 deadline passed; for 0, the deepest dead end's path (op indexes in linearization order), its
+ * -1 deadline passed, -2 the search outgrew max_bytes (negative: no limit); for 0, the deepest dead end's path (op indexes in linearization order), its
  * state, the ops that could have come next there, and the one whose return closed that window.
  */
 
@@ -250,6 +250,7 @@ typedef struct {
     PyObject *branches; /* models.Branches */
     PyObject *transit;
     double deadline;   /* CLOCK_MONOTONIC seconds, or < 0 for none */
+    double max_bytes;  /* memory the search may hold, or < 0 for no limit */
     int nseg;
     Segment *segs;
     Frame *frames;
@@ -538,6 +539,18 @@ static int advance(Search *s, int k, int64_t state, int64_t final) {
     return enter(s, k + 1, state, final);
 }
 
+/* What the search holds now: memo tables, frames, paths and remembered answers. */
+static double held_bytes(Search *s) {
+    double total = (double)s->capframes * sizeof(Frame) + (double)s->capwords * 8
+                   + (double)s->cappath * sizeof(PathNode) + (double)s->answers.caplists * 8
+                   + (double)(s->answers.mask + 1) * 16;
+    for (int k = 0; k < s->nseg; k++) {
+        Memo *m = &s->segs[k].memo;
+        total += (double)m->cap * 8 + (double)(m->mask + 1) * 8;
+    }
+    return total;
+}
+
 static int run(Search *s, int64_t init) {
     int r = enter(s, 0, init, -1);
     if (r) return r;
@@ -559,6 +572,7 @@ static int run(Search *s, int64_t init) {
             if (++s->ticks >= CHECK_EVERY) {
                 s->ticks = 0;
                 if (s->deadline >= 0 && monotonic() > s->deadline) return -2;
+                if (s->max_bytes >= 0 && held_bytes(s) > s->max_bytes) return -3;
             }
             int64_t one;
             const int64_t *many = NULL;
@@ -792,10 +806,11 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
         *illegal, *branches, *transit, *deadline;
     long long init;
     int min_segment;
-    if (!PyArg_ParseTuple(args, "SOOSOOOLO!O!O!OOOOi", &codes, &alist, &blist, &flags, &twins,
+    double max_bytes;
+    if (!PyArg_ParseTuple(args, "SOOSOOOLO!O!O!OOOOid", &codes, &alist, &blist, &flags, &twins,
                           &starts, &ends, &init, &PyList_Type, &steps, &PyList_Type, &states,
                           &PyDict_Type, &ids, &illegal, &branches, &transit, &deadline,
-                          &min_segment))
+                          &min_segment, &max_bytes))
         return NULL;
     Search s;
     memset(&s, 0, sizeof s);
@@ -819,6 +834,7 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
         return NULL;
     }
     s.deadline = deadline == Py_None ? -1.0 : PyFloat_AsDouble(deadline);
+    s.max_bytes = max_bytes;
     s.deep_done = -1;
     s.deep_path = -1;
     PyObject *out = NULL;
@@ -848,7 +864,7 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
     if (!s.scratch || !s.deep_bits) { PyErr_NoMemory(); goto done; }
     int verdict = s.nseg == 0 ? 1 : run(&s, init);
     if (verdict == -1) goto done;
-    out = result(&s, verdict == -2 ? -1 : verdict);
+    out = result(&s, verdict == -2 ? -1 : verdict == -3 ? -2 : verdict);
 done:
     search_free(&s);
     return out;
@@ -857,7 +873,7 @@ done:
 static PyMethodDef methods[] = {
     {"search", wgl_search, METH_VARARGS,
      "search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal, "
-     "branches, transit, deadline, min_segment)"
+     "branches, transit, deadline, min_segment, max_bytes)"
      " -> (verdict, path, state, unplaceable, first_due, nodes)"},
     {NULL, NULL, 0, NULL},
 };

@@ -161,6 +161,8 @@ def check_partition(model: Any, ops: list[Operation], deadline: float | None) ->
     except SearchTimeout:
         return {"status": "unknown", "key": key,
                 "reason": f"timed out while searching {len(ops)} ops"}
+    except kernel.SearchTooBig as too_big:
+        return {"status": "unknown", "key": key, "reason": str(too_big)}
     except ModelError as refused:
         return {"status": "unknown", "key": key, "reason": str(refused)}
     except Exception as exc:  # a plugin model's bug must not hide the other partitions' verdicts

@@ -40,6 +40,29 @@ def _load() -> Any:
     return _wgl
 
 
+class SearchTooBig(Exception):
+    """The C search outgrew its memory budget (see memory_budget): the partition is unknown,
+    rather than the machine's memory exhausted and the process killed."""
+
+
+def memory_budget() -> float:
+    """Bytes one search may hold: SPLITBRAIN_SEARCH_MEMORY_GIB, or half the machine's memory.
+    The C search grows its memo at millions of nodes a second, so without a --timeout a
+    hopeless history would otherwise run the machine out of memory in minutes."""
+    configured = os.environ.get("SPLITBRAIN_SEARCH_MEMORY_GIB")
+    if configured:
+        try:
+            return float(configured) * 2**30
+        except ValueError:
+            pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+    except (ValueError, OSError):
+        return -1.0  # unknown: no limit
+
+
+_budget: float = memory_budget()
+
 # loaded with the package, not by the first check: a check's time is the search's, not dlopen's
 _module: Any = _load()
 
@@ -127,9 +150,12 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
     verdict, path, sid, unplaceable, first_due, nodes = module.search(
         bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, steps, states, ids,
         ILLEGAL, Branches, transit, deadline if deadline is None else float(deadline),
-        MIN_SEGMENT)
-    if verdict < 0:
+        MIN_SEGMENT, _budget)
+    if verdict == -1:
         raise SearchTimeout()
+    if verdict == -2:
+        raise SearchTooBig(f"the search outgrew its memory budget ({_budget / 2**30:.1f} "
+                           f"GiB, SPLITBRAIN_SEARCH_MEMORY_GIB) on {n} ops after {nodes:,} nodes")
     if verdict:
         return Outcome(True, [], None, [], None, nodes)
     return Outcome(False, [ops[i] for i in path], states[sid] if sid >= 0 else states[init],

@@ -7,6 +7,7 @@ only search and the rest of the suite covers it.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -191,3 +192,24 @@ def test_unhashable_states_fall_back_to_search_py():
     r = LinearizabilityChecker(Unhashable()).check(rows_to_history(rows))
     assert r["valid"] == "unknown"
     assert "unhashable type: 'list'" in r["unknown"][0]["reason"]
+
+
+def test_a_search_that_outgrows_its_memory_budget_gives_unknown():
+    """Without a timeout, a hopeless history must end as unknown, not as a process the kernel
+    killed for want of memory (the C search fills gigabytes in minutes)."""
+    h = rows_to_history(concurrent_writes_then_read(22, 99))
+    budget = kernel._budget
+    kernel._budget = 4 * 2**20
+    try:
+        r = LinearizabilityChecker("register").check(h)
+    finally:
+        kernel._budget = budget
+    assert r["valid"] == "unknown"
+    assert "outgrew its memory budget (0.0 GiB" in r["unknown"][0]["reason"]
+
+
+def test_the_memory_budget_is_half_the_machine_unless_configured(monkeypatch):
+    monkeypatch.setenv("SPLITBRAIN_SEARCH_MEMORY_GIB", "1.5")
+    assert kernel.memory_budget() == 1.5 * 2**30
+    monkeypatch.delenv("SPLITBRAIN_SEARCH_MEMORY_GIB")
+    assert kernel.memory_budget() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
