@@ -85,6 +85,31 @@ class Outcome:
     nodes: int
 
 
+class _States:
+    """The states met so far, numbered in order (the C search knows only the numbers). A class,
+    not a closure: compiled, a closure and its environment form a reference cycle that would
+    keep every state and step alive until the next garbage collection."""
+
+    __slots__ = ("ids", "states", "steps")
+
+    def __init__(self, steps: list[Any]) -> None:
+        self.ids: dict[Any, int] = {}
+        self.states: list[Any] = []
+        self.steps = steps
+
+    def number(self, state: Any) -> int:
+        sid = self.ids.get(state)
+        if sid is None:
+            sid = len(self.states)
+            self.ids[state] = sid
+            self.states.append(state)
+        return sid
+
+    def transit(self, i: int, sid: int) -> tuple[int, ...]:
+        """The several outcomes of op i from state sid (a Branches step), numbered."""
+        return tuple([self.number(s) for s in self.steps[i](self.states[sid])])
+
+
 def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], ends: list[Any],
            settled: bool, deadline: float | None) -> Outcome | None:
     """Search one partition whose ops are in invocation order with effective ends (see
@@ -94,17 +119,8 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
     if type(steps) is not list:  # the C code indexes a list
         steps = list(steps)
     read_fs = getattr(model, "read_fs", ())
-    states: list[Any] = []
-    ids: dict[Any, int] = {}
-
-    def intern(state: Any) -> int:
-        sid = ids.get(state)
-        if sid is None:
-            sid = len(states)
-            ids[state] = sid
-            states.append(state)
-        return sid
-
+    known = _States(steps)
+    number = known.number
     n = len(ops)
     codes = bytearray(n)
     flags = bytearray(n)
@@ -112,21 +128,21 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
     b = [0] * n
     twin_prev = [-1] * n
     try:
-        init = intern(model.init())
+        init = number(model.init())
         for i in range(n):
             step: Any = steps[i]
             kind = type(step)
             if kind is Expect:
                 codes[i] = _READ
-                a[i] = intern(step.value)
+                a[i] = number(step.value)
                 flags[i] = _PURE
             elif kind is Become:
                 codes[i] = _WRITE
-                a[i] = intern(step.value)
+                a[i] = number(step.value)
             elif kind is Swap:
                 codes[i] = _SWAP
-                a[i] = intern(step.expected)
-                b[i] = intern(step.value)
+                a[i] = number(step.expected)
+                b[i] = number(step.value)
             elif ops[i].f in read_fs:
                 flags[i] = _PURE
     except TypeError:  # an unhashable state
@@ -142,15 +158,11 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
                 if sig is not None:
                     twin_prev[i] = last_twin.get(sig, -1)
                     last_twin[sig] = i
-
-    def transit(i: int, sid: int) -> Any:
-        """Several outcomes of op i from state sid (a Branches step), numbered."""
-        return tuple([intern(s) for s in steps[i](states[sid])])
-
+    states = known.states
     verdict, path, sid, unplaceable, first_due, nodes = module.search(
-        bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, steps, states, ids,
-        ILLEGAL, Branches, transit, deadline if deadline is None else float(deadline),
-        MIN_SEGMENT, _budget)
+        bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, steps, states,
+        known.ids, ILLEGAL, Branches, known.transit,
+        deadline if deadline is None else float(deadline), MIN_SEGMENT, _budget)
     if verdict == -1:
         raise SearchTimeout()
     if verdict == -2:
@@ -161,4 +173,3 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
     return Outcome(False, [ops[i] for i in path], states[sid] if sid >= 0 else states[init],
                    [ops[i] for i in unplaceable], ops[first_due] if first_due >= 0 else None,
                    nodes)
-
