@@ -543,11 +543,17 @@ class KV(Model):
         seen: dict[Any, list[str]] = {}
         first = freeze(ops[0].key) if ops else None
         single = True
+        # each op's f and key, read once: attribute reads are much of the cost here
+        fs: list[str] = []
+        keys: list[Any] = []
         for op in ops:
             key = freeze(op.key)
+            f = op.f
+            fs.append(f)
+            keys.append(key)
             if key != first:
                 single = False
-            if op.f in ("get", "read") and op.type == "ok":
+            if (f == "get" or f == "read") and op.type == "ok":
                 seen.setdefault(key, []).append("" if op.value is None else str(op.value))
         for values in seen.values():
             values.sort()
@@ -560,17 +566,24 @@ class KV(Model):
             return i < len(values) and values[i].startswith(text)
 
         steps: list[Callable[[Any], Any]] = []
-        for op in ops:
-            f, key = op.f, freeze(op.key)
-            if f in ("put", "write"):
-                new = "" if op.invoke_value is None else op.invoke_value
+        for i in range(len(ops)):
+            op, f, key = ops[i], fs[i], keys[i]
+            if f == "put" or f == "write":
+                new = op.invoke_value
+                if new is None:
+                    new = ""
                 held = new if observable(key, new) else UNOBSERVABLE
                 steps.append(Become(_one_key(key, held)) if single else _put_step(key, held))
-            elif f == "append" and isinstance(op.invoke_value, str):
-                steps.append(_append_one_key(key, op.invoke_value, observable) if single
-                             else _append_step(key, op.invoke_value, observable))
-            elif single and f in ("get", "read") and op.type == "ok":
-                steps.append(Expect(_one_key(key, "" if op.value is None else freeze(op.value))))
+            elif f == "append":
+                tail = op.invoke_value
+                if isinstance(tail, str):
+                    steps.append(_append_one_key(key, tail, observable) if single
+                                 else _append_step(key, tail, observable))
+                else:
+                    steps.append(self.compile_step(op))
+            elif single and (f == "get" or f == "read") and op.type == "ok":
+                value = op.value
+                steps.append(Expect(_one_key(key, "" if value is None else freeze(value))))
             else:
                 steps.append(self.compile_step(op))
         return steps

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from checkers.history import Operation
 from checkers.linearizable.partition import MIN_SEGMENT, twin_signature
@@ -132,17 +132,19 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
         for i in range(n):
             step: Any = steps[i]
             kind = type(step)
+            # cast: compiled, the fields of a known class are read directly, not looked up
             if kind is Expect:
                 codes[i] = _READ
-                a[i] = number(step.value)
+                a[i] = number(cast(Expect, step).value)
                 flags[i] = _PURE
             elif kind is Become:
                 codes[i] = _WRITE
-                a[i] = number(step.value)
+                a[i] = number(cast(Become, step).value)
             elif kind is Swap:
+                swap = cast(Swap, step)
                 codes[i] = _SWAP
-                a[i] = number(step.expected)
-                b[i] = number(step.value)
+                a[i] = number(swap.expected)
+                b[i] = number(swap.value)
             elif ops[i].f in read_fs:
                 flags[i] = _PURE
     except TypeError:  # an unhashable state
