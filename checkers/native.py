@@ -30,8 +30,9 @@ COMPILED = (
     "checkers.linearizable.kernel",
 )
 ROOT = Path(__file__).resolve().parent.parent
-# The C search kernel.py runs (setup.py's NATIVE_SEARCH): part of the compiled core, not mypyc's.
-NATIVE_SEARCH = ROOT / "checkers" / "linearizable" / "_wgl.c"
+# The C search kernel.py runs (setup.py's NATIVE_SEARCH), under ROOT: part of the compiled core,
+# though not mypyc's.
+NATIVE_SEARCH = Path("checkers", "linearizable", "_wgl.c")
 # the library the compiled modules share (setup.py's group_name), installed beside the packages
 SHARED = "splitbrain_checkers_core__mypyc"
 
@@ -76,10 +77,11 @@ def decide(paths: dict[str, Path], env: dict[str, str]) -> tuple[str, str]:
     for source in paths.values():
         if source.exists() and source.stat().st_mtime > built_at:
             return "interpreted", f"{source.relative_to(ROOT)} is newer than its compiled build"
-    search = built_extension(NATIVE_SEARCH)
-    if NATIVE_SEARCH.exists() and search is not None and \
-            NATIVE_SEARCH.stat().st_mtime > search.stat().st_mtime:
-        return "interpreted", f"{NATIVE_SEARCH.relative_to(ROOT)} is newer than its build"
+    c_source = ROOT / NATIVE_SEARCH
+    c_build = built_extension(c_source)
+    if c_source.exists() and c_build is not None and \
+            c_source.stat().st_mtime > c_build.stat().st_mtime:
+        return "interpreted", f"{NATIVE_SEARCH} is newer than its build"
     return "compiled", "built by setup.py"
 
 

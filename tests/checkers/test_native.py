@@ -95,6 +95,22 @@ def test_interpreted_naming_the_file_when_a_source_is_newer_than_the_build(tmp_r
     assert why == "b.py is newer than its compiled build"
 
 
+def test_interpreted_when_the_c_search_source_is_newer_than_its_build(tmp_root):
+    folder = tmp_root / native.NATIVE_SEARCH.parent
+    folder.mkdir(parents=True)
+    c_source = tmp_root / native.NATIVE_SEARCH
+    c_source.write_text("/* edited */\n")
+    build = c_source.with_suffix(SUFFIX)
+    build.write_bytes(b"")
+    paths = {"a": fake_module(tmp_root, "a", 1000, 2000)}
+    os.utime(build, (2000, 2000))
+    os.utime(c_source, (1500, 1500))
+    assert native.decide(paths, {}) == ("compiled", "built by setup.py")
+    os.utime(c_source, (2500, 2500))
+    assert native.decide(paths, {}) == \
+        ("interpreted", "checkers/linearizable/_wgl.c is newer than its build")
+
+
 def test_interpreted_not_compiled_when_a_build_is_missing(tmp_root):
     paths = {"a": fake_module(tmp_root, "a", 1000, 2000),
              "b": fake_module(tmp_root, "b", 1000, None)}
