@@ -1,14 +1,16 @@
 """One partition searched by the native search (_wgl.c): search.py's algorithm in C.
 
-The C code knows nothing of models or Python values: kernel.py numbers the states it meets
-(interning them in a dict) and turns each op's compiled step into an instruction. The model's
-Expect, Become and Swap steps (see models.py) run in C; any other step is a CALL, which runs the
-model's own function through `transit` once per (op, state) pair and remembers the answer. So
-every model works here; the common shapes are simply faster.
+The C code works on state numbers: kernel.py numbers the states its ops name (a dict and a
+list, shared with the C code, which numbers the states it meets later) and turns each op's
+compiled step into an instruction. The model's Expect, Become and Swap steps (see models.py) run
+in C; any other step is a CALL: the C code calls the model's own step function once per
+(op, state) pair and remembers the answer (several outcomes, Branches, come back through
+`_States.transit`). So every model works here; the common shapes are simply faster.
 
 What differs from search.py: the C search does not use the model's look-ahead guards (which are
 Python functions); being fast enough without them, it may visit more nodes and so, on a failing
-partition, report a different (equally valid) deepest point.
+partition, report a different (equally sound) deepest point. Past its memory budget it stops and
+the partition is unknown (SearchTooBig).
 
 `native()` says whether this module can run: only with the compiled core (checkers/native.py),
 only when _wgl was built, and not when SPLITBRAIN_PYTHON_SEARCH=1 asks for search.py instead
