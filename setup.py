@@ -18,6 +18,7 @@ from setuptools.command.build_ext import build_ext
 
 # Keep in step with checkers/native.py's COMPILED.
 COMPILED = [
+    "checkers/history.py",
     "checkers/models.py",
     "checkers/linearizable/partition.py",
     "checkers/linearizable/search.py",

@@ -48,7 +48,7 @@ class Event:
     """One line of a history: an invocation, a completion, or a nemesis event."""
 
     index: int
-    time: int  # ns since the test started (monotonic)
+    time: int | float  # ns since the test started (monotonic); other tools may give floats
     process: int | str  # a client process number, or "nemesis"
     type: str  # invoke | ok | fail | info
     f: str
@@ -139,6 +139,9 @@ class History:
     _paired: tuple[list[Event], int, list[Operation], list[str]] | None = field(
         default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        self._paired = None  # compiled, a field with init=False gets no default of its own
+
     def client_events(self) -> list[Event]:
         return [e for e in self.events if e.is_client]
 
@@ -173,14 +176,10 @@ def pair_operations(events: Iterable[Event], warnings: list[str] | None = None) 
     """Pair every client invoke with the next completion of the same process, in file order.
 
     Builds one Operation per invoke; the cyclic GC is paused meanwhile (see `gc_paused`)."""
-    pending: dict[Any, Any] = {}
+    pending: dict[Any, Operation] = {}
     ops: list[Operation] = []
-    append = ops.append
-    pop = pending.pop
     nemesis = NEMESIS
     inf = math.inf
-    new = object.__new__
-    op_cls = Operation
     with gc_paused():
         for e in events:
             process = e.process
@@ -193,45 +192,34 @@ def pair_operations(events: Iterable[Event], warnings: list[str] | None = None) 
                     warnings.append(f"process {process} invoked event {e.index} while its "
                                     f"previous operation was still open; the previous one reads "
                                     f"as info")
-                # Operation(...) without the cost of calling the class: all its fields are set
-                # here (checked by _check_fields)
-                op = new(op_cls)
-                op.id = len(ops)
-                op.process = process
-                op.f = e.f
-                op.key = e.key
-                op.node = e.node
-                op.type = "info"
-                op.invoke_value = op.value = e.value
-                op.start = e.time
-                op.end = inf
-                op.invoke_index = e.index
-                op.complete_index = None
-                op.error = None
                 extra = e.extra
-                op.extra = dict(extra) if extra else {}
+                value = e.value
+                # positional: compiled, this is a direct native constructor call (field order
+                # checked by _check_fields)
+                op = Operation(len(ops), process, e.f, e.key, e.node, "info", value, value, e.time,
+                            inf, e.index, None, None, dict(extra) if extra else {})
                 pending[process] = op
-                append(op)
+                ops.append(op)
                 continue
-            op = pop(process, None)
-            if op is None:
+            done = pending.pop(process, None)
+            if done is None:
                 if warnings is not None:
                     warnings.append(f"event {e.index}: a {type_} for process {process} with no "
                                     f"open invocation was ignored")
                 continue
-            op.type = type_
-            op.complete_index = e.index
-            op.error = e.error
-            if op.node is None:
-                op.node = e.node
+            done.type = type_
+            done.complete_index = e.index
+            done.error = e.error
+            if done.node is None:
+                done.node = e.node
             if type_ != "info":
-                op.end = e.time
+                done.end = e.time
                 value = e.value
                 if value is not None or type_ == "ok":
-                    op.value = value
+                    done.value = value
             extra = e.extra
             if extra:
-                op.extra.update(extra)
+                done.extra.update(extra)
     return ops
 
 
@@ -335,8 +323,8 @@ def _exact(value: Any) -> bool:
 
 
 def _check_fields() -> None:
-    """_read_events_orjson and pair_operations set every field of an Event and an Operation
-    themselves: they must know them all."""
+    """_read_events_orjson and pair_operations build Events and Operations with positional
+    arguments (compiled, a direct constructor call): they must know every field, in order."""
     for cls, names in ((Event, KNOWN_FIELDS + ("extra",)), (Operation, _OPERATION_FIELDS)):
         found = tuple(f.name for f in fields(cls))
         if found != names:  # pragma: no cover - a guard for future edits
@@ -392,8 +380,6 @@ def _read_events_orjson(path: Path, events: list[Event], warnings: list[str]) ->
     event_type = _EVENT_TYPE
     exact = _exact
     append = events.append
-    new = object.__new__
-    event_cls = Event
     plain = _PLAIN_TYPES
     # Equal strings (f, key, node) made one object: a history repeats a few of them millions of
     # times. The table starts afresh when it grows past _SHARED_MAX.
@@ -426,7 +412,8 @@ def _read_events_orjson(path: Path, events: list[Event], warnings: list[str]) ->
                         key = get("key")
                         # fields other than the five above, value and key
                         unknown = len(obj) - 5 - ("value" in obj) - ("key" in obj)
-                        node = error = None
+                        node: Any = None
+                        error: Any = None
                         if unknown:  # rarely: node, error, or fields Event.from_dict keeps
                             node = get("node")
                             error = get("error")
@@ -441,19 +428,11 @@ def _read_events_orjson(path: Path, events: list[Event], warnings: list[str]) ->
                                 and (key is None or type(key) is str or exact(key))
                                 and (node is None or type(node) is str)
                                 and (error is None or exact(error))):
-                            # Event(...) without the cost of calling the class: all its fields
-                            # are set here (checked by _check_fields)
-                            e = new(event_cls)
-                            e.index = index
-                            e.time = time
-                            e.process = process
-                            e.type = type_
-                            e.f = share(f, f)
-                            e.value = value
-                            e.key = share(key, key) if type(key) is str else key
-                            e.node = node if node is None else share(node, node)
-                            e.error = error
-                            e.extra = {}
+                            # positional: compiled, a direct native constructor call
+                            # (field order checked by _check_fields)
+                            e = Event(index, time, process, type_, share(f, f), value,
+                                      share(key, key) if type(key) is str else key,
+                                      node if node is None else share(node, node), error, {})
                             append(e)
                             continue
                 if not exact(obj):  # a huge integer somewhere: read it as the json module does

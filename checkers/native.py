@@ -21,6 +21,7 @@ from typing import Any
 
 # Keep in step with setup.py's COMPILED.
 COMPILED = (
+    "checkers.history",
     "checkers.models",
     "checkers.linearizable.partition",
     "checkers.linearizable.search",
