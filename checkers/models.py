@@ -91,7 +91,7 @@ class Branches:
         return f"Branches({self.states!r})"
 
 
-# Step functions of three common shapes, as objects the native search (kernel.py) can read
+# Step functions of four common shapes, as objects the native search (kernel.py) can read
 # without calling back into Python; to every other caller they are plain state -> state functions.
 
 class Expect:
@@ -130,6 +130,31 @@ class Swap:
 
     def __call__(self, state: Any) -> Any:
         return self.value if state == self.expected else ILLEGAL
+
+
+class AppendText:
+    """The step of an append of `tail` to a map that holds one key (a kv partition): the state is
+    () or ((key, text),), and "" is left out. The new text becomes UNOBSERVABLE when no read
+    returned a string that starts with it (`observed`: the strings reads returned, sorted): such
+    a string can never be seen again, since appends only extend it (a put replaces it)."""
+
+    __slots__ = ("key", "tail", "observed")
+
+    def __init__(self, key: Any, tail: str, observed: list[str]) -> None:
+        self.key = key
+        self.tail = tail
+        self.observed = observed
+
+    def __call__(self, state: Any) -> Any:
+        old = state[0][1] if state else ""
+        if old is UNOBSERVABLE:
+            return state
+        new = old + self.tail
+        observed = self.observed
+        i = bisect_left(observed, new)
+        if not (i < len(observed) and observed[i].startswith(new)):
+            return ((self.key, UNOBSERVABLE),)
+        return () if new == "" else ((self.key, new),)
 
 
 class ModelError(ValueError):
@@ -486,18 +511,6 @@ def _one_key(key: Any, text: Any) -> tuple:
     return () if text == "" else ((key, text),)
 
 
-def _append_one_key(key: Any, tail: str,
-                    observable: Callable[[Any, Any], bool]) -> Callable[[Any], Any]:
-    """_append_step where every state holds `key` alone (a partition of one key)."""
-    def compiled(state: tuple) -> tuple:
-        old = state[0][1] if state else ""
-        if old is UNOBSERVABLE:
-            return state
-        new = old + tail
-        return _one_key(key, new if observable(key, new) else UNOBSERVABLE)
-    return compiled
-
-
 def _put_step(key: Any, new: Any) -> Callable[[Any], Any]:
     return lambda state: _assoc(state, key, new, "")
 
@@ -539,8 +552,9 @@ class KV(Model):
     def compile_steps(self, ops: list[Operation]) -> list[Callable[[Any], Any]]:
         """As compile_step, but a string that is no prefix of any value a get returned can never
         be observed (appends only extend it): it becomes UNOBSERVABLE until a put. With one key
-        (a partition) the state is () or ((key, text),), so gets and puts become Expect and
-        Become steps, which the native search runs without calling back."""
+        (a partition) the state is () or ((key, text),), so gets, puts and appends become
+        Expect, Become and AppendText steps, which the native search runs without calling
+        back."""
         seen: dict[Any, list[str]] = {}
         first = freeze(ops[0].key) if ops else None
         single = True
@@ -578,7 +592,7 @@ class KV(Model):
             elif f == "append":
                 tail = op.invoke_value
                 if isinstance(tail, str):
-                    steps.append(_append_one_key(key, tail, observable) if single
+                    steps.append(AppendText(key, tail, seen.get(key, [])) if single
                                  else _append_step(key, tail, observable))
                 else:
                     steps.append(self.compile_step(op))

@@ -3,18 +3,22 @@
  * Same nodes, order and pruning as search.py (Wing & Gong's search, Lowe's memo, cuts into
  * segments, eager reads, leaving out ops of unknown outcome, twins, the failed-subsumption rule),
  * without the model's look-ahead guards. States are small ints that kernel.py interns; an op is
- * one of four instructions:
+ * one of five instructions:
  *
  *   READ a     legal only in state a, which it keeps (never calls back into Python)
  *   WRITE a    legal everywhere, leaves state a
  *   SWAP a b   legal only in state a, leaves state b
+ *   APPEND     kv's one-key append (models.AppendText): operands[op] is (key, tail, observed);
+ *              from () or ((key, text),) the state becomes ((key, text + tail),), or
+ *              ((key, unobservable),) when no string in `observed` (sorted) starts with that,
+ *              or () for "" (once per distinct (op, state), as CALL)
  *   CALL       the model's own step function steps[op](state), called once per distinct
  *              (op, state): ILLEGAL, a new state (numbered here through `ids` and `states`,
  *              kernel.py's dict and list), or Branches, which kernel.py's transit(op, state)
  *              numbers into a tuple
  *
  * search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal,
- *        branches, transit, deadline, min_segment, max_bytes)
+ *        branches, transit, operands, unobservable, deadline, min_segment, max_bytes)
  * takes one partition, its ops in invocation order, and returns
  * (verdict, path, state, unplaceable, first_due, nodes): verdict 1 linearizable, 0 not,
  * -1 deadline passed, -2 the search outgrew max_bytes (negative: no limit); for 0, the deepest dead end's path (op indexes in linearization order), its
@@ -28,7 +32,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { OP_CALL = 0, OP_READ = 1, OP_WRITE = 2, OP_SWAP = 3 };
+enum { OP_CALL = 0, OP_READ = 1, OP_WRITE = 2, OP_SWAP = 3, OP_APPEND = 4 };
 enum { FLAG_OPTIONAL = 1, FLAG_PURE = 2 };
 
 #define CHECK_EVERY 2048
@@ -249,6 +253,8 @@ typedef struct {
     PyObject *illegal;  /* models.ILLEGAL */
     PyObject *branches; /* models.Branches */
     PyObject *transit;
+    PyObject *operands;     /* per op: APPEND's (key, tail, observed), else None */
+    PyObject *unobservable; /* models.UNOBSERVABLE */
     double deadline;   /* CLOCK_MONOTONIC seconds, or < 0 for none */
     double max_bytes;  /* memory the search may hold, or < 0 for no limit */
     int nseg;
@@ -364,6 +370,61 @@ static int call_step(Search *s, int i, int64_t state, int64_t *v) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* Whether some string in `observed` (a sorted list of str) starts with `text`: the first one
+ * not below it is the only candidate. 1, 0, or -1 on error. */
+static int observable(PyObject *observed, PyObject *text) {
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(observed);
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        int c = PyUnicode_Compare(PyList_GET_ITEM(observed, mid), text);
+        if (c == -1 && PyErr_Occurred()) return -1;
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    if (lo == PyList_GET_SIZE(observed)) return 0;
+    Py_ssize_t m = PyUnicode_Tailmatch(PyList_GET_ITEM(observed, lo), text, 0, PY_SSIZE_T_MAX, -1);
+    return m < 0 ? -1 : (int)m;
+}
+
+/* Op i's APPEND from `state` (see the top of this file): *v is the new state's number. */
+static int append_step(Search *s, int i, int64_t state, int64_t *v) {
+    PyObject *args = PyList_GET_ITEM(s->operands, i);
+    PyObject *from = PyList_GET_ITEM(s->states, state);
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 3
+        || !PyUnicode_Check(PyTuple_GET_ITEM(args, 1)) || !PyList_Check(PyTuple_GET_ITEM(args, 2))
+        || !PyTuple_Check(from) || PyTuple_GET_SIZE(from) > 1) {
+        return call_step(s, i, state, v); /* not the shapes this handles: the model's own step */
+    }
+    PyObject *key = PyTuple_GET_ITEM(args, 0), *observed = PyTuple_GET_ITEM(args, 2);
+    PyObject *old;
+    if (PyTuple_GET_SIZE(from) == 0) {
+        old = NULL; /* "" */
+    } else {
+        PyObject *pair = PyTuple_GET_ITEM(from, 0);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) return call_step(s, i, state, v);
+        old = PyTuple_GET_ITEM(pair, 1);
+        if (old == s->unobservable) { *v = state; return 0; }
+        if (!PyUnicode_Check(old)) return call_step(s, i, state, v);
+    }
+    PyObject *text = old ? PyUnicode_Concat(old, PyTuple_GET_ITEM(args, 1))
+                         : Py_NewRef(PyTuple_GET_ITEM(args, 1));
+    if (!text) return -1;
+    int seen = observable(observed, text);
+    if (seen < 0) { Py_DECREF(text); return -1; }
+    PyObject *to;
+    if (seen && PyUnicode_GET_LENGTH(text) == 0) {
+        to = PyTuple_New(0);
+    } else {
+        PyObject *pair = PyTuple_Pack(2, key, seen ? text : s->unobservable);
+        to = pair ? PyTuple_Pack(1, pair) : NULL;
+        Py_XDECREF(pair);
+    }
+    Py_DECREF(text);
+    if (!to) return -1;
+    *v = intern(s, to);
+    Py_DECREF(to);
+    return *v < 0 ? -1 : 0;
+}
+
 /* The state(s) op i (partition index) leaves from `state`: count of them in *out or -1. */
 static int step(Search *s, int i, int64_t state, int64_t *one, const int64_t **many) {
     switch (s->code[i]) {
@@ -384,7 +445,9 @@ static int step(Search *s, int i, int64_t state, int64_t *one, const int64_t **m
     uint64_t key = (((uint64_t)(uint32_t)i << 32) | (uint64_t)(uint32_t)state) + 1;
     int64_t v;
     if (!answers_find(&s->answers, key, &v)) {
-        if (call_step(s, i, state, &v) < 0) return -1;
+        if ((s->code[i] == OP_APPEND ? append_step(s, i, state, &v) : call_step(s, i, state, &v))
+            < 0)
+            return -1;
         if (answers_put(&s->answers, key, v) < 0) return -1;
     }
     if (v == -1) return 0;
@@ -803,14 +866,15 @@ fail:
 
 static PyObject *wgl_search(PyObject *self, PyObject *args) {
     PyObject *codes, *alist, *blist, *flags, *twins, *starts, *ends, *steps, *states, *ids,
-        *illegal, *branches, *transit, *deadline;
+        *illegal, *branches, *transit, *operands, *unobservable, *deadline;
     long long init;
     int min_segment;
     double max_bytes;
-    if (!PyArg_ParseTuple(args, "SOOSOOOLO!O!O!OOOOid", &codes, &alist, &blist, &flags, &twins,
-                          &starts, &ends, &init, &PyList_Type, &steps, &PyList_Type, &states,
-                          &PyDict_Type, &ids, &illegal, &branches, &transit, &deadline,
-                          &min_segment, &max_bytes))
+    if (!PyArg_ParseTuple(args, "SOOSOOOLO!O!O!OOOO!OOid", &codes, &alist, &blist, &flags,
+                          &twins, &starts, &ends, &init, &PyList_Type, &steps, &PyList_Type,
+                          &states, &PyDict_Type, &ids, &illegal, &branches, &transit,
+                          &PyList_Type, &operands, &unobservable, &deadline, &min_segment,
+                          &max_bytes))
         return NULL;
     Search s;
     memset(&s, 0, sizeof s);
@@ -829,8 +893,12 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
     s.illegal = illegal;
     s.branches = branches;
     s.transit = transit;
-    if (!PyType_Check(branches) || PyList_GET_SIZE(steps) != PyBytes_GET_SIZE(codes)) {
-        PyErr_SetString(PyExc_ValueError, "search: branches must be a type, steps one per op");
+    s.operands = operands;
+    s.unobservable = unobservable;
+    if (!PyType_Check(branches) || PyList_GET_SIZE(steps) != PyBytes_GET_SIZE(codes)
+        || PyList_GET_SIZE(operands) != PyBytes_GET_SIZE(codes)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "search: branches must be a type, steps and operands one per op");
         return NULL;
     }
     s.deadline = deadline == Py_None ? -1.0 : PyFloat_AsDouble(deadline);
@@ -873,7 +941,7 @@ done:
 static PyMethodDef methods[] = {
     {"search", wgl_search, METH_VARARGS,
      "search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal, "
-     "branches, transit, deadline, min_segment, max_bytes)"
+     "branches, transit, operands, unobservable, deadline, min_segment, max_bytes)"
      " -> (verdict, path, state, unplaceable, first_due, nodes)"},
     {NULL, NULL, 0, NULL},
 };
@@ -888,6 +956,7 @@ PyMODINIT_FUNC PyInit__wgl(void) {
     if (!m) return NULL;
     if (PyModule_AddIntConstant(m, "CALL", OP_CALL) < 0 || PyModule_AddIntConstant(m, "READ", OP_READ) < 0
         || PyModule_AddIntConstant(m, "WRITE", OP_WRITE) < 0 || PyModule_AddIntConstant(m, "SWAP", OP_SWAP) < 0
+        || PyModule_AddIntConstant(m, "APPEND", OP_APPEND) < 0
         || PyModule_AddIntConstant(m, "OPTIONAL", FLAG_OPTIONAL) < 0
         || PyModule_AddIntConstant(m, "PURE", FLAG_PURE) < 0) {
         Py_DECREF(m);

@@ -2,8 +2,8 @@
 
 The C code works on state numbers: kernel.py numbers the states its ops name (a dict and a
 list, shared with the C code, which numbers the states it meets later) and turns each op's
-compiled step into an instruction. The model's Expect, Become and Swap steps (see models.py) run
-in C; any other step is a CALL: the C code calls the model's own step function once per
+compiled step into an instruction. The model's Expect, Become, Swap and AppendText steps (see
+models.py) run in C; any other step is a CALL: the C code calls the model's own step function once per
 (op, state) pair and remembers the answer (several outcomes, Branches, come back through
 `_States.transit`). So every model works here; the common shapes are simply faster.
 
@@ -26,9 +26,10 @@ from typing import Any, cast
 from checkers.history import Operation
 from checkers.linearizable.partition import MIN_SEGMENT, twin_signature
 from checkers.linearizable.search import SearchTimeout
-from checkers.models import ILLEGAL, Become, Branches, Expect, Swap, compiled_steps
+from checkers.models import (ILLEGAL, UNOBSERVABLE, AppendText, Become, Branches, Expect, Swap,
+                             compiled_steps)
 
-_CALL, _READ, _WRITE, _SWAP = 0, 1, 2, 3  # _wgl's instructions
+_CALL, _READ, _WRITE, _SWAP, _APPEND = 0, 1, 2, 3, 4  # _wgl's instructions
 _OPTIONAL, _PURE = 1, 2  # and op flags
 
 def _load() -> Any:
@@ -122,31 +123,35 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
         steps = list(steps)
     read_fs = getattr(model, "read_fs", ())
     known = _States(steps)
-    number = known.number
     n = len(ops)
-    codes = bytearray(n)
-    flags = bytearray(n)
+    codes = [_CALL] * n
+    flags = [0] * n
     a = [0] * n
     b = [0] * n
+    operands: list[Any] = [None] * n
     twin_prev = [-1] * n
     try:
-        init = number(model.init())
+        init = known.number(model.init())
         for i in range(n):
             step: Any = steps[i]
             kind = type(step)
             # cast: compiled, the fields of a known class are read directly, not looked up
             if kind is Expect:
                 codes[i] = _READ
-                a[i] = number(cast(Expect, step).value)
+                a[i] = known.number(cast(Expect, step).value)
                 flags[i] = _PURE
             elif kind is Become:
                 codes[i] = _WRITE
-                a[i] = number(cast(Become, step).value)
+                a[i] = known.number(cast(Become, step).value)
             elif kind is Swap:
                 swap = cast(Swap, step)
                 codes[i] = _SWAP
-                a[i] = number(swap.expected)
-                b[i] = number(swap.value)
+                a[i] = known.number(swap.expected)
+                b[i] = known.number(swap.value)
+            elif kind is AppendText:
+                append = cast(AppendText, step)
+                codes[i] = _APPEND
+                operands[i] = (append.key, append.tail, append.observed)
             elif ops[i].f in read_fs:
                 flags[i] = _PURE
     except TypeError:  # an unhashable state
@@ -165,7 +170,7 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
     states = known.states
     verdict, path, sid, unplaceable, first_due, nodes = module.search(
         bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, steps, states,
-        known.ids, ILLEGAL, Branches, known.transit,
+        known.ids, ILLEGAL, Branches, known.transit, operands, UNOBSERVABLE,
         deadline if deadline is None else float(deadline), MIN_SEGMENT, _budget)
     if verdict == -1:
         raise SearchTimeout()
