@@ -150,9 +150,7 @@ class AppendText:
         if old is UNOBSERVABLE:
             return state
         new = old + self.tail
-        observed = self.observed
-        i = bisect_left(observed, new)
-        if not (i < len(observed) and observed[i].startswith(new)):
+        if not _observable(self.observed, new):
             return ((self.key, UNOBSERVABLE),)
         return () if new == "" else ((self.key, new),)
 
@@ -511,6 +509,22 @@ def _one_key(key: Any, text: Any) -> tuple:
     return () if text == "" else ((key, text),)
 
 
+def _observable(values: list[str] | None, text: Any) -> bool:
+    """Whether some string in `values` (sorted) starts with `text`."""
+    if not values or not isinstance(text, str):
+        return False
+    i = bisect_left(values, text)
+    return i < len(values) and values[i].startswith(text)
+
+
+def _shared_one_key(shared: dict[Any, tuple], key: Any, text: Any) -> tuple:
+    """_one_key(key, text), one object per text (text is hashable: a frozen value)."""
+    state = shared.get(text)
+    if state is None:
+        state = shared[text] = _one_key(key, text)
+    return state
+
+
 def _put_step(key: Any, new: Any) -> Callable[[Any], Any]:
     return lambda state: _assoc(state, key, new, "")
 
@@ -562,24 +576,31 @@ class KV(Model):
         fs: list[str] = []
         keys: list[Any] = []
         for op in ops:
-            key = freeze(op.key)
+            key: Any = op.key
+            if type(key) is not str:
+                key = freeze(key)
             f = op.f
             fs.append(f)
             keys.append(key)
-            if key != first:
+            if key is not first and key != first:
                 single = False
             if (f == "get" or f == "read") and op.type == "ok":
-                seen.setdefault(key, []).append("" if op.value is None else str(op.value))
+                value = op.value
+                text = "" if value is None else str(value)
+                values = seen.get(key)
+                if values is None:
+                    seen[key] = [text]
+                else:
+                    values.append(text)
         for values in seen.values():
             values.sort()
 
         def observable(key: Any, text: Any) -> bool:
-            values = seen.get(key)
-            if not values or not isinstance(text, str):
-                return False
-            i = bisect_left(values, text)
-            return i < len(values) and values[i].startswith(text)
+            return _observable(seen.get(key), text)
 
+        # with one key, the states of equal strings are one object (the search numbers each
+        # state it is given; equal objects cost a full comparison, the same one a pointer's)
+        one_key: dict[Any, tuple] = {}
         steps: list[Callable[[Any], Any]] = []
         for i in range(len(ops)):
             op, f, key = ops[i], fs[i], keys[i]
@@ -587,8 +608,9 @@ class KV(Model):
                 new = op.invoke_value
                 if new is None:
                     new = ""
-                held = new if observable(key, new) else UNOBSERVABLE
-                steps.append(Become(_one_key(key, held)) if single else _put_step(key, held))
+                held = new if _observable(seen.get(key), new) else UNOBSERVABLE
+                steps.append(Become(_shared_one_key(one_key, key, held)) if single
+                             else _put_step(key, held))
             elif f == "append":
                 tail = op.invoke_value
                 if isinstance(tail, str):
@@ -598,7 +620,8 @@ class KV(Model):
                     steps.append(self.compile_step(op))
             elif single and (f == "get" or f == "read") and op.type == "ok":
                 value = op.value
-                steps.append(Expect(_one_key(key, "" if value is None else freeze(value))))
+                steps.append(Expect(_shared_one_key(one_key, key,
+                                                    "" if value is None else freeze(value))))
             else:
                 steps.append(self.compile_step(op))
         return steps

@@ -21,8 +21,9 @@
  *        branches, transit, operands, unobservable, deadline, min_segment, max_bytes)
  * takes one partition, its ops in invocation order, and returns
  * (verdict, path, state, unplaceable, first_due, nodes): verdict 1 linearizable, 0 not,
- * -1 deadline passed, -2 the search outgrew max_bytes (negative: no limit); for 0, the deepest dead end's path (op indexes in linearization order), its
- * state, the ops that could have come next there, and the one whose return closed that window.
+ * -1 deadline passed, -2 the search outgrew max_bytes (negative: no limit); for 0, the deepest
+ * dead end's path (op indexes in linearization order), its state, the ops that could have come
+ * next there, and the one whose return closed that window.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -242,9 +243,9 @@ typedef struct {
 
 typedef struct {
     int n;
-    const unsigned char *code;
+    int64_t *code;
     int64_t *a, *b;
-    const unsigned char *flags;
+    int64_t *flags;
     int *twin_prev;
     int64_t *start, *end;
     PyObject *steps;    /* kernel.py's compiled steps, one per op */
@@ -817,6 +818,8 @@ static void search_free(Search *s) {
     PyMem_Free(s->path);
     PyMem_Free(s->scratch);
     PyMem_Free(s->deep_bits);
+    PyMem_Free(s->code);
+    PyMem_Free(s->flags);
     PyMem_Free(s->a);
     PyMem_Free(s->b);
     PyMem_Free(s->twin_prev);
@@ -870,7 +873,8 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
     long long init;
     int min_segment;
     double max_bytes;
-    if (!PyArg_ParseTuple(args, "SOOSOOOLO!O!O!OOOO!OOid", &codes, &alist, &blist, &flags,
+    if (!PyArg_ParseTuple(args, "O!OOO!OOOLO!O!O!OOOO!OOid", &PyList_Type, &codes, &alist, &blist,
+                          &PyList_Type, &flags,
                           &twins, &starts, &ends, &init, &PyList_Type, &steps, &PyList_Type,
                           &states, &PyDict_Type, &ids, &illegal, &branches, &transit,
                           &PyList_Type, &operands, &unobservable, &deadline, &min_segment,
@@ -878,15 +882,13 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
         return NULL;
     Search s;
     memset(&s, 0, sizeof s);
-    s.n = (int)PyBytes_GET_SIZE(codes);
+    s.n = (int)PyList_GET_SIZE(codes);
     int n = s.n;
-    if (PyBytes_GET_SIZE(flags) != n || !PyList_Check(starts) || !PyList_Check(ends)
+    if (PyList_GET_SIZE(flags) != n || !PyList_Check(starts) || !PyList_Check(ends)
         || PyList_GET_SIZE(starts) != n || PyList_GET_SIZE(ends) != n) {
         PyErr_SetString(PyExc_ValueError, "search: arguments of different lengths");
         return NULL;
     }
-    s.code = (const unsigned char *)PyBytes_AS_STRING(codes);
-    s.flags = (const unsigned char *)PyBytes_AS_STRING(flags);
     s.steps = steps;
     s.states = states;
     s.ids = ids;
@@ -895,8 +897,7 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
     s.transit = transit;
     s.operands = operands;
     s.unobservable = unobservable;
-    if (!PyType_Check(branches) || PyList_GET_SIZE(steps) != PyBytes_GET_SIZE(codes)
-        || PyList_GET_SIZE(operands) != PyBytes_GET_SIZE(codes)) {
+    if (!PyType_Check(branches) || PyList_GET_SIZE(steps) != n || PyList_GET_SIZE(operands) != n) {
         PyErr_SetString(PyExc_ValueError,
                         "search: branches must be a type, steps and operands one per op");
         return NULL;
@@ -907,7 +908,9 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
     s.deep_path = -1;
     PyObject *out = NULL;
     if (answers_init(&s.answers) < 0) goto done;
-    if (!(s.a = int_list(alist, n, "a")) || !(s.b = int_list(blist, n, "b"))) goto done;
+    if (!(s.code = int_list(codes, n, "codes")) || !(s.flags = int_list(flags, n, "flags"))
+        || !(s.a = int_list(alist, n, "a")) || !(s.b = int_list(blist, n, "b")))
+        goto done;
     int64_t *tp = int_list(twins, n, "twin_prev");
     if (!tp) goto done;
     s.twin_prev = (int *)PyMem_Malloc((size_t)(n ? n : 1) * sizeof(int));

@@ -169,7 +169,7 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
                     last_twin[sig] = i
     states = known.states
     verdict, path, sid, unplaceable, first_due, nodes = module.search(
-        bytes(codes), a, b, bytes(flags), twin_prev, starts, ends, init, steps, states,
+        codes, a, b, flags, twin_prev, starts, ends, init, steps, states,
         known.ids, ILLEGAL, Branches, known.transit, operands, UNOBSERVABLE,
         deadline if deadline is None else float(deadline), MIN_SEGMENT, _budget)
     if verdict == -1:
