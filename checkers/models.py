@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, cast
 
 from mypy_extensions import mypyc_attr
 
@@ -463,17 +463,20 @@ class CasRegister(Register):
 # --- key-value maps ------------------------------------------------------------------------------
 
 def _lookup(state: tuple, key: Any, default: Any) -> Any:
-    for k, v in state:
-        if k == key:
-            return v
+    for item in state:
+        pair = cast(tuple, item)  # compiled: a tuple's items are read directly
+        k = pair[0]
+        if k is key or k == key:  # keys are usually the very same (shared) object
+            return pair[1]
     return default
 
 
 def _assoc(state: tuple, key: Any, value: Any, default: Any) -> tuple:
     """The map `state` (a tuple of pairs sorted by the keys' repr, default values left out)
     with key set."""
-    for i, (k, _) in enumerate(state):
-        if k == key:
+    for i in range(len(state)):
+        k = cast(tuple, state[i])[0]
+        if k is key or k == key:
             if value == default:
                 return state[:i] + state[i + 1:]
             return state[:i] + ((key, value),) + state[i + 1:]
@@ -481,7 +484,7 @@ def _assoc(state: tuple, key: Any, value: Any, default: Any) -> tuple:
         return state
     rank = repr(key)
     i = 0
-    while i < len(state) and repr(state[i][0]) < rank:
+    while i < len(state) and repr(cast(tuple, state[i])[0]) < rank:
         i += 1
     return state[:i] + ((key, value),) + state[i:]
 
