@@ -14,8 +14,8 @@ never reach a model. Optional, with defaults in `Model`:
   (-inf: it can never matter and is dropped). Lets the checker drop info reads and cut long
   histories into independent stretches despite ops of unknown outcome.
 - `compile_step(op)`: a fast `state -> new_state | ILLEGAL` function for one op; the default wraps
-  `step`. Returning `Expect(v)`, `Become(v)` or `Swap(e, v)` for ops of those shapes lets the
-  native search run them without calling back into Python. `compile_steps(ops)` compiles a
+  `step`. Returning `Expect(v)`, `Become(v)` or `Swap(e, v)` for ops of those shapes (or kv's
+  `AppendText`) lets the native search run them without calling back into Python. `compile_steps(ops)` compiles a
   whole sub-history at once, which lets a model see that a state can never be observed and
   replace it by UNOBSERVABLE, merging equivalent states.
 - `guards(ops)`: for each op that observes the state, `(test, enablers)` or None: `test(state)` is
