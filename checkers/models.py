@@ -684,17 +684,19 @@ class KV(Model):
         return out
 
     def describe_op(self, op: Operation) -> str:
-        # concatenation rather than f-strings: compiled, it is several times cheaper, and the
-        # evidence describes every op around a failure
+        # f-strings of str parts only: compiled, each is one allocation (formatting with !r is
+        # several times dearer), and the evidence describes every op up to a failure
         f, outcome, key = op.f, op.type, repr(op.key)
-        tail = "" if outcome == "ok" else " (" + str(outcome) + ": outcome unknown)"
-        if f in ("get", "read"):
+        tail = "" if outcome == "ok" else f" ({outcome}: outcome unknown)"
+        if f == "get" or f == "read":
             if outcome == "ok":
-                return "get of " + key + " returned " + _fmt(op.value)
-            return "get of " + key + tail
-        if f in ("put", "write"):
-            return "put " + _fmt(op.invoke_value) + " to " + key + tail
-        return "append " + _fmt(op.invoke_value) + " to " + key + tail
+                value = _fmt(op.value)
+                return f"get of {key} returned {value}"
+            return f"get of {key}{tail}"
+        value = _fmt(op.invoke_value)
+        if f == "put" or f == "write":
+            return f"put {value} to {key}{tail}"
+        return f"append {value} to {key}{tail}"
 
     def describe_state(self, state: Any) -> str:
         if not state:

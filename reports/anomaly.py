@@ -83,6 +83,10 @@ def build_anomaly(failure: dict[str, Any], width: float = 1300) -> Anomaly:
         notes.append(f"{len(ops)} operations in this failure; the first {MAX_OPS} by start time "
                      f"are drawn and listed.")
         ops = sorted(ops, key=lambda o: _num(o.get("start"), 0))[:MAX_OPS]
+    left_out = failure.get("later_ops")
+    if isinstance(left_out, int) and left_out > 0:
+        notes.append(f"{left_out} later operation(s) of this partition began after the failure "
+                     f"point, so they could take no part in it; the history has them.")
     order = {op_id: n for n, op_id in enumerate(failure.get("linearized") or [], 1)}
     unplaceable = set(_hashable(i) for i in failure.get("unplaceable") or [])
 

@@ -1,6 +1,10 @@
 """What a failed partition looks like in results.json: the longest linearizable prefix found, the
 state it left, the ops that could not come next, a sentence saying what the model expected, and
-the ops around the failure point (at most WINDOW of them, so huge sub-histories stay readable)."""
+the ops up to the failure point (at most WINDOW of them, so huge sub-histories stay readable).
+
+Ops that began only after every linearized and unplaceable op had ended are counted, not listed:
+the search never had them as candidates at the dead end, so they take no part in the failure,
+and in a long partition they are most of its ops."""
 
 from __future__ import annotations
 
@@ -81,6 +85,7 @@ def evidence(model: Any, key: Any, all_ops: list[Operation], path: list[Operatio
     read_fs = getattr(model, "read_fs", ())
     describe = getattr(model, "describe_op", None)
     last = next((op for op in reversed(path) if op.f not in read_fs), None)
+    window, later = _window(all_ops, path, unplaceable)
     return {
         "key": key,
         "linearized": [op.id for op in path],
@@ -88,7 +93,8 @@ def evidence(model: Any, key: Any, all_ops: list[Operation], path: list[Operatio
         "state_description": describe_state(model, state),
         "unplaceable": [op.id for op in unplaceable],
         "expected": _expected(model, state, last, unplaceable, first_due),
-        "ops": [op_record(model, op, describe) for op in _window(all_ops, unplaceable)],
+        "ops": [op_record(model, op, describe) for op in window],
+        "later_ops": later,
     }
 
 
@@ -138,18 +144,41 @@ def _illegal_in(model: Any, op: Operation, state: Any) -> bool:
     return new is ILLEGAL or (type(new) is Branches and not new)
 
 
-def _window(all_ops: list[Operation], unplaceable: list[Operation]) -> list[Operation]:
+def _window(all_ops: list[Operation], path: list[Operation],
+            unplaceable: list[Operation]) -> tuple[list[Operation], int]:
+    """The ops to show, in invocation order, and how many ops began after the failure point
+    (the last moment a linearized or unplaceable op was seen) and are left out."""
     ops = all_ops if _in_invocation_order(all_ops) else \
         sorted(all_ops, key=lambda op: (op.start, op.invoke_index))
+    cut = _failure_point(path, unplaceable)
+    shown = len(ops)
+    while shown and ops[shown - 1].start > cut:
+        shown -= 1
+    later = len(ops) - shown
+    if later:
+        ops = ops[:shown]
     if len(ops) <= WINDOW:
-        return ops
+        return ops, later
     ids = {op.id for op in unplaceable}
     centre = next((i for i, op in enumerate(ops) if op.id in ids), len(ops) - 1)
     lo = max(0, min(centre - WINDOW * 3 // 4, len(ops) - WINDOW))
     window = ops[lo:lo + WINDOW]
     in_window = {op.id for op in window}
     missing = [op for op in unplaceable if op.id not in in_window]
-    return sorted(window + missing, key=lambda op: (op.start, op.invoke_index))
+    return sorted(window + missing, key=lambda op: (op.start, op.invoke_index)), later
+
+
+def _failure_point(path: list[Operation], unplaceable: list[Operation]) -> Any:
+    """The latest start or return among the linearized and unplaceable ops (an info op's
+    return never comes, so its start counts)."""
+    cut: Any = -_INF
+    for ops in (path, unplaceable):
+        for op in ops:
+            end: Any = op.end
+            t: Any = op.start if end == _INF or op.type == "info" else end
+            if t > cut:
+                cut = t
+    return cut
 
 
 def _in_invocation_order(ops: list[Operation]) -> bool:

@@ -28,7 +28,7 @@ def check(h: History, model: str = "cas-register", **kw: Any) -> dict:
 RESULT_KEYS = {"valid", "model", "operations", "partitions", "elapsed_s", "note", "failures",
                "unknown"}
 FAILURE_KEYS = {"key", "linearized", "state", "state_description", "unplaceable", "expected",
-                "ops"}
+                "ops", "later_ops"}
 OP_KEYS = {"id", "process", "f", "key", "invoke_value", "value", "type", "start", "end", "node",
            "invoke_index", "complete_index", "description"}
 
@@ -244,6 +244,19 @@ def test_parallel_workers_agree_with_serial():
     parallel = check(history(*rows), workers=2)
     assert serial["valid"] is False and parallel["valid"] is False
     assert [f["key"] for f in serial["failures"]] == [f["key"] for f in parallel["failures"]] == [3]
+
+
+def test_ops_that_began_after_the_failure_point_are_counted_not_listed():
+    rows = [(0, "invoke", "write", 1), (0, "ok", "write", 1),
+            (1, "invoke", "read", None), (2, "invoke", "write", 2),  # overlaps the stale read
+            (1, "ok", "read", 3), (2, "ok", "write", 2)]
+    for i in range(5):  # all begin after the stale read and the write beside it returned
+        rows += [(0, "invoke", "write", 10 + i), (0, "ok", "write", 10 + i)]
+    r = check(history(*rows))
+    (f,) = r["failures"]
+    shown = [op["id"] for op in f["ops"]]
+    assert f["unplaceable"] and set(f["unplaceable"]) | set(f["linearized"]) <= set(shown)
+    assert shown == [0, 1, 2] and f["later_ops"] == 5
 
 
 def test_huge_partition_evidence_window_is_bounded():

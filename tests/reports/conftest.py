@@ -75,6 +75,7 @@ def lin_failure(key: Any = "x", node: str = "n1", text: str = "") -> dict[str, A
                 op(2, 2, "write", 2, 2, "ok", 100, 180), op(3, 1, "read", None, 1, "ok", 200, 260),
                 op(4, 0, "write", 3, 3, "info", 150, None),
                 op(5, 2, "write", 4, 4, "info", 1100, None)],
+        "later_ops": 12,
     }
 
 

@@ -35,6 +35,8 @@ def test_report_shows_verdicts_spec_anomaly_and_nemesis(run_dir: Path):
     assert page.count('class="a-op other open"') == 1  # the concurrent info write, open-ended
     # the info write that began after them all is in the table only
     assert "1 operation(s) began after every linearized and unplaceable one" in page
+    # the checker's count of the ops it left out after the failure point
+    assert "12 later operation(s) of this partition began after the failure point" in page
     assert re.search(r'<td class="mono">5</td>\s*<td>—</td>', page)
     assert "<strong>unplaceable</strong>" in page
     assert re.search(r"<td>#1</td>\s*<td>0</td>\s*<td>write</td>", page)
