@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -202,7 +203,9 @@ def _event_from_map(obj: Any, index: int, where: str) -> Event:
     known = ("index", "time", "process", "type", "f", "value", "key", "node", "error")
     extra = {str(k): v for k, v in obj.items() if k not in known}
     node = obj.get("node")
-    return Event(idx, time, process, type_, str(obj["f"]), obj.get("value"), obj.get("key"),
+    # interned, as the history readers do (see checkers.history._EVENT_TYPE)
+    return Event(idx, time, process, sys.intern(type_), sys.intern(str(obj["f"])),
+                 obj.get("value"), obj.get("key"),
                  None if node is None else str(node), obj.get("error"), extra)
 
 
@@ -281,7 +284,7 @@ def _read_jepsen_log(path: Path) -> History:
             raise HistoryError(f"{where}: cannot read the value {value_text!r} "
                                f"({_short(exc)})") from None
         n = len(events)
-        events.append(Event(n, n, process, type_, f, value))
+        events.append(Event(n, n, process, sys.intern(type_), sys.intern(f), value))
     return History(events, warnings, str(path), {"format": "jepsen-log"})
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -97,8 +98,8 @@ class Event:
         if not (isinstance(process, int) or isinstance(process, str)):
             raise HistoryError(f"{where}: process must be an integer or \"nemesis\"")
         extra = {k: v for k, v in d.items() if k not in KNOWN_FIELDS}
-        return cls(index, time, process, type_, str(f), d.get("value"), d.get("key"),
-                   d.get("node"), d.get("error"), extra)
+        return cls(index, time, process, _EVENT_TYPE[type_], sys.intern(str(f)), d.get("value"),
+                   d.get("key"), d.get("node"), d.get("error"), extra)
 
 
 @dataclass(slots=True)
@@ -246,6 +247,8 @@ def gc_paused() -> Iterator[None]:
 _BLOCK = 1 << 20  # bytes read at a time
 _BLANK = object()  # _parse_slow: a blank line
 _UNPARSEABLE = object()  # _parse_slow: not JSON at all
+# Event types and op names are interned strings, as the literals they are compared with in
+# compiled code are: an equality test is then a pointer comparison, not a memcmp.
 _EVENT_TYPE = {t: t for t in EVENT_TYPES}
 _SHARED_MAX = 1 << 16  # distinct strings shared between events (bounds the table)
 _PLAIN_TYPES = frozenset((int, str, bool, type(None)))  # values orjson reads as json does
@@ -381,8 +384,10 @@ def _read_events_orjson(path: Path, events: list[Event], warnings: list[str]) ->
     exact = _exact
     append = events.append
     plain = _PLAIN_TYPES
-    # Equal strings (f, key, node) made one object: a history repeats a few of them millions of
-    # times. The table starts afresh when it grows past _SHARED_MAX.
+    intern = sys.intern
+    # Equal strings (key, node) made one object: a history repeats a few of them millions of
+    # times. The table starts afresh when it grows past _SHARED_MAX. Op names (f) and event
+    # types are interned (see `_EVENT_TYPE`).
     shared: dict[Any, Any] = {}
     share = shared.setdefault
     lineno = 0
@@ -430,7 +435,7 @@ def _read_events_orjson(path: Path, events: list[Event], warnings: list[str]) ->
                                 and (error is None or exact(error))):
                             # positional: compiled, a direct native constructor call
                             # (field order checked by _check_fields)
-                            e = Event(index, time, process, type_, share(f, f), value,
+                            e = Event(index, time, process, type_, intern(f), value,
                                       share(key, key) if type(key) is str else key,
                                       node if node is None else share(node, node), error, {})
                             append(e)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,17 @@ def test_porcupine_kv(tmp_path):
     assert [(o.f, o.key, o.value) for o in ops] == [("append", "0", "x 0 0 y"),
                                                     ("get", "0", "x 0 0 y")]
     assert LinearizabilityChecker("kv").check(h)["valid"] is True
+
+
+@pytest.mark.parametrize("name,text", [("h.jsonl", None), ("history.edn", EDN_LINES),
+                                       ("v.edn", "[" + EDN_LINES + "]"), ("etcd.log", LOG),
+                                       ("c01.txt", KV)])
+def test_event_types_and_op_names_are_interned(tmp_path, name, text):
+    # the checkers compare them with literals: interned, that is a pointer comparison
+    h = read_history(write(tmp_path, name, jsonl_text() if text is None else text))
+    assert h.events and all(e.type is sys.intern(e.type) and e.f is sys.intern(e.f)
+                            for e in h.events)
+    assert all(op.type is sys.intern(op.type) for op in h.operations())
 
 
 def test_auto_detection_by_content_not_name(tmp_path):
