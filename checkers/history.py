@@ -24,7 +24,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Final, Iterable, Iterator
 
 _orjson_loads: Any
 _orjson_error: Any
@@ -35,8 +35,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     _orjson_loads = None
     _orjson_error = ValueError
 
-EVENT_TYPES = ("invoke", "ok", "fail", "info")
-NEMESIS = "nemesis"
+EVENT_TYPES: Final = ("invoke", "ok", "fail", "info")
+NEMESIS: Final = "nemesis"
 KNOWN_FIELDS = ("index", "time", "process", "type", "f", "value", "key", "node", "error")
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from typing import Any, Callable, ClassVar, Iterator, cast
+from typing import Any, Callable, ClassVar, Final, Iterator, cast
 
 from mypy_extensions import mypyc_attr
 
@@ -49,7 +49,7 @@ class _Illegal:
         return "ILLEGAL"
 
 
-ILLEGAL: Any = _Illegal()
+ILLEGAL: Final[Any] = _Illegal()
 
 
 class _Unobservable:
@@ -62,7 +62,7 @@ class _Unobservable:
         return "UNOBSERVABLE"
 
 
-UNOBSERVABLE: Any = _Unobservable()
+UNOBSERVABLE: Final[Any] = _Unobservable()
 
 
 class Branches:
@@ -399,7 +399,7 @@ class Register(Model):
         return "the register was absent" if state is None else f"the register held {_fmt(state)}"
 
 
-_NOTHING = object()
+_NOTHING: Final[Any] = object()
 
 
 def _unobservable_after(step: Callable[[Any], Any]) -> Callable[[Any], Any]:

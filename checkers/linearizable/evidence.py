@@ -16,7 +16,7 @@ from checkers.linearizable.partition import Prepared
 from checkers.linearizable.search import Deepest
 from checkers.models import ILLEGAL, Branches, thaw
 
-WINDOW = 200
+WINDOW: Final = 200
 _INF: Final = math.inf
 
 

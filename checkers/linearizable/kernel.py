@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from checkers.history import Operation
 from checkers.linearizable.partition import MIN_SEGMENT, twin_signature
@@ -29,8 +29,15 @@ from checkers.linearizable.search import SearchTimeout
 from checkers.models import (ILLEGAL, UNOBSERVABLE, AppendText, Become, Branches, Expect, Swap,
                              compiled_steps)
 
-_CALL, _READ, _WRITE, _SWAP, _APPEND = 0, 1, 2, 3, 4  # _wgl's instructions
-_OPTIONAL, _PURE = 1, 2  # and op flags
+# _wgl's instructions and op flags; Final, so compiled code has them as constants rather than
+# looking each up in the module's globals
+_CALL: Final = 0
+_READ: Final = 1
+_WRITE: Final = 2
+_SWAP: Final = 3
+_APPEND: Final = 4
+_OPTIONAL: Final = 1
+_PURE: Final = 2
 
 def _load() -> Any:
     from checkers import native as core

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from checkers.history import Operation
 from checkers.models import compiled_steps, freeze
@@ -25,12 +25,12 @@ from checkers.models import compiled_steps, freeze
 
 # Segments shorter than this are merged with the next: a cut saves little on a handful of ops,
 # and every segment costs a generator, a memo and its bookkeeping.
-MIN_SEGMENT = 24
+MIN_SEGMENT: Final = 24
 # Below this many ops a segment's search is short whatever the order; building the guards would
 # cost more than the orders they cut off (measured on Porcupine's kv and etcd histories).
-GUARD_MIN_OPS = 16
+GUARD_MIN_OPS: Final = 16
 # Guards are built once a segment's search has tried this many steps per op (see build_guards).
-GUARD_AFTER_STEPS_PER_OP = 4
+GUARD_AFTER_STEPS_PER_OP: Final = 4
 
 
 @dataclass(slots=True)
@@ -252,7 +252,7 @@ def _segment(all_ops: list[Operation], all_starts: list[Any], all_ends: list[Any
                    needs, free, starts, ends, guards_of if n >= GUARD_MIN_OPS else None)
 
 
-_FREE: Any = object()
+_FREE: Final[Any] = object()
 
 
 def twin_signature(op: Operation, end: Any) -> Any:

@@ -14,13 +14,13 @@ The search records the deepest node it reached (most ops done) for the evidence.
 from __future__ import annotations
 
 import time
-from typing import Any, Generator
+from typing import Any, Final, Generator
 
 from checkers.linearizable.partition import GUARD_AFTER_STEPS_PER_OP, Prepared, Segment
 from checkers.models import ILLEGAL, Branches
 
-CHECK_EVERY = 2048  # nodes between two looks at the clock
-NOT_FINAL: Any = object()
+CHECK_EVERY: Final = 2048  # nodes between two looks at the clock
+NOT_FINAL: Final[Any] = object()
 
 
 class SearchTimeout(Exception):
