@@ -14,7 +14,7 @@ from typing import Any, Final
 from checkers.history import Operation
 from checkers.linearizable.partition import Prepared
 from checkers.linearizable.search import Deepest
-from checkers.models import ILLEGAL, Branches, thaw
+from checkers.models import ILLEGAL, UNOBSERVABLE, Branches, thaw
 
 WINDOW: Final = 200
 _INF: Final = math.inf
@@ -72,8 +72,8 @@ def deepest_failure(model: Any, key: Any, all_ops: list[Operation], path: list[O
                     state: Any, unplaceable: list[Operation], first_due: Operation | None) -> dict:
     """The evidence from the search's deepest dead end: `path` led there, `state` is the
     search's (possibly merged) state at it."""
-    return evidence(model, key, all_ops, path, _replay(model, path, state), unplaceable,
-                    first_due)
+    exact = _replay(model, path, state) if _may_be_merged(state) else state
+    return evidence(model, key, all_ops, path, exact, unplaceable, first_due)
 
 
 def evidence(model: Any, key: Any, all_ops: list[Operation], path: list[Operation], state: Any,
@@ -133,6 +133,20 @@ def _replay(model: Any, path: list[Operation], fallback: Any) -> Any:
         return state
     except Exception:
         return fallback
+
+
+def _may_be_merged(state: Any) -> bool:
+    """Whether the search's state may stand for several (UNOBSERVABLE in it, or a shape this
+    cannot look inside): only then is the path replayed to name the one it left."""
+    if state is UNOBSERVABLE:
+        return True
+    t = type(state)
+    if t is tuple or t is list or t is frozenset:
+        for x in state:
+            if _may_be_merged(x):
+                return True
+        return False
+    return not (state is None or t is str or t is int or t is float or t is bool)
 
 
 def _illegal_in(model: Any, op: Operation, state: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -244,6 +245,21 @@ def test_parallel_workers_agree_with_serial():
     parallel = check(history(*rows), workers=2)
     assert serial["valid"] is False and parallel["valid"] is False
     assert [f["key"] for f in serial["failures"]] == [f["key"] for f in parallel["failures"]] == [3]
+
+
+def test_evidence_names_the_exact_state_where_the_search_merged_unobservable_ones():
+    # 2 and 3 are never read, so the search merges them into one unobservable state; the
+    # evidence replays the path to say which value the register held
+    rows = [(0, "invoke", "write", 1), (0, "ok", "write", 1),
+            (0, "invoke", "write", 2), (0, "ok", "write", 2),
+            (1, "invoke", "read", None), (2, "invoke", "write", 3),
+            (2, "ok", "write", 3), (1, "ok", "read", 1)]
+    for model in ("register", "cas-register"):
+        (f,) = check(history(*rows), model)["failures"]
+        assert "UNOBSERVABLE" not in json.dumps(f)
+        path = {0: 1, 1: 2, 3: 3}  # op ids number the invocations
+        last_write = [i for i in f["linearized"] if i in path][-1]
+        assert f["state"] == path[last_write] and f"held {f['state']}" in f["expected"]
 
 
 def test_ops_that_began_after_the_failure_point_are_counted_not_listed():
