@@ -2,13 +2,14 @@
  *
  * Same nodes, order and pruning as search.py (Wing & Gong's search, Lowe's memo, cuts into
  * segments, eager reads, leaving out ops of unknown outcome, twins, the failed-subsumption rule),
- * without the model's look-ahead guards. States are small ints that kernel.py interns; an op is
- * one of five instructions:
+ * without the model's look-ahead guards. States are small ints, numbered through kernel.py's
+ * dict and list (`ids`, `states`). Each op's compiled step becomes one of five instructions, by
+ * its type (`kinds`: models.Expect, Become, Swap, AppendText; anything else is a CALL):
  *
- *   READ a     legal only in state a, which it keeps (never calls back into Python)
- *   WRITE a    legal everywhere, leaves state a
- *   SWAP a b   legal only in state a, leaves state b
- *   APPEND     kv's one-key append (models.AppendText): operands[op] is (key, tail, observed);
+ *   READ a     Expect(a): legal only in state a, which it keeps (never calls back into Python)
+ *   WRITE a    Become(a): legal everywhere, leaves state a
+ *   SWAP a b   Swap(a, b): legal only in state a, leaves state b
+ *   APPEND     kv's one-key append, AppendText(key, tail, observed):
  *              from () or ((key, text),) the state becomes ((key, text + tail),), or
  *              ((key, unobservable),) when no string in `observed` (sorted) starts with that,
  *              or () for "" (once per distinct (op, state), as CALL)
@@ -17,11 +18,13 @@
  *              kernel.py's dict and list), or Branches, which kernel.py's transit(op, state)
  *              numbers into a tuple
  *
- * search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal,
- *        branches, transit, operands, unobservable, deadline, min_segment, max_bytes)
- * takes one partition, its ops in invocation order, and returns
+ * search(steps, kinds, ops, read_fs, optional, twin_prev, starts, ends, init, states, ids,
+ *        illegal, branches, transit, unobservable, deadline, min_segment, max_bytes)
+ * takes one partition, its ops in invocation order (a CALL op whose f is in read_fs only
+ * observes; `optional` and `twin_prev` are None when every op ended ok), and returns
  * (verdict, path, state, unplaceable, first_due, nodes): verdict 1 linearizable, 0 not,
- * -1 deadline passed, -2 the search outgrew max_bytes (negative: no limit); for 0, the deepest
+ * -1 deadline passed, -2 the search outgrew max_bytes (negative: no limit), -3 a state named by
+ * a step is not hashable (kernel.py then leaves the partition to search.py); for 0, the deepest
  * dead end's path (op indexes in linearization order), its state, the ops that could have come
  * next there, and the one whose return closed that window.
  */
@@ -254,7 +257,7 @@ typedef struct {
     PyObject *illegal;  /* models.ILLEGAL */
     PyObject *branches; /* models.Branches */
     PyObject *transit;
-    PyObject *operands;     /* per op: APPEND's (key, tail, observed), else None */
+    PyObject **appends;     /* per op: APPEND's key, tail, observed (owned), 3 per op */
     PyObject *unobservable; /* models.UNOBSERVABLE */
     double deadline;   /* CLOCK_MONOTONIC seconds, or < 0 for none */
     double max_bytes;  /* memory the search may hold, or < 0 for no limit */
@@ -388,14 +391,12 @@ static int observable(PyObject *observed, PyObject *text) {
 
 /* Op i's APPEND from `state` (see the top of this file): *v is the new state's number. */
 static int append_step(Search *s, int i, int64_t state, int64_t *v) {
-    PyObject *args = PyList_GET_ITEM(s->operands, i);
+    PyObject **args = s->appends + 3 * (size_t)i;
     PyObject *from = PyList_GET_ITEM(s->states, state);
-    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 3
-        || !PyUnicode_Check(PyTuple_GET_ITEM(args, 1)) || !PyList_Check(PyTuple_GET_ITEM(args, 2))
-        || !PyTuple_Check(from) || PyTuple_GET_SIZE(from) > 1) {
+    if (!PyTuple_Check(from) || PyTuple_GET_SIZE(from) > 1) {
         return call_step(s, i, state, v); /* not the shapes this handles: the model's own step */
     }
-    PyObject *key = PyTuple_GET_ITEM(args, 0), *observed = PyTuple_GET_ITEM(args, 2);
+    PyObject *key = args[0], *tail = args[1], *observed = args[2];
     PyObject *old;
     if (PyTuple_GET_SIZE(from) == 0) {
         old = NULL; /* "" */
@@ -406,8 +407,7 @@ static int append_step(Search *s, int i, int64_t state, int64_t *v) {
         if (old == s->unobservable) { *v = state; return 0; }
         if (!PyUnicode_Check(old)) return call_step(s, i, state, v);
     }
-    PyObject *text = old ? PyUnicode_Concat(old, PyTuple_GET_ITEM(args, 1))
-                         : Py_NewRef(PyTuple_GET_ITEM(args, 1));
+    PyObject *text = old ? PyUnicode_Concat(old, tail) : Py_NewRef(tail);
     if (!text) return -1;
     int seen = observable(observed, text);
     if (seen < 0) { Py_DECREF(text); return -1; }
@@ -737,6 +737,73 @@ static int64_t *int_list(PyObject *list, int n, const char *name) {
     return out;
 }
 
+/* Names of the step attributes encode() reads, interned once by the module. */
+static PyObject *name_value, *name_expected, *name_key, *name_tail, *name_observed, *name_f;
+
+/* The number of the state a step holds in its attribute `name`, or -1 with an exception. */
+static int64_t number_of(Search *s, PyObject *step, PyObject *name) {
+    PyObject *state = PyObject_GetAttr(step, name);
+    if (!state) return -1;
+    int64_t sid = intern(s, state);
+    Py_DECREF(state);
+    return sid;
+}
+
+/* Op i's APPEND operands from its AppendText step: 1 when they have the shapes APPEND handles,
+ * 0 when they do not (the op stays a CALL), -1 on error. */
+static int append_operands(Search *s, int i, PyObject *step) {
+    if (!s->appends) {
+        s->appends = (PyObject **)PyMem_Calloc((size_t)s->n * 3, sizeof(PyObject *));
+        if (!s->appends) { PyErr_NoMemory(); return -1; }
+    }
+    PyObject **args = s->appends + 3 * (size_t)i;
+    if (!(args[0] = PyObject_GetAttr(step, name_key)) || !(args[1] = PyObject_GetAttr(step, name_tail))
+        || !(args[2] = PyObject_GetAttr(step, name_observed)))
+        return -1;
+    return PyUnicode_Check(args[1]) && PyList_Check(args[2]);
+}
+
+/* Each op's instruction and operands from its compiled step, by the step's type (see the top
+ * of this file); flags gain PURE for reads. 0, or -1 with an exception. */
+static int encode(Search *s, PyObject *kinds, PyObject *ops, PyObject *read_fs) {
+    PyTypeObject *expect = (PyTypeObject *)PyTuple_GET_ITEM(kinds, 0);
+    PyTypeObject *become = (PyTypeObject *)PyTuple_GET_ITEM(kinds, 1);
+    PyTypeObject *swap = (PyTypeObject *)PyTuple_GET_ITEM(kinds, 2);
+    PyTypeObject *append = (PyTypeObject *)PyTuple_GET_ITEM(kinds, 3);
+    for (int i = 0; i < s->n; i++) {
+        PyObject *step = PyList_GET_ITEM(s->steps, i);
+        PyTypeObject *t = Py_TYPE(step);
+        if (t == expect) {
+            s->code[i] = OP_READ;
+            s->flags[i] |= FLAG_PURE;
+            if ((s->a[i] = number_of(s, step, name_value)) < 0) return -1;
+        } else if (t == become) {
+            s->code[i] = OP_WRITE;
+            if ((s->a[i] = number_of(s, step, name_value)) < 0) return -1;
+        } else if (t == swap) {
+            s->code[i] = OP_SWAP;
+            if ((s->a[i] = number_of(s, step, name_expected)) < 0
+                || (s->b[i] = number_of(s, step, name_value)) < 0)
+                return -1;
+        } else {
+            s->code[i] = OP_CALL;
+            if (t == append) {
+                int fits = append_operands(s, i, step);
+                if (fits < 0) return -1;
+                if (fits) { s->code[i] = OP_APPEND; continue; }
+            }
+            /* the model's own step: pure when the op's f only observes */
+            PyObject *f = PyObject_GetAttr(PyList_GET_ITEM(ops, i), name_f);
+            if (!f) return -1;
+            int pure = PySequence_Contains(read_fs, f);
+            Py_DECREF(f);
+            if (pure < 0) return -1;
+            if (pure) s->flags[i] |= FLAG_PURE;
+        }
+    }
+    return 0;
+}
+
 static int build_segments(Search *s, int min_segment) {
     int n = s->n, cap = 8;
     s->segs = (Segment *)PyMem_Calloc((size_t)cap, sizeof(Segment));
@@ -823,6 +890,10 @@ static void search_free(Search *s) {
     PyMem_Free(s->a);
     PyMem_Free(s->b);
     PyMem_Free(s->twin_prev);
+    if (s->appends) {
+        for (size_t k = 0; k < 3 * (size_t)s->n; k++) Py_XDECREF(s->appends[k]);
+        PyMem_Free(s->appends);
+    }
     PyMem_Free(s->start);
     PyMem_Free(s->end);
     answers_free(&s->answers);
@@ -867,27 +938,44 @@ fail:
     return NULL;
 }
 
+/* n int64s, zeroed, or `fill` for each when it is a list (of n ints); NULL with an exception. */
+static int64_t *int_array(PyObject *fill, int n, const char *name, int64_t zero) {
+    if (fill != Py_None) return int_list(fill, n, name);
+    int64_t *out = (int64_t *)PyMem_Malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    if (!out) { PyErr_NoMemory(); return NULL; }
+    for (int i = 0; i < n; i++) out[i] = zero;
+    return out;
+}
+
 static PyObject *wgl_search(PyObject *self, PyObject *args) {
-    PyObject *codes, *alist, *blist, *flags, *twins, *starts, *ends, *steps, *states, *ids,
-        *illegal, *branches, *transit, *operands, *unobservable, *deadline;
+    PyObject *steps, *kinds, *ops, *read_fs, *optional, *twins, *starts, *ends, *states, *ids,
+        *illegal, *branches, *transit, *unobservable, *deadline;
     long long init;
     int min_segment;
     double max_bytes;
-    if (!PyArg_ParseTuple(args, "O!OOO!OOOLO!O!O!OOOO!OOid", &PyList_Type, &codes, &alist, &blist,
-                          &PyList_Type, &flags,
-                          &twins, &starts, &ends, &init, &PyList_Type, &steps, &PyList_Type,
-                          &states, &PyDict_Type, &ids, &illegal, &branches, &transit,
-                          &PyList_Type, &operands, &unobservable, &deadline, &min_segment,
-                          &max_bytes))
+    if (!PyArg_ParseTuple(args, "O!O!O!OOOOOLO!O!OOOOOid", &PyList_Type, &steps, &PyTuple_Type,
+                          &kinds, &PyList_Type, &ops, &read_fs, &optional, &twins, &starts, &ends,
+                          &init, &PyList_Type, &states, &PyDict_Type, &ids, &illegal, &branches,
+                          &transit, &unobservable, &deadline, &min_segment, &max_bytes))
         return NULL;
     Search s;
     memset(&s, 0, sizeof s);
-    s.n = (int)PyList_GET_SIZE(codes);
+    s.n = (int)PyList_GET_SIZE(steps);
     int n = s.n;
-    if (PyList_GET_SIZE(flags) != n || !PyList_Check(starts) || !PyList_Check(ends)
+    if (PyList_GET_SIZE(ops) != n || !PyList_Check(starts) || !PyList_Check(ends)
         || PyList_GET_SIZE(starts) != n || PyList_GET_SIZE(ends) != n) {
         PyErr_SetString(PyExc_ValueError, "search: arguments of different lengths");
         return NULL;
+    }
+    if (!PyType_Check(branches) || PyTuple_GET_SIZE(kinds) != 4) {
+        PyErr_SetString(PyExc_ValueError, "search: branches must be a type, kinds four types");
+        return NULL;
+    }
+    for (int k = 0; k < 4; k++) {
+        if (!PyType_Check(PyTuple_GET_ITEM(kinds, k))) {
+            PyErr_SetString(PyExc_ValueError, "search: kinds must be four types");
+            return NULL;
+        }
     }
     s.steps = steps;
     s.states = states;
@@ -895,23 +983,25 @@ static PyObject *wgl_search(PyObject *self, PyObject *args) {
     s.illegal = illegal;
     s.branches = branches;
     s.transit = transit;
-    s.operands = operands;
     s.unobservable = unobservable;
-    if (!PyType_Check(branches) || PyList_GET_SIZE(steps) != n || PyList_GET_SIZE(operands) != n) {
-        PyErr_SetString(PyExc_ValueError,
-                        "search: branches must be a type, steps and operands one per op");
-        return NULL;
-    }
     s.deadline = deadline == Py_None ? -1.0 : PyFloat_AsDouble(deadline);
     s.max_bytes = max_bytes;
     s.deep_done = -1;
     s.deep_path = -1;
     PyObject *out = NULL;
     if (answers_init(&s.answers) < 0) goto done;
-    if (!(s.code = int_list(codes, n, "codes")) || !(s.flags = int_list(flags, n, "flags"))
-        || !(s.a = int_list(alist, n, "a")) || !(s.b = int_list(blist, n, "b")))
+    if (!(s.code = int_array(Py_None, n, "", OP_CALL))
+        || !(s.flags = int_array(optional, n, "optional", 0))
+        || !(s.a = int_array(Py_None, n, "", 0)) || !(s.b = int_array(Py_None, n, "", 0)))
         goto done;
-    int64_t *tp = int_list(twins, n, "twin_prev");
+    if (encode(&s, kinds, ops, read_fs) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) { /* a state that is not hashable */
+            PyErr_Clear();
+            out = Py_BuildValue("i[]i[]ii", -3, -1, -1, 0);
+        }
+        goto done;
+    }
+    int64_t *tp = int_array(twins, n, "twin_prev", -1);
     if (!tp) goto done;
     s.twin_prev = (int *)PyMem_Malloc((size_t)(n ? n : 1) * sizeof(int));
     if (!s.twin_prev) { PyMem_Free(tp); PyErr_NoMemory(); goto done; }
@@ -943,8 +1033,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"search", wgl_search, METH_VARARGS,
-     "search(codes, a, b, flags, twin_prev, starts, ends, init, steps, states, ids, illegal, "
-     "branches, transit, operands, unobservable, deadline, min_segment, max_bytes)"
+     "search(steps, kinds, ops, read_fs, optional, twin_prev, starts, ends, init, states, ids, "
+     "illegal, branches, transit, unobservable, deadline, min_segment, max_bytes)"
      " -> (verdict, path, state, unplaceable, first_due, nodes)"},
     {NULL, NULL, 0, NULL},
 };
@@ -955,6 +1045,15 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__wgl(void) {
+    if (!name_value) {
+        if (!(name_value = PyUnicode_InternFromString("value"))
+            || !(name_expected = PyUnicode_InternFromString("expected"))
+            || !(name_key = PyUnicode_InternFromString("key"))
+            || !(name_tail = PyUnicode_InternFromString("tail"))
+            || !(name_observed = PyUnicode_InternFromString("observed"))
+            || !(name_f = PyUnicode_InternFromString("f")))
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddIntConstant(m, "CALL", OP_CALL) < 0 || PyModule_AddIntConstant(m, "READ", OP_READ) < 0

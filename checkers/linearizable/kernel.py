@@ -1,11 +1,12 @@
 """One partition searched by the native search (_wgl.c): search.py's algorithm in C.
 
-The C code works on state numbers: kernel.py numbers the states its ops name (a dict and a
-list, shared with the C code, which numbers the states it meets later) and turns each op's
-compiled step into an instruction. The model's Expect, Become, Swap and AppendText steps (see
-models.py) run in C; any other step is a CALL: the C code calls the model's own step function once per
-(op, state) pair and remembers the answer (several outcomes, Branches, come back through
-`_States.transit`). So every model works here; the common shapes are simply faster.
+The C code works on state numbers, kept in a dict and a list (`_States`) that both sides share.
+kernel.py compiles the model's steps and numbers the initial state; the C code turns each
+compiled step into an instruction by its type. The model's Expect, Become, Swap and AppendText
+steps (see models.py) run in C; any other step is a CALL: the C code calls the model's own step
+function once per (op, state) pair and remembers the answer (several outcomes, Branches, come
+back through `_States.transit`). So every model works here; the common shapes are simply
+faster.
 
 What differs from search.py: the C search does not use the model's look-ahead guards (which are
 Python functions); being fast enough without them, it may visit more nodes and so, on a failing
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from checkers.history import Operation
 from checkers.linearizable.partition import MIN_SEGMENT, twin_signature
@@ -29,15 +30,9 @@ from checkers.linearizable.search import SearchTimeout
 from checkers.models import (ILLEGAL, UNOBSERVABLE, AppendText, Become, Branches, Expect, Swap,
                              compiled_steps)
 
-# _wgl's instructions and op flags; Final, so compiled code has them as constants rather than
-# looking each up in the module's globals
-_CALL: Final = 0
-_READ: Final = 1
-_WRITE: Final = 2
-_SWAP: Final = 3
-_APPEND: Final = 4
-_OPTIONAL: Final = 1
-_PURE: Final = 2
+_OPTIONAL: Final = 1  # _wgl's flag for an op of unknown outcome (Final: a compiled constant)
+# the step types _wgl runs itself, in the order it expects them
+_KINDS: Final = (Expect, Become, Swap, AppendText)
 
 def _load() -> Any:
     from checkers import native as core
@@ -128,47 +123,22 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
     steps = compiled_steps(model, ops)
     if type(steps) is not list:  # the C code indexes a list
         steps = list(steps)
-    read_fs = getattr(model, "read_fs", ())
     known = _States(steps)
-    n = len(ops)
-    codes = [_CALL] * n
-    flags = [0] * n
-    a = [0] * n
-    b = [0] * n
-    operands: list[Any] = [None] * n
-    twin_prev = [-1] * n
     try:
         init = known.number(model.init())
-        for i in range(n):
-            step: Any = steps[i]
-            kind = type(step)
-            # cast: compiled, the fields of a known class are read directly, not looked up
-            if kind is Expect:
-                codes[i] = _READ
-                a[i] = known.number(cast(Expect, step).value)
-                flags[i] = _PURE
-            elif kind is Become:
-                codes[i] = _WRITE
-                a[i] = known.number(cast(Become, step).value)
-            elif kind is Swap:
-                swap = cast(Swap, step)
-                codes[i] = _SWAP
-                a[i] = known.number(swap.expected)
-                b[i] = known.number(swap.value)
-            elif kind is AppendText:
-                append = cast(AppendText, step)
-                codes[i] = _APPEND
-                operands[i] = (append.key, append.tail, append.observed)
-            elif ops[i].f in read_fs:
-                flags[i] = _PURE
     except TypeError:  # an unhashable state
         return None
+    n = len(ops)
+    optional: list[int] | None = None
+    twin_prev: list[int] | None = None
     if not settled:
+        optional = [0] * n
+        twin_prev = [-1] * n
         last_twin: dict[Any, int] = {}
         for i in range(n):
             op = ops[i]
             if op.type != "ok":
-                flags[i] |= _OPTIONAL
+                optional[i] = _OPTIONAL
                 # identical ops of unknown outcome: the search tries only the earliest pending
                 sig = twin_signature(op, ends[i])
                 if sig is not None:
@@ -176,9 +146,11 @@ def search(module: Any, model: Any, ops: list[Operation], starts: list[Any], end
                     last_twin[sig] = i
     states = known.states
     verdict, path, sid, unplaceable, first_due, nodes = module.search(
-        codes, a, b, flags, twin_prev, starts, ends, init, steps, states,
-        known.ids, ILLEGAL, Branches, known.transit, operands, UNOBSERVABLE,
+        steps, _KINDS, ops, getattr(model, "read_fs", ()), optional, twin_prev, starts, ends,
+        init, states, known.ids, ILLEGAL, Branches, known.transit, UNOBSERVABLE,
         deadline if deadline is None else float(deadline), MIN_SEGMENT, _budget)
+    if verdict == -3:  # a step names an unhashable state
+        return None
     if verdict == -1:
         raise SearchTimeout()
     if verdict == -2:

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from checkers.history import Event, History
 from checkers.linearizable import LinearizabilityChecker, kernel
-from checkers.models import Model
+from checkers.linearizable.partition import effective
+from checkers.models import Become, Model
 from checkers.registry import get_model
 from tests.checkers.soundness import assert_sound_failure
 from tests.checkers.test_properties import FAST, MODELS, brute_force, sequential_history
@@ -192,6 +193,32 @@ def test_unhashable_states_fall_back_to_search_py():
     r = LinearizabilityChecker(Unhashable()).check(rows_to_history(rows))
     assert r["valid"] == "unknown"
     assert "unhashable type: 'list'" in r["unknown"][0]["reason"]
+
+
+class UnhashableWrites(Model):
+    """A hashable initial state, but writes whose compiled steps hold lists."""
+
+    name = "unhashable-writes"
+
+    def init(self) -> Any:
+        return ()
+
+    def step(self, state: Any, op: Any) -> tuple[bool, Any]:
+        return True, [op.invoke_value]
+
+    def compile_steps(self, ops: list) -> list:
+        return [Become([op.invoke_value]) for op in ops]
+
+
+def test_a_step_naming_an_unhashable_state_leaves_the_partition_to_search_py():
+    rows = [(0, 0, "invoke", "write", 1, None), (1, 0, "ok", "write", 1, None),
+            (0, 1, "invoke", "write", 2, None), (2, 1, "ok", "write", 2, None)]
+    ops = rows_to_history(rows).operations()
+    model = UnhashableWrites()
+    searched, starts, ends, _, settled = effective(model, ops)
+    assert kernel.search(NATIVE, model, searched, starts, ends, settled, None) is None
+    r = LinearizabilityChecker(model).check(rows_to_history(rows))
+    assert r["valid"] == "unknown" and "unhashable type: 'list'" in r["unknown"][0]["reason"]
 
 
 def test_a_search_that_outgrows_its_memory_budget_gives_unknown():
