@@ -15,9 +15,9 @@ never reach a model. Optional, with defaults in `Model`:
   histories into independent stretches despite ops of unknown outcome.
 - `compile_step(op)`: a fast `state -> new_state | ILLEGAL` function for one op; the default wraps
   `step`. Returning `Expect(v)`, `Become(v)` or `Swap(e, v)` for ops of those shapes (or kv's
-  `AppendText`) lets the native search run them without calling back into Python. `compile_steps(ops)` compiles a
-  whole sub-history at once, which lets a model see that a state can never be observed and
-  replace it by UNOBSERVABLE, merging equivalent states.
+  `AppendText`) lets the native search run them without calling back into Python.
+  `compile_steps(ops)` compiles a whole sub-history at once, which lets a model see that a state
+  can never be observed and replace it by UNOBSERVABLE, merging equivalent states.
 - `guards(ops)`: for each op that observes the state, `(test, enablers)` or None: `test(state)` is
   False only when, from `state`, the op cannot become legal unless one of the ops at indexes
   `enablers` is linearized first (a read of 3 needs a write of 3). The search drops a node whose

@@ -195,16 +195,11 @@ def test_unhashable_states_fall_back_to_search_py():
     assert "unhashable type: 'list'" in r["unknown"][0]["reason"]
 
 
-class UnhashableWrites(Model):
-    """A hashable initial state, but writes whose compiled steps hold lists."""
-
-    name = "unhashable-writes"
+class UnhashableWrites(Unhashable):
+    """A hashable initial state, but compiled steps that hold lists."""
 
     def init(self) -> Any:
         return ()
-
-    def step(self, state: Any, op: Any) -> tuple[bool, Any]:
-        return True, [op.invoke_value]
 
     def compile_steps(self, ops: list) -> list:
         return [Become([op.invoke_value]) for op in ops]
