@@ -259,6 +259,8 @@ typedef struct {
     PyObject *transit;
     PyObject **appends;     /* per op: APPEND's key, tail, observed (owned), 3 per op */
     PyObject *unobservable; /* models.UNOBSERVABLE */
+    PyObject *hidden_key;   /* the key of the last ((key, UNOBSERVABLE),) APPEND numbered, */
+    int64_t hidden;         /* and its number (a partition has one key: numbered once) */
     double deadline;   /* CLOCK_MONOTONIC seconds, or < 0 for none */
     double max_bytes;  /* memory the search may hold, or < 0 for no limit */
     int nseg;
@@ -411,6 +413,11 @@ static int append_step(Search *s, int i, int64_t state, int64_t *v) {
     if (!text) return -1;
     int seen = observable(observed, text);
     if (seen < 0) { Py_DECREF(text); return -1; }
+    if (!seen && key == s->hidden_key) {
+        Py_DECREF(text);
+        *v = s->hidden;
+        return 0;
+    }
     PyObject *to;
     if (seen && PyUnicode_GET_LENGTH(text) == 0) {
         to = PyTuple_New(0);
@@ -423,7 +430,12 @@ static int append_step(Search *s, int i, int64_t state, int64_t *v) {
     if (!to) return -1;
     *v = intern(s, to);
     Py_DECREF(to);
-    return *v < 0 ? -1 : 0;
+    if (*v < 0) return -1;
+    if (!seen) {
+        s->hidden_key = key; /* borrowed: s->appends holds it for the whole search */
+        s->hidden = *v;
+    }
+    return 0;
 }
 
 /* The state(s) op i (partition index) leaves from `state`: count of them in *out or -1. */
