@@ -520,14 +520,6 @@ def _observable(values: list[str] | None, text: Any) -> bool:
     return i < len(values) and values[i].startswith(text)
 
 
-def _shared_one_key(shared: dict[Any, tuple], key: Any, text: Any) -> tuple:
-    """_one_key(key, text), one object per text (text is hashable: a frozen value)."""
-    state = shared.get(text)
-    if state is None:
-        state = shared[text] = _one_key(key, text)
-    return state
-
-
 def _put_step(key: Any, new: Any) -> Callable[[Any], Any]:
     return lambda state: _assoc(state, key, new, "")
 
@@ -601,9 +593,8 @@ class KV(Model):
         def observable(key: Any, text: Any) -> bool:
             return _observable(seen.get(key), text)
 
-        # with one key, the states of equal strings are one object (the search numbers each
-        # state it is given; equal objects cost a full comparison, the same one a pointer's)
-        one_key: dict[Any, tuple] = {}
+        # with one key, its read values, looked up once
+        only: list[str] = seen.get(first, []) if single else []
         steps: list[Callable[[Any], Any]] = []
         for i in range(len(ops)):
             op, f, key = ops[i], fs[i], keys[i]
@@ -611,20 +602,22 @@ class KV(Model):
                 new = op.invoke_value
                 if new is None:
                     new = ""
-                held = new if _observable(seen.get(key), new) else UNOBSERVABLE
-                steps.append(Become(_shared_one_key(one_key, key, held)) if single
-                             else _put_step(key, held))
+                if single:
+                    held = new if _observable(only, new) else UNOBSERVABLE
+                    steps.append(Become(_one_key(key, held)))
+                else:
+                    held = new if _observable(seen.get(key), new) else UNOBSERVABLE
+                    steps.append(_put_step(key, held))
             elif f == "append":
                 tail = op.invoke_value
                 if isinstance(tail, str):
-                    steps.append(AppendText(key, tail, seen.get(key, [])) if single
+                    steps.append(AppendText(key, tail, only) if single
                                  else _append_step(key, tail, observable))
                 else:
                     steps.append(self.compile_step(op))
             elif single and (f == "get" or f == "read") and op.type == "ok":
                 value = op.value
-                steps.append(Expect(_shared_one_key(one_key, key,
-                                                    "" if value is None else freeze(value))))
+                steps.append(Expect(_one_key(key, "" if value is None else freeze(value))))
             else:
                 steps.append(self.compile_step(op))
         return steps

@@ -14,7 +14,7 @@ from typing import Any, Final
 from checkers.history import Operation
 from checkers.linearizable.partition import Prepared
 from checkers.linearizable.search import Deepest
-from checkers.models import ILLEGAL, UNOBSERVABLE, Branches, thaw
+from checkers.models import ILLEGAL, UNOBSERVABLE, Branches, compiled_steps, thaw
 
 WINDOW: Final = 200
 _INF: Final = math.inf
@@ -150,7 +150,6 @@ def _may_be_merged(state: Any) -> bool:
 
 
 def _illegal_in(model: Any, op: Operation, state: Any) -> bool:
-    from checkers.models import compiled_steps
     try:
         new = compiled_steps(model, [op])[0](state)
     except Exception:
