@@ -183,7 +183,9 @@ def _window(all_ops: list[Operation], path: list[Operation],
 
 def _failure_point(path: list[Operation], unplaceable: list[Operation]) -> Any:
     """The latest start or return among the linearized and unplaceable ops (an info op's
-    return never comes, so its start counts)."""
+    return never comes, so its start counts); with neither, nothing is left out."""
+    if not path and not unplaceable:
+        return _INF
     cut: Any = -_INF
     for ops in (path, unplaceable):
         for op in ops:
