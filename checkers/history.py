@@ -198,7 +198,7 @@ def pair_operations(events: Iterable[Event], warnings: list[str] | None = None) 
                 # positional: compiled, this is a direct native constructor call (field order
                 # checked by _check_fields)
                 op = Operation(len(ops), process, e.f, e.key, e.node, "info", value, value, e.time,
-                            inf, e.index, None, None, dict(extra) if extra else {})
+                               inf, e.index, None, None, dict(extra) if extra else {})
                 pending[process] = op
                 ops.append(op)
                 continue
