@@ -4,22 +4,27 @@
 checker works on all of them. Formats:
 
 - "jsonl": our own history.jsonl (see checkers.history).
-- "jepsen-edn": Jepsen's history.edn, a vector of op maps or one op map per line
+- "jepsen-edn": Jepsen's and Knossos's history.edn: one op map per line as Jepsen writes it, or
+  one vector or list of op maps across many lines, with `;` comments anywhere
   ({:process 0, :type :invoke, :f :write, :value 3, :index 0, :time 1200}).
 - "jepsen-log": lines such as `INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 4]` (tabs or
   spaces); every other line is noise and is skipped.
 - "porcupine-kv": Porcupine's kv logs, one EDN map per line with :process :type :f :key :value.
 
-"auto" decides by the content (not the file name) and raises HistoryError when it cannot tell.
-EDN is parsed with the edn_format library. Formats without :index/:time get synthetic ones
-(line order), which keeps the real-time order the file shows.
+"auto" decides by the content (not the file name), reading as much of the file as it takes (a
+first op may hold megabytes), and raises HistoryError saying why when the file is no history.
+
+Order, as in Jepsen: a history's order is its :index order, else its file order; that order is
+the real-time order the checkers use. :time is kept when it agrees with that order; Jepsen
+records times from several threads, so they may go backwards between events, and then the
+history's order wins (a warning says so, and each event keeps its time as `original_time`).
 
 Jepsen's independent keys: jepsen.independent writes a key-spread history with every value a
 2-vector `[key value]`. When the history has no :key field, every client event's value is such a
 2-vector (a read's invocation being `[k nil]`), and every cas value is `[k [from to]]`, the history
 is read as independent: `key` = first element, `value` = second. A plain cas-register history
-always has a `nil` read invocation or a cas without a nested vector, so it is never misread.
-`read_history(..., independent=True|False)` overrides the rule.
+always has a `nil` read invocation or a cas without a nested vector, so it is never misread;
+transactions (`:f :txn`) never are. `read_history(..., independent=True|False)` overrides the rule.
 """
 
 from __future__ import annotations
@@ -28,35 +33,41 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
+from checkers.edn import EdnError, line_of, read_forms, read_one
 from checkers.history import NEMESIS, Event, History, HistoryError, gc_paused, read_jsonl
 
 FORMATS = ("auto", "jsonl", "jepsen-edn", "jepsen-log", "porcupine-kv")
 
-_EVENT_TYPES = {"invoke", "ok", "fail", "info"}
+_EVENT_TYPES = {t: t for t in ("invoke", "ok", "fail", "info")}
 # A Jepsen log line holding one operation event; the process may be a number or :nemesis.
 # Fields are tab-separated, or padded with spaces in some logs.
 _LOG_LINE = re.compile(r"jepsen\.util - (\S+)\s+:(invoke|ok|fail|info)\s+:?(\S+)(?:\s+(.*?))?\s*$")
-_LOG_HINT = re.compile(r"jepsen\.util - \S+\s+:(invoke|ok|fail|info)\s")
-_SAMPLE_BYTES = 256 * 1024
+_LOG_HINT = re.compile(rb"jepsen\.util - \S+\s+:(invoke|ok|fail|info)\s")
+_KNOWN_KEYS = frozenset(("index", "time", "process", "type", "f", "value", "key", "node", "error"))
+# How much of a file detection looks at for NUL bytes (binary files are no history).
+_BINARY_PROBE = 8192
 
 
 def read_history(path: str | Path, format: str = "auto", *,
                  independent: bool | None = None) -> History:
-    """Read a history file in one of FORMATS. Raises HistoryError("FILE:LINE: what") when the
-    file is malformed (a torn last line is only a warning) and FileNotFoundError when absent."""
+    """Read a history file in one of FORMATS. Raises HistoryError("FILE[:LINE]: what") when the
+    path is no history file or the file is malformed (a torn last line is only a warning)."""
     path = Path(path)
     if format not in FORMATS:
         raise HistoryError(f"{path}: unknown history format {format!r}; "
                            f"known: {', '.join(FORMATS)}")
+    if not path.exists():
+        raise HistoryError(f"{path}: no such file")
+    if path.is_dir():
+        raise HistoryError(f"{path}: is a directory, not a history file")
     if not path.is_file():
-        raise HistoryError(f"{path}: no such history file")
-    text_sample = _sample(path)
-    if not text_sample.strip():
+        raise HistoryError(f"{path}: not a regular file")
+    if _is_blank(path):
         return History([], [], str(path), {"format": format if format != "auto" else "empty"})
     if format == "auto":
-        format = detect_format(path, text_sample)
+        format = detect_format(path)
     with gc_paused():
         return _read(path, format, independent)
 
@@ -66,186 +77,212 @@ def _read(path: Path, format: str, independent: bool | None) -> History:
         return read_jsonl(path)
     if format == "jepsen-log":
         history = _read_jepsen_log(path)
-    elif format == "porcupine-kv":
-        history = _read_edn_lines(path, "porcupine-kv")
     else:
-        history = _read_jepsen_edn(path)
+        history = _read_edn(path, format)
     _apply_independent_keys(history, independent)
     return history
 
 
-def detect_format(path: Path, sample: str | None = None) -> str:
-    """The format of a non-empty history file, judged from its content."""
-    if sample is None:
-        sample = _sample(path)
-    lines = [ln for ln in sample.splitlines() if ln.strip()]
-    if not lines:
-        raise HistoryError(f"{path}: empty file has no format")
-    first = lines[0].lstrip()
-    if first.startswith("{") and not first.startswith("{:"):
-        try:
-            if isinstance(json.loads(first), dict):
-                return "jsonl"
-        except json.JSONDecodeError:
-            pass
-    if any(_LOG_HINT.search(ln) for ln in lines):
-        return "jepsen-log"
-    if first.startswith("["):
-        return "jepsen-edn"
-    if first.startswith("{:"):
-        try:
-            obj = _plain(_edn_parse_one(first))
-        except Exception:
-            obj = None
-        if isinstance(obj, dict):
-            if "index" not in obj and "key" in obj:
-                return "porcupine-kv"
-            return "jepsen-edn"
-    raise HistoryError(f"{path}:1: cannot tell the history format from the content; pass one of "
-                       f"{', '.join(FORMATS[1:])}")
-
-
-def _sample(path: Path) -> str:
+def _is_blank(path: Path) -> bool:
     with open(path, "rb") as fh:
-        return fh.read(_SAMPLE_BYTES).decode("utf-8", errors="replace")
+        while True:
+            block = fh.read(1 << 16)
+            if not block:
+                return True
+            if block.strip():
+                return False
 
 
-# --- EDN through edn_format ---------------------------------------------------------------------
-
-_parser: Any = None
-_lexer: Any = None
-
-
-def _edn_parse_all(text: str) -> list[Any]:
-    """All EDN forms in `text`, parsed by edn_format's own grammar and lexer.
-
-    edn_format.loads builds a new PLY parser and a debugging lexer on every call (about 1 ms per
-    line); building them once and reusing them is five times faster and parses exactly the same.
-    """
-    global _parser, _lexer
-    if _parser is None:
-        import ply.lex
-        import ply.yacc
-        from edn_format import edn_lex, edn_parse
-        _parser = ply.yacc.yacc(module=edn_parse, debug=False, write_tables=False,
-                                errorlog=ply.yacc.NullLogger())
-        _lexer = ply.lex.lex(module=edn_lex, reflags=re.UNICODE)
-    return list(_parser.parse(text, lexer=_lexer))
-
-
-def _edn_parse_one(text: str) -> Any:
-    forms = _edn_parse_all(text)
-    if len(forms) != 1:
-        raise ValueError(f"expected one EDN form, found {len(forms)}")
-    return forms[0]
-
-
-def _plain(x: Any) -> Any:
-    """EDN data as plain Python: keywords and symbols become their names, vectors and lists become
-    lists, maps dicts, sets sorted lists."""
-    t = type(x)
-    if x is None or t is int or t is str or t is bool or t is float:
-        return x
-    kinds = _edn_kinds()
-    kind = kinds.get(t)
-    if kind is None:
-        for cls, k in kinds.items():
-            if isinstance(x, cls):
-                kind = k
-                break
-    if kind == "name":
-        return x.name
-    if kind == "map":
-        return {_plain(k): _plain(v) for k, v in x.items()}
-    if kind == "list":
-        return [_plain(v) for v in x]
-    if kind == "set":
-        items = [_plain(v) for v in x]
-        try:
-            return sorted(items)
-        except TypeError:
-            return sorted(items, key=repr)
-    return str(x)
+def detect_format(path: Path) -> str:
+    """The format of a non-empty history file, judged from its content: its first line that is
+    neither blank nor an EDN comment, read whole however long it is, and for Jepsen's logs, the
+    first op line anywhere in the file."""
+    with open(path, "rb") as fh:
+        if b"\0" in fh.read(_BINARY_PROBE):
+            raise HistoryError(f"{path}: binary data, not a history (a history is text: "
+                               f"{_KINDS})")
+        fh.seek(0)
+        first = _first_meaningful_line(fh)
+        if first is None:
+            raise HistoryError(f"{path}: only blank and comment lines, no operations")
+        start = first.lstrip()
+        if start.startswith(b"{"):
+            rest = start[1:].lstrip() or _next_meaningful_start(fh)
+            if rest.startswith(b'"'):
+                return _json_kind(path, first)
+            if rest[:1] in (b":", b"}", b"#", b";"):
+                return _edn_map_kind(first)
+        elif start[:1] in (b"[", b"(", b"#"):
+            return "jepsen-edn"
+        fh.seek(0)
+        for line in fh:
+            if b"jepsen.util - " in line and _LOG_HINT.search(line):
+                return "jepsen-log"
+    shown = first.strip()[:60].decode("utf-8", errors="replace")
+    raise HistoryError(f"{path}: not a history: it starts with {shown!r}, which is none of "
+                       f"{_KINDS}; if it is one, pass --format")
 
 
-_kinds: dict[type, str] = {}
+_KINDS = ("JSON events one per line (jsonl), Jepsen EDN op maps (jepsen-edn), Jepsen log lines "
+          "(jepsen-log) or Porcupine kv maps (porcupine-kv)")
 
 
-def _edn_kinds() -> dict[type, str]:
-    if not _kinds:
-        from edn_format import Keyword, Symbol
-        from edn_format.immutable_dict import ImmutableDict
-        from edn_format.immutable_list import ImmutableList
-        _kinds.update({Keyword: "name", Symbol: "symbol", ImmutableDict: "map", dict: "map",
-                       ImmutableList: "list", list: "list", tuple: "list", frozenset: "set",
-                       set: "set"})
-    return _kinds
+def _first_meaningful_line(fh: BinaryIO) -> bytes | None:
+    for line in fh:
+        stripped = line.strip()
+        if stripped and not stripped.startswith(b";"):
+            return line
+    return None
 
 
-def _event_from_map(obj: Any, index: int, where: str) -> Event:
-    if not isinstance(obj, dict):
-        raise HistoryError(f"{where}: expected an operation map, found {type(obj).__name__}")
-    for field in ("process", "type", "f"):
-        if field not in obj:
-            raise HistoryError(f"{where}: operation lacks :{field}")
-    type_ = obj["type"]
-    if type_ not in _EVENT_TYPES:
-        raise HistoryError(f"{where}: :type {type_!r} is not one of :invoke :ok :fail :info")
-    process = obj["process"]
-    if isinstance(process, str) and process == NEMESIS:
-        process = NEMESIS
-    elif not isinstance(process, (int, str)) or isinstance(process, bool):
-        raise HistoryError(f"{where}: :process must be an integer or :nemesis")
-    idx = obj.get("index", index)
-    time = obj.get("time", idx)
-    if not isinstance(idx, int) or not isinstance(time, int):
-        raise HistoryError(f"{where}: :index and :time must be integers")
-    known = ("index", "time", "process", "type", "f", "value", "key", "node", "error")
-    extra = {str(k): v for k, v in obj.items() if k not in known}
-    node = obj.get("node")
-    # interned, as the history readers do (see checkers.history._EVENT_TYPE)
-    return Event(idx, time, process, sys.intern(type_), sys.intern(str(obj["f"])),
-                 obj.get("value"), obj.get("key"),
-                 None if node is None else str(node), obj.get("error"), extra)
+def _next_meaningful_start(fh: BinaryIO) -> bytes:
+    line = _first_meaningful_line(fh)
+    return b"" if line is None else line.lstrip()
 
 
-def _read_edn_lines(path: Path, fmt: str) -> History:
-    """One EDN map per line (Porcupine's kv logs, and Jepsen's history.edn as Jepsen writes it)."""
-    events: list[Event] = []
+def _json_kind(path: Path, first: bytes) -> str:
+    try:
+        obj = json.loads(first)
+    except ValueError:
+        if first.rstrip().endswith(b"}"):
+            raise HistoryError(f"{path}:1: a JSON line that does not parse; a history holds one "
+                               f"JSON event per line") from None
+        raise HistoryError(f"{path}: a JSON document spread over several lines (a results or "
+                           f"test file?), not a history of one JSON event per line") from None
+    if not isinstance(obj, dict) or not {"type", "process"} <= obj.keys():
+        raise HistoryError(f"{path}:1: JSON, but not a history event (an event has at least "
+                           f"index, time, process, type and f)")
+    return "jsonl"
+
+
+def _edn_map_kind(first: bytes) -> str:
+    """porcupine-kv for Porcupine's maps (:key, no :index), else jepsen-edn (both read alike)."""
+    try:
+        obj = read_one(first.decode("utf-8", errors="replace"))
+    except EdnError:
+        return "jepsen-edn"  # a map spread over several lines: only Jepsen's writers do that
+    if isinstance(obj, dict) and "key" in obj and "index" not in obj:
+        return "porcupine-kv"
+    return "jepsen-edn"
+
+
+# --- EDN ----------------------------------------------------------------------------------------
+
+def _read_edn(path: Path, fmt: str) -> History:
+    """Op maps one per line, or all in one vector or list (Jepsen, Knossos, Porcupine's kv)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
     warnings: list[str] = []
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
-        rows = [(n, ln) for n, ln in enumerate(fh, 1) if ln.strip()]
-    for pos, (lineno, line) in enumerate(rows):
-        where = f"{path}:{lineno}"
-        try:
-            obj = _plain(_edn_parse_one(line))
-        except Exception as exc:  # edn_format raises several exception types
-            if pos == len(rows) - 1 and not line.endswith("\n"):
-                warnings.append(f"{where}: torn last line skipped (the writer was interrupted)")
-                break
-            raise HistoryError(f"{where}: not an EDN map ({_short(exc)})") from None
-        events.append(_event_from_map(obj, len(events), where))
-    _check_monotonic(events, path)
+    forms = _edn_forms(path, text, warnings)
+    if len(forms) == 1 and isinstance(forms[0][0], list):
+        start = forms[0][1]
+        maps = [(obj, start) for obj in forms[0][0]]
+        where_of = lambda i, pos: f"{path}:{line_of(text, pos)}: op {i}"  # noqa: E731
+    else:
+        maps = forms
+        where_of = lambda i, pos: f"{path}:{line_of(text, pos)}"  # noqa: E731
+    events: list[Event] = []
+    timed: list[bool] = []  # whether each event came with a :time
+    for i, (obj, pos) in enumerate(maps):
+        event, has_time = _event_from_map(obj, i, where_of, pos)
+        events.append(event)
+        timed.append(has_time)
+    events = _in_history_order(events, timed, path, warnings)
     return History(events, warnings, str(path), {"format": fmt})
 
 
-def _read_jepsen_edn(path: Path) -> History:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if not text.lstrip().startswith("["):
-        return _read_edn_lines(path, "jepsen-edn")
-    # A whole vector: parse it at once; on failure, name the line the parser stopped at.
-    warnings: list[str] = []
+def _edn_forms(path: Path, text: str, warnings: list[str]) -> list[tuple[Any, int]]:
     try:
-        forms = _edn_parse_all(text)
-    except Exception as exc:
-        raise HistoryError(f"{path}:{_error_line(text, exc)}: malformed EDN vector "
-                           f"({_short(exc)})") from None
-    ops = _plain(forms[0]) if len(forms) == 1 else None
-    if not isinstance(ops, list):
-        raise HistoryError(f"{path}:1: expected one vector of operation maps")
-    events = [_event_from_map(obj, i, f"{path}:op {i}") for i, obj in enumerate(ops)]
-    _check_monotonic(events, path)
-    return History(events, warnings, str(path), {"format": "jepsen-edn"})
+        return read_forms(text)
+    except EdnError as exc:
+        last_line = text.rfind("\n", 0, len(text) - 1) + 1
+        if exc.at_end and not text.endswith("\n") and exc.pos >= last_line:
+            forms = _edn_forms(path, text[:last_line], warnings)
+            warnings.append(f"{path}:{line_of(text, last_line)}: torn last line skipped (the "
+                            f"writer was interrupted)")
+            return forms
+        raise HistoryError(f"{path}:{line_of(text, exc.pos)}: not EDN: {exc}") from None
+
+
+def _event_from_map(obj: Any, position: int, where_of: Callable[[int, int], str],
+                    pos: int) -> tuple[Event, bool]:
+    """The event of an op map, and whether it had a :time."""
+    if not isinstance(obj, dict):
+        raise HistoryError(f"{where_of(position, pos)}: expected an operation map, found "
+                           f"{_shape(obj)}")
+    try:
+        process = obj["process"]
+        type_ = _EVENT_TYPES[obj["type"]]
+        f = obj["f"]
+    except KeyError as missing:
+        if missing.args[0] in ("process", "type", "f"):
+            raise HistoryError(f"{where_of(position, pos)}: operation lacks "
+                               f":{missing.args[0]}") from None
+        raise HistoryError(f"{where_of(position, pos)}: :type {obj['type']!r} is not one of "
+                           f":invoke :ok :fail :info") from None
+    except TypeError:  # an unhashable :type
+        raise HistoryError(f"{where_of(position, pos)}: :type {obj['type']!r} is not one of "
+                           f":invoke :ok :fail :info") from None
+    if type(process) is not int and process != NEMESIS:
+        if not isinstance(process, str) or isinstance(process, bool):
+            raise HistoryError(f"{where_of(position, pos)}: :process must be an integer or "
+                               f":nemesis, not {process!r}")
+    index = obj.get("index", None)
+    time = obj.get("time", None)
+    if index is not None and type(index) is not int:
+        raise HistoryError(f"{where_of(position, pos)}: :index must be an integer, not {index!r}")
+    if time is not None and (type(time) not in (int, float) or time != time):
+        raise HistoryError(f"{where_of(position, pos)}: :time must be a number, not {time!r}")
+    extra = {str(k): v for k, v in obj.items() if k not in _KNOWN_KEYS}
+    node = obj.get("node")
+    # interned, as the history readers do (see checkers.history._EVENT_TYPE)
+    event = Event(-1 if index is None else index, position if time is None else time,
+                  NEMESIS if process == NEMESIS else process, type_,
+                  sys.intern(f if type(f) is str else str(f)), obj.get("value"), obj.get("key"),
+                  None if node is None else str(node), obj.get("error"), extra)
+    return event, time is not None
+
+
+def _in_history_order(events: list[Event], timed: list[bool], path: Path,
+                      warnings: list[str]) -> list[Event]:
+    """Jepsen's order: by :index when every op has one (else the file's), with times that follow
+    it (see the module docstring). `timed[i]`: whether events[i] came with a :time."""
+    indexed = sum(1 for e in events if e.index >= 0)
+    if indexed == len(events):
+        if any(b.index <= a.index for a, b in zip(events, events[1:])):
+            order = sorted(range(len(events)), key=lambda i: events[i].index)
+            events = [events[i] for i in order]
+            timed = [timed[i] for i in order]
+            for a, b in zip(events, events[1:]):
+                if a.index == b.index:
+                    raise HistoryError(f"{path}: two operations have :index {a.index}")
+    else:
+        if indexed:
+            warnings.append(f"{path}: {indexed} of {len(events)} operations have an :index; the "
+                            f"file's order is used and the indexes are renumbered")
+        for i, e in enumerate(events):
+            e.index = i
+    times = [e.time for e, has_time in zip(events, timed) if has_time]
+    backwards = next((i for i in range(1, len(times)) if times[i] < times[i - 1]), None)
+    if len(times) == len(events) and backwards is None:
+        return events
+    if backwards is not None:
+        at = [e for e, has_time in zip(events, timed) if has_time][backwards]
+        warnings.append(f"{path}: :time goes backwards at :index {at.index} (times come from "
+                        f"several threads); operations are ordered by the history's order, as in "
+                        f"Jepsen, and each keeps its time as original_time")
+    for position, (e, has_time) in enumerate(zip(events, timed)):
+        if has_time:
+            e.extra["original_time"] = e.time
+        e.time = position
+    return events
+
+
+def _shape(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "a vector"
+    if isinstance(obj, str):
+        return f"the name or string {obj!r}"
+    return f"{type(obj).__name__} {obj!r}"
 
 
 def _read_jepsen_log(path: Path) -> History:
@@ -291,7 +328,7 @@ def _read_jepsen_log(path: Path) -> History:
 def _log_value(text: str) -> Any:
     if text == "":
         return None
-    return _plain(_edn_parse_one(text))
+    return read_one(text)
 
 
 def _cached(cache: dict[str, Any], text: str, parse: Callable[[str], Any]) -> Any:
@@ -299,13 +336,6 @@ def _cached(cache: dict[str, Any], text: str, parse: Callable[[str], Any]) -> An
         cache[text] = parse(text)
     value = cache[text]
     return list(value) if isinstance(value, list) else value
-
-
-def _check_monotonic(events: list[Event], path: Path) -> None:
-    for a, b in zip(events, events[1:]):
-        if b.time < a.time:
-            raise HistoryError(f"{path}: event {b.index} has time {b.time}, earlier than the "
-                               f"event before it ({a.time}); the history is not in time order")
 
 
 def _apply_independent_keys(history: History, independent: bool | None) -> None:
@@ -321,7 +351,7 @@ def _apply_independent_keys(history: History, independent: bool | None) -> None:
 
 
 def _looks_independent(e: Event) -> bool:
-    if e.key is not None:
+    if e.key is not None or e.f == "txn":
         return False
     v = e.value
     if not (isinstance(v, list) and len(v) == 2):
@@ -330,11 +360,6 @@ def _looks_independent(e: Event) -> bool:
     if e.f == "cas":
         return isinstance(v[1], list) and len(v[1]) == 2
     return True
-
-
-def _error_line(text: str, exc: Exception) -> int:
-    m = re.search(r"line (\d+)", str(exc))
-    return int(m.group(1)) if m else 1
 
 
 def _short(exc: Exception) -> str:
