@@ -18,6 +18,7 @@ completion reads as `info`. Nemesis events use process "nemesis" and are kept ap
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import math
 import sys
@@ -29,8 +30,11 @@ from typing import Any, Final, Iterable, Iterator
 _orjson_loads: Any
 _orjson_error: Any
 try:  # optional speed-up for reading; the json module gives the same History without it
-    from orjson import JSONDecodeError as _orjson_error
-    from orjson import loads as _orjson_loads
+    # imported by name, so that compiling this module (mypyc) never depends on whether orjson
+    # is installed yet: both ways it is Any to the compiler
+    _orjson = importlib.import_module("orjson")
+    _orjson_error = _orjson.JSONDecodeError
+    _orjson_loads = _orjson.loads
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson_loads = None
     _orjson_error = ValueError

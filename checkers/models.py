@@ -37,7 +37,7 @@ from typing import Any, Callable, ClassVar, Final, Iterator, cast
 
 from mypy_extensions import mypyc_attr
 
-from checkers.history import Operation
+from checkers.history import HistoryError, Operation
 
 
 class _Illegal:
@@ -155,8 +155,13 @@ class AppendText:
         return () if new == "" else ((self.key, new),)
 
 
-class ModelError(ValueError):
+class ModelError(HistoryError):
     """An operation the model cannot interpret (unknown f, or a value of the wrong shape)."""
+
+
+def where(op: Operation) -> str:
+    """How an error names an op: its position and its invocation's :index in the file."""
+    return f"op {op.id} (:index {op.invoke_index}, process {op.process}, {op.f})"
 
 
 def freeze(v: Any) -> Any:
@@ -274,7 +279,7 @@ class Register(Model):
             return (op.type != "ok" or freeze(op.value) == state), state
         if f == "write":
             return True, freeze(op.invoke_value)
-        raise ModelError(f"the {self.name} model has no operation {f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the {self.name} model has no operation {f!r}")
 
     def compile_step(self, op: Operation) -> Callable[[Any], Any]:
         f = op.f
@@ -427,7 +432,7 @@ def _cas_pair(op: Operation) -> tuple[Any, Any]:
     if isinstance(v, dict) and "from" in v and "to" in v:
         return freeze(v["from"]), freeze(v["to"])
     if not (isinstance(v, (list, tuple)) and len(v) == 2):
-        raise ModelError(f"cas op {op.id} needs the value [expected, new], got {v!r}")
+        raise ModelError(f"{where(op)}: a cas needs the value [expected, new], got {v!r}")
     return freeze(v[0]), freeze(v[1])
 
 
@@ -635,9 +640,9 @@ class KV(Model):
         if f == "append":
             tail = op.invoke_value
             if not isinstance(tail, str):
-                raise ModelError(f"append op {op.id} needs a string value, got {tail!r}")
+                raise ModelError(f"{where(op)}: an append needs a string value, got {tail!r}")
             return lambda s: _assoc(s, key, _lookup(s, key, "") + tail, "")
-        raise ModelError(f"the kv model has no operation {f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the kv model has no operation {f!r}")
 
     def required_states(self, ops: list[Operation]) -> dict[int, Any]:
         """With one key (a partition), an ok get of V is legal exactly in the state holding V
@@ -717,21 +722,22 @@ class MultiRegister(Model):
         value = op.value if op.type == "ok" else op.invoke_value
         if op.f == "txn":
             if not isinstance(value, (list, tuple)):
-                raise ModelError(f"txn op {op.id} needs a list of [f, key, value], got {value!r}")
+                raise ModelError(f"{where(op)}: a txn needs a list of [f, key, value], "
+                                 f"got {value!r}")
             out = []
             for m in value:
                 if not (isinstance(m, (list, tuple)) and len(m) == 3):
-                    raise ModelError(f"txn op {op.id}: micro-op {m!r} is not [f, key, value]")
+                    raise ModelError(f"{where(op)}: micro-op {m!r} is not [f, key, value]")
                 mf = {"r": "read", "w": "write"}.get(m[0], m[0])
                 if mf not in ("read", "write"):
-                    raise ModelError(f"txn op {op.id}: micro-op f {m[0]!r} is not r or w")
+                    raise ModelError(f"{where(op)}: micro-op f {m[0]!r} is not r or w")
                 out.append((mf, freeze(m[1]), freeze(m[2])))
             return out
         if op.f in ("read", "write"):
             if not isinstance(value, dict):
-                raise ModelError(f"{op.f} op {op.id} needs a map {{key: value}}, got {value!r}")
+                raise ModelError(f"{where(op)}: {op.f} needs a map {{key: value}}, got {value!r}")
             return [(op.f, freeze(k), freeze(v)) for k, v in value.items()]
-        raise ModelError(f"the multi-register model has no operation {op.f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the multi-register model has no operation {op.f!r}")
 
     def keys_of(self, op: Operation) -> set[Any]:
         return {k for _, k, _ in self._micro_ops(op)}
@@ -793,7 +799,7 @@ class Mutex(Model):
             return (not state), True
         if op.f == "release":
             return bool(state), False
-        raise ModelError(f"the mutex model has no operation {op.f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the mutex model has no operation {op.f!r}")
 
     def compile_step(self, op: Operation) -> Callable[[Any], Any]:
         if op.f == "acquire":
@@ -838,7 +844,7 @@ class FifoQueue(Model):
             if v is None:
                 return (not state), state
             return (bool(state) and state[0] == v), state[1:]
-        raise ModelError(f"the fifo-queue model has no operation {op.f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the fifo-queue model has no operation {op.f!r}")
 
     def describe_op(self, op: Operation) -> str:
         if op.f == "dequeue" and op.type == "ok":
@@ -883,7 +889,7 @@ class UnorderedQueue(FifoQueue):
                 return (not state), state
             rest = _multiset_remove(state, v)
             return (rest is not None), (state if rest is None else rest)
-        raise ModelError(f"the unordered-queue model has no operation {op.f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the unordered-queue model has no operation {op.f!r}")
 
     def describe_state(self, state: Any) -> str:
         return "the queue was empty" if not state else f"the queue held {_fmt(list(state))}"
@@ -908,7 +914,7 @@ class SetModel(Model):
                 return True, state
             seen = op.value if op.value is not None else []
             return frozenset(freeze(x) for x in seen) == state, state
-        raise ModelError(f"the set model has no operation {op.f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the set model has no operation {op.f!r}")
 
     def compile_step(self, op: Operation) -> Callable[[Any], Any]:
         if op.f == "add":
@@ -946,11 +952,11 @@ class Counter(Model):
         if op.f in ("add", "incr", "increment"):
             amount = 1 if op.invoke_value is None else op.invoke_value
             if not isinstance(amount, (int, float)) or isinstance(amount, bool):
-                raise ModelError(f"add op {op.id} needs a number, got {amount!r}")
+                raise ModelError(f"{where(op)}: an add needs a number, got {amount!r}")
             return True, state + amount
         if op.f == "read":
             return (op.type != "ok" or op.value == state), state
-        raise ModelError(f"the counter model has no operation {op.f!r} (op {op.id})")
+        raise ModelError(f"{where(op)}: the counter model has no operation {op.f!r}")
 
     def describe_op(self, op: Operation) -> str:
         if op.f == "read" and op.type == "ok":

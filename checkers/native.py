@@ -34,7 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # The C search kernel.py runs (setup.py's NATIVE_SEARCH), under ROOT: part of the compiled core,
 # though not mypyc's.
 NATIVE_SEARCH = Path("checkers", "linearizable", "_wgl.c")
-# the library the compiled modules share (setup.py's group_name), installed beside the packages
+# The library the compiled modules share (setup.py's group_name plus mypyc's suffix). It sits at
+# ROOT, beside the packages, where the compiled modules look for it as a top-level module; that
+# directory is on sys.path only in some installs (a wheel's site-packages) and not in others (an
+# editable install, run from another directory), so select() loads it from its file.
 SHARED = "splitbrain_checkers_core__mypyc"
 
 _kind = "interpreted"
@@ -106,9 +109,36 @@ def select() -> None:
     paths = sources()
     _kind, _why = decide(paths, dict(os.environ))
     if _kind == "compiled":
+        _load_shared_library()
         return
     if any(built_extension(p) for p in paths.values()):
         sys.meta_path.insert(0, _SourceFinder(paths))
         if _why != "SPLITBRAIN_PURE_PYTHON=1":
             print(f"splitbrain: {_why}; the checker core runs interpreted (rebuild it with "
                   f"`pip install -e .`)", file=sys.stderr)
+
+
+def _load_shared_library() -> None:
+    """Import SHARED from its file at ROOT, whatever sys.path holds, so that the compiled
+    modules (which import it by name) find it already loaded."""
+    if SHARED in sys.modules:
+        return
+    library = built_extension(ROOT / f"{SHARED}.py")
+    spec = importlib.util.spec_from_file_location(SHARED, library) if library else None
+    if spec is None or spec.loader is None:  # pragma: no cover - decide() saw the file
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SHARED] = module
+    spec.loader.exec_module(module)
+
+
+def interpreted_notice() -> str | None:
+    """One line for the user when the core runs interpreted although nobody asked for that (the
+    compile failed or was skipped at install), saying how to get the compiled one; None when it
+    is compiled, asked to be interpreted, or already said so (an edited checkout, see select)."""
+    if _kind == "compiled" or _why == "SPLITBRAIN_PURE_PYTHON=1" or "newer than" in _why:
+        return None
+    return (f"splitbrain: the checker core runs interpreted ({_why}), 2-3x slower; to compile "
+            f"it, install a C compiler and Python's headers (apt-get install gcc python3-dev) "
+            f"and reinstall splitbrain (in a checkout: pip install -e .); "
+            f"SPLITBRAIN_PURE_PYTHON=1 chooses the interpreted core and silences this")

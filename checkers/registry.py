@@ -9,7 +9,6 @@ data, {"name": "linearizable", "model": "cas-register"}, so test.json can record
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
 from typing import Any
 
 BUILTIN_CHECKERS = {
@@ -44,6 +43,8 @@ class UnknownName(LookupError):
 
 def plugin_table(group: str, builtins: dict[str, str]) -> dict[str, str]:
     """Names to "module:attr" targets: built-ins first, installed entry points may add more."""
+    from importlib.metadata import entry_points  # 10 ms to import: only when plugins matter
+
     table = dict(builtins)
     try:
         for ep in entry_points(group=group):
@@ -62,6 +63,8 @@ def load_target(target: str) -> Any:
 
 
 def lookup(kind: str, group: str, builtins: dict[str, str], name: str) -> Any:
+    if name in builtins:  # built-ins come first in plugin_table too: no need to scan plugins
+        return load_target(builtins[name])
     table = plugin_table(group, builtins)
     if name not in table:
         raise UnknownName(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
@@ -76,14 +79,20 @@ def model_names() -> list[str]:
     return sorted(plugin_table("splitbrain.models", BUILTIN_MODELS))
 
 
+def is_model(name: str) -> bool:
+    return name in BUILTIN_MODELS or name in model_names()
+
+
 def get_model(name: str) -> Any:
     """A model instance by name (e.g. "cas-register")."""
     return lookup("model", "splitbrain.models", BUILTIN_MODELS, name)()
 
 
+def checker_class(name: str) -> Any:
+    return lookup("checker", "splitbrain.checkers", BUILTIN_CHECKERS, name)
+
+
 def build_checker(spec: dict[str, Any]) -> Any:
     """A checker instance from its spec: {"name": ..., **parameters}."""
     params = dict(spec)
-    name = params.pop("name")
-    cls = lookup("checker", "splitbrain.checkers", BUILTIN_CHECKERS, name)
-    return cls(**params)
+    return checker_class(params.pop("name"))(**params)

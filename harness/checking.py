@@ -14,28 +14,38 @@ from typing import Any
 
 from checkers.base import merge_valid
 from checkers.history import History, HistoryError
-from checkers.registry import UnknownName, build_checker
+from checkers.registry import UnknownName, build_checker, checker_class
 from harness.errors import UsageError
+
+RUN_HISTORY = "history.jsonl"  # a run directory's history (see harness.store)
+
+
+def history_path(target: str | Path) -> Path:
+    """The history file `target` names: the file itself, or a run directory's history.jsonl."""
+    p = Path(target)
+    if p.is_dir():
+        if (p / RUN_HISTORY).is_file():
+            return p / RUN_HISTORY
+        raise UsageError(f"{target}: a directory, not a history file, and no run directory "
+                         f"(it has no {RUN_HISTORY}); name the history files in it")
+    if not p.exists():
+        raise UsageError(f"{target}: no such file")
+    return p
 
 
 def read_history_file(path: str | Path, fmt: str = "auto") -> History:
     """Any supported format; HistoryError and unknown formats become UsageError (exit 254)."""
     from checkers.formats import read_history  # formats pull in optional parsers; load lazily
 
-    p = Path(path)
-    if not p.exists():
-        raise UsageError(f"{path}: no such file")
-    if p.is_dir():
-        raise UsageError(f"{path}: is a directory; name its history file")
     try:
-        return read_history(p, fmt)
+        return read_history(history_path(path), fmt)
     except HistoryError as e:
         raise UsageError(str(e)) from None
 
 
 def checker_specs_beside(path: str | Path) -> list[dict[str, Any]] | None:
-    """The checkers named in the test.json next to a history file, if there is one."""
-    test_json = Path(path).parent / "test.json"
+    """The checkers named in the test.json of the run a history belongs to, if there is one."""
+    test_json = history_path(path).parent / "test.json"
     if not test_json.exists():
         return None
     try:
@@ -45,8 +55,51 @@ def checker_specs_beside(path: str | Path) -> list[dict[str, Any]] | None:
     return list(specs) if specs else None
 
 
-def run_checkers(history: History, specs: list[dict[str, Any]]) -> dict[str, Any]:
-    """{"valid", "checkers": {name: result}, "stats", "warnings"}; a crashing checker is unknown."""
+def with_checker_options(specs: list[dict[str, Any]],
+                         options: dict[str, str]) -> list[dict[str, Any]]:
+    """`specs` with each `--opt KEY=VALUE` given to every checker among them that declares KEY
+    (or, written CHECKER.KEY=VALUE, to that checker only). An option none of them takes is a
+    UsageError naming the ones they do take."""
+    out = [dict(spec) for spec in specs]
+    for key, text in options.items():
+        target, _, name = key.rpartition(".")
+        takers = 0
+        for spec in out:
+            if target and spec["name"] != target:
+                continue
+            declared = _declared_options(spec["name"])
+            if name in declared:
+                try:
+                    spec[name] = declared[name].parse(key, text)
+                except ValueError as e:
+                    raise UsageError(f"--opt {e}") from None
+                takers += 1
+        if not takers:
+            offered = sorted({_options_line(spec["name"]) for spec in out})
+            raise UsageError(f"--opt {key}: no checker here takes {name!r} (options per checker: "
+                             f"{'; '.join(offered)})")
+    return out
+
+
+def _options_line(checker: str) -> str:
+    return f"{checker}: {', '.join(sorted(_declared_options(checker))) or 'none'}"
+
+
+def _declared_options(checker: str) -> dict[str, Any]:
+    try:
+        cls = checker_class(checker)
+    except UnknownName as e:
+        raise UsageError(str(e)) from None
+    return dict(getattr(cls, "options", None) or {})
+
+
+def run_checkers(history: History, specs: list[dict[str, Any]],
+                 strict: bool = True) -> dict[str, Any]:
+    """{"valid", "checkers": {name: result}, "stats", "warnings"}; a crashing checker is unknown.
+
+    An op a checker cannot read (HistoryError) is bad input: with `strict` (checking a file
+    someone gives us) a UsageError, else (our own run's history) that checker's verdict is
+    unknown, so the other verdicts and the history survive."""
     results: dict[str, Any] = {}
     for spec in specs:
         name = spec["name"]
@@ -60,6 +113,10 @@ def run_checkers(history: History, specs: list[dict[str, Any]]) -> dict[str, Any
             raise UsageError(f"checker {name!r}: {e}") from None
         try:
             res = dict(checker.check(history))
+        except HistoryError as e:  # an op this checker cannot read: bad input, not a verdict
+            if strict:
+                raise UsageError(f"{history.source}: {e}" if history.source else str(e)) from None
+            res = {"valid": "unknown", "error": f"unreadable operation: {e}"}
         except Exception as e:  # a checker bug must not lose the other verdicts
             res = {"valid": "unknown", "error": f"{type(e).__name__}: {e}",
                    "traceback": traceback.format_exc()}

@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds for the linearizability search (then: unknown)")
     check.add_argument("--no-split", action="store_true",
                        help="check the history as one object, not per key")
+    check.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE",
+                       help="a checker option, as `run` takes them (e.g. consistency=serializable;"
+                            " CHECKER.KEY=VALUE for one checker only); `splitbrain list` shows "
+                            "each checker's options")
 
     report = sub.add_parser("report", help="render report.html again from a run's files")
     report.add_argument("run_dir")
@@ -225,29 +229,44 @@ def _first_finding(res: dict[str, Any]) -> str:
 # -- check ----------------------------------------------------------------------------------------
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.checking import (checker_specs_beside, count_operations, read_history_file,
-                                  run_checkers)
+    from checkers.native import interpreted_notice
+    from harness.checking import (checker_specs_beside, count_operations, history_path,
+                                  read_history_file, run_checkers, with_checker_options)
 
     if args.format not in _formats():
         raise UsageError(f"unknown format {args.format!r}; known: {', '.join(_formats())}")
+    notice = interpreted_notice()
+    if notice:
+        print(notice, file=sys.stderr)
+    options = dict(args.opt or ())
+    given = _check_specs(args)
+    if given and options:
+        given = with_checker_options(given, options)  # a bad option fails before any file
     codes: list[int] = []
-    for path in args.histories:
+    for target in args.histories:
         started = time.monotonic()
         try:
-            specs = _check_specs(args) or checker_specs_beside(path)
-            if not specs:
-                raise UsageError(f"{path}: no checkers to run: pass --model M or --checker C "
-                                 f"(there is no test.json beside it naming them)")
+            path = history_path(target)
             history = read_history_file(path, args.format)
+            specs = given or checker_specs_beside(path)
+            if not specs:
+                empty = " (and it holds no operations)" if not history.events else ""
+                raise UsageError(f"{target}: no checkers to run{empty}: pass --model M or "
+                                 f"--checker C; no test.json of a run beside it names them")
+            if not given and options:
+                specs = with_checker_options(specs, options)
             results = run_checkers(history, specs)
         except SplitbrainError as e:
-            print(f"{path}\terror\t{e}", file=sys.stderr)
+            message = str(e)
+            if message.startswith(f"{target}: "):  # the line names the file already
+                message = message[len(target) + 2:]
+            print(f"{target}\terror\t{message}", file=sys.stderr)
             codes.append(e.exit_code)
             continue
         for w in history.warnings:
             print(f"warning: {w}", file=sys.stderr)
         word = VERDICT_WORDS.get(results["valid"], "unknown")
-        print(f"{path}\t{word}\t{count_operations(history)} ops\t"
+        print(f"{target}\t{word}\t{count_operations(history)} ops\t"
               f"{time.monotonic() - started:.2f} s")
         if results["valid"] is not True:
             _print_verdicts(results)
@@ -274,8 +293,8 @@ def _check_specs(args: argparse.Namespace) -> list[dict[str, Any]]:
             continue
         specs.append({"name": name, **(lin_params if name == "linearizable" else {})})
     if args.model:
-        from checkers.registry import model_names
-        if args.model not in model_names():
+        from checkers.registry import is_model, model_names
+        if not is_model(args.model):
             raise UsageError(f"unknown model {args.model!r}; known: {', '.join(model_names())}")
     return specs
 

@@ -57,6 +57,8 @@ def names(kind: str) -> list[str]:
 def load(kind: str, name: str) -> Any:
     """The class registered under `name`; UsageError (exit 254) naming the known ones if none."""
     group, builtins = GROUPS[kind]
+    if name in builtins:  # built-ins win over plugins of the same name: no need to scan them
+        return load_target(builtins[name])
     table = plugin_table(group, builtins)
     if name not in table:
         raise UsageError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")

@@ -73,13 +73,20 @@ class TestSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> "TestSpec":
+        """The spec in a run's test.json; `path` may name the run directory itself."""
         path = Path(path)
+        if path.is_dir():
+            if not (path / "test.json").is_file():
+                raise UsageError(f"{path}: a directory without test.json (not a run directory)")
+            path = path / "test.json"
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise UsageError(f"{path}: no such file") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UsageError(f"{path}: not valid JSON ({e})") from None
+        except OSError as e:
+            raise UsageError(f"{path}: cannot be read ({e.strerror})") from None
         return cls.from_json(data, str(path))
 
     def validated(self, where: str = "arguments") -> "TestSpec":

@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from checkers.base import merge_valid
 from checkers.history import History, Operation, gc_paused
@@ -24,6 +24,7 @@ from checkers.linearizable.partition import effective, partition_key, prepare, s
 from checkers.linearizable.search import Deepest, SearchTimeout, search
 from checkers.linearizable.sequential import replay
 from checkers.models import ModelError, thaw
+from checkers.options import Option
 from checkers.registry import get_model
 
 PARALLEL_MIN_OPS = 20_000  # below this, starting worker processes costs more than it saves
@@ -33,6 +34,16 @@ class LinearizabilityChecker:
     """Checks a history against a model such as "cas-register" (see checkers.registry)."""
 
     name = "linearizable"
+    options: ClassVar[dict[str, Option]] = {
+        "model": Option("cas-register", "the model the history must linearize against "
+                        "(`splitbrain list` names them)"),
+        "timeout": Option(None, "seconds for the search; past it, unchecked keys are unknown",
+                          kind=float, low=0.001),
+        "split_keys": Option(True, "check each key on its own (P-compositionality); false "
+                             "checks the history as one object", kind=bool),
+        "workers": Option(None, "processes for large histories (default: one per core)",
+                          kind=int, low=1),
+    }
 
     def __init__(self, model: Any = "cas-register", timeout: float | None = None,
                  split_keys: bool = True, workers: int | None = None) -> None:
@@ -58,15 +69,15 @@ class LinearizabilityChecker:
             result["note"] = "no operations"
             result["elapsed_s"] = round(time.perf_counter() - started, 6)
             return result
-        try:
-            parts = split(self.model, ops, self.split_keys)
-        except ModelError as exc:
-            return self._finish(result, started, [{"key": None, "reason": str(exc)}], [], 0)
+        parts = split(self.model, ops, self.split_keys)  # ModelError: bad input, for the caller
         if not parts:
             result["note"] = "no operations left once failed ones are dropped"
             result["elapsed_s"] = round(time.perf_counter() - started, 6)
             return result
         outcomes = self._run(parts, deadline)
+        malformed = [o["reason"] for o in outcomes if o["status"] == "malformed"]
+        if malformed:  # an op the model cannot read is bad input, not an unknown verdict
+            raise ModelError(malformed[0])
         failures = [o["failure"] for o in outcomes if o["status"] == "invalid"]
         unknown = [{"key": o["key"], "reason": o["reason"]} for o in outcomes
                    if o["status"] == "unknown"]
@@ -164,7 +175,7 @@ def check_partition(model: Any, ops: list[Operation], deadline: float | None) ->
     except kernel.SearchTooBig as too_big:
         return {"status": "unknown", "key": key, "reason": str(too_big)}
     except ModelError as refused:
-        return {"status": "unknown", "key": key, "reason": str(refused)}
+        return {"status": "malformed", "key": key, "reason": str(refused)}
     except Exception as exc:  # a plugin model's bug must not hide the other partitions' verdicts
         # (a name of its own: compiled, one name bound by two except clauses gets the first
         # clause's type, and the second would raise TypeError)

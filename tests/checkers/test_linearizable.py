@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from checkers.history import Event, History
+from checkers.history import Event, History, HistoryError
 from checkers.linearizable import LinearizabilityChecker
 
 
@@ -161,10 +161,16 @@ def test_nemesis_events_are_ignored():
     assert check(h)["valid"] is True
 
 
-def test_model_that_cannot_read_an_op_gives_unknown_not_a_crash():
-    h = history((0, "invoke", "cas", [1, 2]), (0, "ok", "cas", [1, 2]))
-    r = check(h, "register")
-    assert r["valid"] == "unknown" and "cas" in r["unknown"][0]["reason"]
+def test_an_op_the_model_cannot_read_is_bad_input_naming_the_op():
+    h = history((0, "invoke", "write", 1), (0, "ok", "write", 1),
+                (0, "invoke", "cas", [1, 2]), (0, "ok", "cas", [1, 2]))
+    with pytest.raises(HistoryError, match=r"op 1 \(:index 2, process 0, cas\): the register "
+                                           r"model has no operation 'cas'"):
+        check(h, "register")
+    bad_cas = history((1, "invoke", "cas", 7), (1, "ok", "cas", 7))
+    with pytest.raises(HistoryError, match=r"op 0 \(:index 0.*a cas needs the value "
+                                           r"\[expected, new\], got 7"):
+        check(bad_cas, "cas-register")
 
 
 def test_timeout_gives_unknown_never_a_wrong_answer():
