@@ -198,8 +198,11 @@ def _collection(opener: str, items: list[Any], pos: int) -> Any:
     if opener == "{":
         if len(items) % 2:
             raise EdnError("a map with an odd number of forms", pos)
-        it = iter(items)
-        return {_hashable(k): v for k, v in zip(it, it)}
+        keys = items[::2]
+        for k in keys:
+            if type(k) is list or type(k) is dict:
+                return {_hashable(k): v for k, v in zip(keys, items[1::2])}
+        return dict(zip(keys, items[1::2]))
     if opener == "#{":
         try:
             return sorted(items)

@@ -29,7 +29,6 @@ transactions (`:f :txn`) never are. `read_history(..., independent=True|False)` 
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -141,6 +140,8 @@ def _next_meaningful_start(fh: BinaryIO) -> bytes:
 
 
 def _json_kind(path: Path, first: bytes) -> str:
+    import json  # only detection needs it (read_jsonl has its own reader)
+
     try:
         obj = json.loads(first)
     except ValueError:

@@ -27,17 +27,25 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, Iterable, Iterator
 
-_orjson_loads: Any
-_orjson_error: Any
-try:  # optional speed-up for reading; the json module gives the same History without it
-    # imported by name, so that compiling this module (mypyc) never depends on whether orjson
-    # is installed yet: both ways it is Any to the compiler
-    _orjson = importlib.import_module("orjson")
-    _orjson_error = _orjson.JSONDecodeError
-    _orjson_loads = _orjson.loads
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson_loads = None
-    _orjson_error = ValueError
+# orjson, when installed, reads history.jsonl several times faster; the json module gives the same
+# History without it. It is imported on first use (5 ms: a check of EDN or log files never needs
+# it), by name, so that compiling this module (mypyc) never depends on whether orjson is
+# installed yet: both ways it is Any to the compiler.
+_NOT_LOADED: Final = object()
+_orjson_loads: Any = _NOT_LOADED
+_orjson_error: Any = ValueError
+
+
+def _load_orjson() -> None:
+    global _orjson_loads, _orjson_error
+    try:
+        orjson = importlib.import_module("orjson")
+    except ImportError:  # pragma: no cover - depends on the environment
+        _orjson_loads = None
+        return
+    _orjson_error = orjson.JSONDecodeError
+    _orjson_loads = orjson.loads
+
 
 EVENT_TYPES: Final = ("invoke", "ok", "fail", "info")
 NEMESIS: Final = "nemesis"
@@ -350,6 +358,8 @@ def read_jsonl(path: str | Path) -> History:
     path = Path(path)
     events: list[Event] = []
     warnings: list[str] = []
+    if _orjson_loads is _NOT_LOADED:
+        _load_orjson()
     with gc_paused():
         if _orjson_loads is None:
             _read_events_json(path, events, warnings)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +117,8 @@ def run_checkers(history: History, specs: list[dict[str, Any]],
                 raise UsageError(f"{history.source}: {e}" if history.source else str(e)) from None
             res = {"valid": "unknown", "error": f"unreadable operation: {e}"}
         except Exception as e:  # a checker bug must not lose the other verdicts
+            import traceback
+
             res = {"valid": "unknown", "error": f"{type(e).__name__}: {e}",
                    "traceback": traceback.format_exc()}
         res.setdefault("check_seconds", round(time.monotonic() - started, 3))

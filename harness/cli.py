@@ -9,10 +9,9 @@ goes to a file, not the terminal.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import tempfile
 import time
-import traceback
 from typing import Any, NoReturn
 
 from checkers.base import exit_code_for, worst_exit
@@ -25,8 +24,28 @@ VERDICT_WORDS = {True: "valid", False: "INVALID"}
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting 2 (2 means 'unknown' here)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, told the terminal's width: left to find it, it imports shutil, a
+    few ms of every start-up, help or not."""
+
+    def __init__(self, prog: str) -> None:
+        columns = os.environ.get("COLUMNS", "")  # as shutil.get_terminal_size reads it
+        if columns.isdigit():
+            width = int(columns)
+        else:
+            try:
+                width = os.get_terminal_size(sys.stdout.fileno()).columns
+            except (OSError, ValueError):
+                width = 80
+        super().__init__(prog, width=max(40, width - 2))
 
 
 def _positive_int(text: str) -> int:
@@ -420,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         print("splitbrain: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        import tempfile
+        import traceback
+
         with tempfile.NamedTemporaryFile("w", prefix="splitbrain-crash-", suffix=".txt",
                                          delete=False) as fh:
             traceback.print_exc(file=fh)

@@ -10,7 +10,6 @@ guess.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
@@ -113,6 +112,8 @@ class LinearizabilityChecker:
         _JOB = (self.model, parts, deadline)
         order = sorted(range(len(parts)), key=lambda i: -len(parts[i]))
         chunk = max(1, len(parts) // (workers * 16))
+        import multiprocessing  # 11 ms to import: only for histories big enough to share out
+
         try:
             ctx = multiprocessing.get_context("fork")
             with ctx.Pool(workers) as pool:

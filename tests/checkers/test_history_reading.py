@@ -67,6 +67,7 @@ def snapshot(h: History) -> tuple:
 @pytest.fixture(params=["orjson", "json"])
 def reader(request, monkeypatch):
     """read_jsonl with orjson (when installed) and with the json module only."""
+    history_module._load_orjson()
     if request.param == "json":
         monkeypatch.setattr(history_module, "_orjson_loads", None)
     elif history_module._orjson_loads is None:
@@ -77,7 +78,7 @@ def reader(request, monkeypatch):
 def test_orjson_and_json_read_the_same_history(tmp_path):
     path = tmp_path / "h.jsonl"
     path.write_bytes(ODD)
-    fast = read_jsonl(path)
+    fast = read_jsonl(path)  # loads orjson when it is installed
     saved = history_module._orjson_loads
     history_module._orjson_loads = None
     try:
@@ -266,8 +267,8 @@ def test_the_module_reads_without_orjson_installed(tmp_path):
     path.write_bytes(ODD)
     root = Path(history_module.__file__).resolve().parents[1]
     code = ("import sys; sys.modules['orjson'] = None; sys.path.insert(0, sys.argv[1]); "
-            "import checkers.history as h; assert h._orjson_loads is None; "
-            "r = h.read_jsonl(sys.argv[2]); print(len(r.events), len(r.warnings))")
+            "import checkers.history as h; r = h.read_jsonl(sys.argv[2]); "
+            "assert h._orjson_loads is None; print(len(r.events), len(r.warnings))")
     out = subprocess.run([sys.executable, "-c", code, str(root), str(path)],
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == ["10", "1"]
