@@ -157,9 +157,20 @@ def test_run_from_test_json_replays_the_spec(sb):
                "--nemesis-interval", "3")
     assert p.returncode == 0, p.stdout + p.stderr
     first = json.loads((sb.latest / "test.json").read_text())
-    q = sb.run("run", "--from", str(sb.latest / "test.json"))
+    first_dir = sb.latest
+    q = sb.run("run", "--from", str(first_dir / "test.json"))
     assert q.returncode == 0, q.stdout + q.stderr
     second = json.loads((sb.latest / "test.json").read_text())
     assert first["run_dir"] != second["run_dir"]
     for k in ("system", "seed", "schedule", "checkers", "nemesis", "time_limit"):
         assert first[k] == second[k]
+    # the run directory itself names the spec too
+    r = sb.run("run", "--from", str(first_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
+    third = json.loads((sb.latest / "test.json").read_text())
+    assert third["run_dir"] not in (first["run_dir"], second["run_dir"])
+    assert third["schedule"] == first["schedule"]
+    # and `check` takes the run directory, with the checkers its test.json names
+    c = sb.run("check", str(first_dir))
+    assert c.returncode == 0, c.stdout + c.stderr
+    assert c.stdout.startswith(f"{first_dir}\tvalid\t")
