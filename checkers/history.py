@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import json
 import math
 import sys
 from contextlib import contextmanager
@@ -315,6 +314,8 @@ def _line_blocks(path: Path) -> Iterator[list[bytes]]:
 
 def _parse_slow(raw: bytes) -> Any:
     """One line the way the json module reads it: the object, _BLANK or _UNPARSEABLE."""
+    import json  # here, not at the top: a check of EDN or log files never needs it
+
     text = raw.decode("utf-8", errors="replace")
     if not text.strip():
         return _BLANK
