@@ -30,6 +30,8 @@ COMPILED = [
 # The search itself, in C (kernel.py feeds it); used only together with the compiled core.
 NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/_wgl.c"],
                           extra_compile_args=["-O2"])
+# The EDN reader's fast path (checkers/edn.py uses it when built, with or without mypyc).
+NATIVE_EDN = Extension("checkers._edn", ["checkers/_edn.c"], extra_compile_args=["-O2"])
 
 
 class OptionalBuildExt(build_ext):
@@ -61,15 +63,15 @@ def compiled_extensions() -> list:
     except ImportError:
         print("splitbrain: mypyc not available; the checker core stays pure Python",
               file=sys.stderr)
-        return []
+        return [NATIVE_EDN]
     try:
         # group_name: the shared library checkers/native.py looks for (SHARED)
         return mypycify(COMPILED, opt_level="3",
-                        group_name="splitbrain_checkers_core") + [NATIVE_SEARCH]
+                        group_name="splitbrain_checkers_core") + [NATIVE_SEARCH, NATIVE_EDN]
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"splitbrain: mypyc refused the checker core ({exc}); it stays pure Python",
               file=sys.stderr)
-        return []
+        return [NATIVE_EDN]
 
 
 setup(ext_modules=compiled_extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -8,6 +8,9 @@ elements as the element itself (a Jepsen record `#jepsen.history.Op{...}` reads 
 Why not the edn_format library: it parses with PLY, about 0.25 ms per op line, which made reading
 most of the time of checking a history. Here one regular expression finds each token and a stack
 builds the values; `tests/checkers/test_edn.py` checks on random EDN that both read the same.
+Well-formed ASCII text is read faster still by `_edn.c`, a C version of the same loop built at
+install; whatever it is unsure of (malformed text, non-ASCII outside strings) it leaves to the
+Python reader here, which stays the definition (SPLITBRAIN_PURE_PYTHON=1 keeps to it).
 
 `read_forms(text)` gives every top-level form with the offset where it starts, so a reader can
 name the line of a bad op; malformed text raises `EdnError`, which says whether the text merely
@@ -16,8 +19,16 @@ stopped in the middle of a form (a torn last line).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
+
+_native: Any = None
+if os.environ.get("SPLITBRAIN_PURE_PYTHON") != "1":
+    try:  # checkers/_edn.c, built by setup.py when a C compiler is at hand
+        from checkers import _edn as _native
+    except ImportError:
+        _native = None
 
 __all__ = ["EdnError", "read_forms", "read_one", "line_of"]
 
@@ -33,9 +44,10 @@ class EdnError(ValueError):
 
 
 # One token, after any whitespace, commas and ; comments. Groups: 1 string body, 2 opening
-# bracket, 3 closing bracket, 4 what follows '#', 5 character name, 6 any other atom.
+# bracket, 3 closing bracket, 4 what follows '#', 5 character name, 6 any other atom. The skip is
+# possessive (*+): a comment runs to the end of its line, never shorter to let a token match.
 _TOKEN = re.compile(r"""
-    (?:[\s,]+|;[^\n]*)*
+    (?:[\s,]++|;[^\n]*+)*+
     (?:
         "((?:[^"\\]|\\.)*)"
       | ([\[({])
@@ -44,7 +56,7 @@ _TOKEN = re.compile(r"""
       | \\(newline|return|space|tab|formfeed|backspace|u[0-9A-Fa-f]{4}|.)
       | ([^\s,\[\](){}"\\;\#][^\s,\[\](){}"\\;]*)
     )""", re.VERBOSE | re.DOTALL)
-_SKIP = re.compile(r"(?:[\s,]+|;[^\n]*)*")
+_SKIP = re.compile(r"(?:[\s,]++|;[^\n]*+)*+")
 _INTEGER = re.compile(r"[+-]?\d+N?")
 _FLOAT = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?M?")
 _RATIO = re.compile(r"([+-]?\d+)/(\d+)")
@@ -62,6 +74,15 @@ _ATOM_CACHE_MAX = 1 << 16  # distinct atoms remembered (a history repeats a few 
 
 def read_forms(text: str) -> list[tuple[Any, int]]:
     """Every top-level form of `text` with the offset where it starts."""
+    if _native is not None:
+        forms = _native.read_forms(text)
+        if forms is not None:
+            return forms  # type: ignore[no-any-return]
+    return _read_forms(text)
+
+
+def _read_forms(text: str) -> list[tuple[Any, int]]:
+    """read_forms in Python: the definition, and the reader of whatever _edn.c leaves to it."""
     forms: list[tuple[Any, int]] = []
     # One frame per open collection: [opening bracket, items, offset, pending prefixes].
     # Prefixes are the tags and #_ discards waiting for the next value in that frame.
@@ -177,7 +198,7 @@ def _atom(atom: str, pos: int) -> Any:
         if _FLOAT.fullmatch(atom):
             return float(atom.rstrip("M"))
         ratio = _RATIO.fullmatch(atom)
-        if ratio:
+        if ratio and int(ratio.group(2)):
             return int(ratio.group(1)) / int(ratio.group(2))
         raise EdnError(f"{atom!r} is not a number", pos)
     if atom in _CONSTANTS:

@@ -207,6 +207,29 @@ def _edn_forms(path: Path, text: str, warnings: list[str]) -> list[tuple[Any, in
 def _event_from_map(obj: Any, position: int, where_of: Callable[[int, int], str],
                     pos: int) -> tuple[Event, bool]:
     """The event of an op map, and whether it had a :time."""
+    try:  # the common map: known keys only, of the usual types
+        type_ = _EVENT_TYPES[obj["type"]]
+        process = obj["process"]
+        f = obj["f"]
+    except (KeyError, TypeError):
+        return _event_from_odd_map(obj, position, where_of, pos)
+    get = obj.get
+    index = get("index")
+    time = get("time")
+    if ((type(process) is int or process == NEMESIS) and type(f) is str
+            and (index is None or type(index) is int) and (time is None or type(time) is int)
+            and obj.keys() <= _KNOWN_KEYS):
+        node = get("node")
+        # interned, as the history readers do (see checkers.history._EVENT_TYPE)
+        return Event(-1 if index is None else index, position if time is None else time,
+                     process, type_, sys.intern(f), get("value"), get("key"),
+                     None if node is None else str(node), get("error"), {}), time is not None
+    return _event_from_odd_map(obj, position, where_of, pos)
+
+
+def _event_from_odd_map(obj: Any, position: int, where_of: Callable[[int, int], str],
+                        pos: int) -> tuple[Event, bool]:
+    """_event_from_map for any other map, or HistoryError naming what is wrong."""
     if not isinstance(obj, dict):
         raise HistoryError(f"{where_of(position, pos)}: expected an operation map, found "
                            f"{_shape(obj)}")
@@ -235,7 +258,6 @@ def _event_from_map(obj: Any, position: int, where_of: Callable[[int, int], str]
         raise HistoryError(f"{where_of(position, pos)}: :time must be a number, not {time!r}")
     extra = {str(k): v for k, v in obj.items() if k not in _KNOWN_KEYS}
     node = obj.get("node")
-    # interned, as the history readers do (see checkers.history._EVENT_TYPE)
     event = Event(-1 if index is None else index, position if time is None else time,
                   NEMESIS if process == NEMESIS else process, type_,
                   sys.intern(f if type(f) is str else str(f)), obj.get("value"), obj.get("key"),

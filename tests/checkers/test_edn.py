@@ -124,6 +124,14 @@ def test_discard_comments_chars_and_symbolic_values():
     assert read_one("[1N 2.5M -3 +4 1/2]") == [1, 2.5, -3, 4, 0.5]
 
 
+def test_a_comment_runs_to_the_end_of_its_line_even_at_the_end_of_the_text():
+    from checkers.edn import _read_forms
+
+    for read in (read_forms, _read_forms):
+        assert read("[1]\n; the end\n") == [([1], 0)]
+        assert read(";nil") == [] and read("; a [ b\n2") == [(2, 8)]
+
+
 def test_a_vector_used_as_a_map_key_becomes_a_tuple():
     assert read_one("{[1 2] :a}") == {(1, 2): "a"}
 
@@ -138,3 +146,48 @@ def test_malformed_text_raises_with_position(text, at_end):
         read_forms(text)
     assert err.value.at_end is at_end
     assert 0 <= err.value.pos <= len(text)
+
+
+# -- the C fast path against the Python reader ---------------------------------------------------
+
+native = pytest.importorskip("checkers._edn", reason="checkers/_edn.c is not built")
+MANGLE = st.sampled_from(["", "]", "}", ")", "[", "{", "#_", "#", "##", "\\", '"', ":", "::",
+                          "1/0", "#foo", "é", "\u00a0", "\x1c", "N", "M", "e5", "#{", ";"])
+
+
+def python_or_error(text):
+    from checkers.edn import _read_forms
+    try:
+        return _read_forms(text)
+    except EdnError:
+        return "error"
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(EDN, max_size=4), SEP, st.lists(st.tuples(st.integers(0, 200), MANGLE),
+                                                max_size=3))
+def test_the_c_reader_agrees_or_defers(texts, sep, cuts):
+    """On any text, _edn.c reads what edn.py reads, or answers None and leaves it to edn.py."""
+    text = sep.join(texts)
+    for at, insert in cuts:  # damage it here and there
+        at = min(at, len(text))
+        text = text[:at] + insert + text[at:]
+    fast = native.read_forms(text)
+    slow = python_or_error(text)
+    if fast is None:
+        return
+    assert slow != "error", (text, fast)
+    assert len(fast) == len(slow)
+    for (a, pa), (b, pb) in zip(fast, slow):
+        assert same(a, b) and pa == pb, (text, fast, slow)
+
+
+def test_the_c_reader_reads_what_histories_hold():
+    line = ('{:type :ok, :f :txn, :value [[:append 1 2] [:r 1 [1 2]]], :process 3, '
+            ':time 1234, :index 7, :error nil, :x "a\\"b\\u0041\\n"}\n')
+    fast = native.read_forms(line * 3)
+    assert fast is not None and len(fast) == 3
+    assert fast[0][0] == {"type": "ok", "f": "txn", "value": [["append", 1, 2], ["r", 1, [1, 2]]],
+                          "process": 3, "time": 1234, "index": 7, "error": None, "x": 'a"bA\n'}
+    assert [pos for _, pos in fast] == [0, len(line), 2 * len(line)]
+    assert native.read_forms("[1 2") is None and native.read_forms("{:a é}") is None
