@@ -1,0 +1,160 @@
+/* Strongly connected components of the elle checker's dependency graph, in C.
+ *
+ * components(nodes, src, dst) -> list of lists: every strongly connected component of more than
+ * one node. src and dst are int32 buffers (array('i')) of equal length: edge i goes from src[i]
+ * to dst[i]; nodes are 0..nodes-1. The algorithm is Tarjan's, without recursion, over a
+ * compressed adjacency built here: the same as checkers/elle/graph.py's tarjan(), which is the
+ * pure-Python fallback, and which tests hold to the same answers (and both to networkx's).
+ * Memory: about 40 bytes per node and 8 per edge, freed before returning.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int32_t i32;
+
+static PyObject *scc_error(const char *message) {
+    PyErr_SetString(PyExc_ValueError, message);
+    return NULL;
+}
+
+static PyObject *components(PyObject *self, PyObject *args) {
+    Py_ssize_t nodes;
+    Py_buffer src_buf, dst_buf;
+    if (!PyArg_ParseTuple(args, "ny*y*", &nodes, &src_buf, &dst_buf)) return NULL;
+    PyObject *result = NULL;
+    i32 *start = NULL, *fill = NULL, *targets = NULL, *index = NULL, *low = NULL;
+    i32 *stack = NULL, *calls = NULL, *cursor = NULL;
+    char *on_stack = NULL;
+    if (src_buf.itemsize != 4 || dst_buf.itemsize != 4 || src_buf.len != dst_buf.len) {
+        scc_error("src and dst must be int32 buffers of equal length");
+        goto done;
+    }
+    if (nodes < 0 || nodes >= INT32_MAX) {
+        scc_error("node count out of range");
+        goto done;
+    }
+    Py_ssize_t m = src_buf.len / 4;
+    const i32 *src = (const i32 *)src_buf.buf;
+    const i32 *dst = (const i32 *)dst_buf.buf;
+    size_t n = (size_t)nodes;
+    start = calloc(n + 1, sizeof(i32));
+    fill = malloc((n + 1) * sizeof(i32));
+    targets = malloc((size_t)(m > 0 ? m : 1) * sizeof(i32));
+    index = malloc((n > 0 ? n : 1) * sizeof(i32));
+    low = malloc((n > 0 ? n : 1) * sizeof(i32));
+    stack = malloc((n > 0 ? n : 1) * sizeof(i32));
+    calls = malloc((n > 0 ? n : 1) * sizeof(i32));
+    cursor = malloc((n > 0 ? n : 1) * sizeof(i32));
+    on_stack = calloc(n > 0 ? n : 1, 1);
+    if (!start || !fill || !targets || !index || !low || !stack || !calls || !cursor ||
+        !on_stack) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        i32 a = src[i], b = dst[i];
+        if (a < 0 || (size_t)a >= n || b < 0 || (size_t)b >= n) {
+            scc_error("edge end out of range");
+            goto done;
+        }
+        start[a + 1]++;
+    }
+    for (size_t v = 0; v < n; v++) start[v + 1] += start[v];
+    memcpy(fill, start, (n + 1) * sizeof(i32));
+    for (Py_ssize_t i = 0; i < m; i++) targets[fill[src[i]]++] = dst[i];
+    for (size_t v = 0; v < n; v++) index[v] = -1;
+
+    result = PyList_New(0);
+    if (!result) goto done;
+    i32 counter = 0, sp = 0;
+    for (size_t root = 0; root < n; root++) {
+        if (index[root] != -1 || start[root] == start[root + 1]) continue;
+        i32 depth = 0;
+        calls[depth] = (i32)root;
+        cursor[depth] = start[root];
+        depth++;
+        index[root] = low[root] = counter++;
+        stack[sp++] = (i32)root;
+        on_stack[root] = 1;
+        while (depth > 0) {
+            i32 v = calls[depth - 1];
+            i32 pos = cursor[depth - 1];
+            if (pos < start[v + 1]) {
+                cursor[depth - 1] = pos + 1;
+                i32 w = targets[pos];
+                if (index[w] == -1) {
+                    index[w] = low[w] = counter++;
+                    stack[sp++] = w;
+                    on_stack[w] = 1;
+                    calls[depth] = w;
+                    cursor[depth] = start[w];
+                    depth++;
+                } else if (on_stack[w] && index[w] < low[v]) {
+                    low[v] = index[w];
+                }
+                continue;
+            }
+            depth--;
+            if (depth > 0) {
+                i32 u = calls[depth - 1];
+                if (low[v] < low[u]) low[u] = low[v];
+            }
+            if (low[v] == index[v]) {
+                i32 w = stack[--sp];
+                on_stack[w] = 0;
+                if (w == v) continue;
+                PyObject *component = PyList_New(0);
+                if (!component) goto fail;
+                for (;;) {
+                    PyObject *number = PyLong_FromLong(w);
+                    if (!number || PyList_Append(component, number) < 0) {
+                        Py_XDECREF(number);
+                        Py_DECREF(component);
+                        goto fail;
+                    }
+                    Py_DECREF(number);
+                    if (w == v) break;
+                    w = stack[--sp];
+                    on_stack[w] = 0;
+                }
+                if (PyList_Append(result, component) < 0) {
+                    Py_DECREF(component);
+                    goto fail;
+                }
+                Py_DECREF(component);
+            }
+        }
+    }
+    goto done;
+fail:
+    Py_CLEAR(result);
+done:
+    free(start);
+    free(fill);
+    free(targets);
+    free(index);
+    free(low);
+    free(stack);
+    free(calls);
+    free(cursor);
+    free(on_stack);
+    PyBuffer_Release(&src_buf);
+    PyBuffer_Release(&dst_buf);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"components", components, METH_VARARGS,
+     "components(nodes, src, dst) -> the strongly connected components of more than one node"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scc",
+                                    "Tarjan's strongly connected components over int32 edge "
+                                    "arrays (checkers/elle/graph.py).",
+                                    -1, methods};
+
+PyMODINIT_FUNC PyInit__scc(void) { return PyModule_Create(&module); }

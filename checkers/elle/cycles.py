@@ -1,0 +1,273 @@
+"""Cycles of each anomaly's shape inside one strongly connected component, within a time budget.
+
+A component (checkers/elle/graph.py) proves that some cycle exists; this module finds, for each
+anomaly kind (checkers/elle/anomalies.py) and each variant (plain, -process, -realtime), a short
+cycle of that kind, or proves there is none, or says it ran out of time. One witness per kind per
+component is enough: the verdict needs to know which kinds occur, and a reader needs one cycle
+to follow.
+
+The searches, in the order they run:
+
+1. cheap, one breadth-first search each (plus networkx's SCCs of a filtered view): G0 (a cycle
+   of ww edges), G1c (ww and wr, through a wr edge), and "some rw cycle" (through an rw edge,
+   any edges): the last one is classified by its shape and is at least G2-item. A cycle of the
+   component's own edges through an edge that lies inside a component of the filtered graph
+   always exists, so these searches are complete whatever the budget.
+2. expensive, one search per rw edge: G-single (the rw edge closed by a ww/wr path) and then, if
+   there is none, G-nonadjacent (a search over (transaction, was the last edge rw) states that
+   never takes two rw edges in a row). These are the ones the budget may cut short; what they
+   did not finish is reported as undecided, never as absent.
+
+Process and real-time variants run the same searches with those edges allowed; a kind found
+without them implies its variants (consistency.IMPLIES), so those are not searched again.
+Shortest: every path is a breadth-first shortest path from the edge it starts at, so each cycle
+is the shortest through that edge, as Elle's are (not necessarily the shortest in the component).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from checkers.elle.anomalies import classify
+from checkers.elle.consistency import CYCLE_KINDS, implied_anomalies
+from checkers.elle.graph import KIND_PREFERENCE, PROCESS, REALTIME, RW, WR, WW
+
+CHECK_EVERY = 2048  # BFS steps between looks at the clock
+
+
+class SearchTimeout(Exception):
+    """The cycle search's time budget ran out."""
+
+
+@dataclass
+class Deadline:
+    at: float | None  # time.monotonic() value, None for no limit
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() > self.at
+
+    def check(self) -> None:
+        if self.passed():
+            raise SearchTimeout()
+
+
+@dataclass
+class FoundCycle:
+    """One cycle: (from, to, label) steps over transaction ids, the last step ending where the
+    first begins."""
+
+    anomaly: str
+    steps: list[tuple[int, int, int]]
+
+
+@dataclass
+class ComponentReport:
+    """What the search established about one component."""
+
+    size: int
+    found: dict[str, FoundCycle] = field(default_factory=dict)
+    undecided: set[str] = field(default_factory=set)  # kinds it had no time to rule in or out
+    rw_edges: int = 0
+    rw_edges_searched: int = 0
+
+
+def suffix(extras: int) -> str:
+    return "-realtime" if extras & REALTIME else "-process" if extras & PROCESS else ""
+
+
+def search_component(g: Any, variants: list[int], deadline: Deadline) -> ComponentReport:
+    """Search component graph `g` (graph.component_graph) for each anomaly kind; `variants`
+    are the extra edge kinds to try in turn: [0], [0, PROCESS], [0, PROCESS | REALTIME], ..."""
+    report = ComponentReport(size=g.number_of_nodes())
+    adjacency = {v: [(w, data["kinds"]) for w, data in g.succ[v].items()] for v in g}
+    rw_edges = [(a, b) for a, b, k in g.edges(data="kinds") if k & RW]
+    report.rw_edges = len(rw_edges)
+    cheap = [("G0", WW, WW), ("G1c", WW | WR, WR), ("G2-item", WW | WR | RW, RW)]
+    for extras in variants:
+        for kind, base, start in cheap:
+            name = kind + suffix(extras)
+            if _known(report, name):
+                continue
+            if deadline.passed():
+                report.undecided.add(name)
+                continue
+            try:
+                steps = _cycle_through(g, adjacency, base | extras, start, deadline)
+            except SearchTimeout:
+                report.undecided.add(name)
+                continue
+            if steps is not None:
+                _record(report, steps)
+    for extras in variants:
+        for kind, search in (("G-single", _g_single), ("G-nonadjacent", _g_nonadjacent)):
+            name = kind + suffix(extras)
+            if _known(report, name):
+                continue
+            if deadline.passed():
+                report.undecided.add(name)
+                continue
+            try:
+                steps = search(g, adjacency, rw_edges, extras, deadline, report)
+            except SearchTimeout:
+                report.undecided.add(name)
+                continue
+            if steps is not None:
+                _record(report, steps)
+    implied = implied_anomalies(report.found)
+    report.undecided = {n for n in report.undecided if n not in implied}
+    # a witness of a kind that another witness here implies adds nothing
+    for name in list(report.found):
+        if name in implied_anomalies(n for n in report.found if n != name):
+            del report.found[name]
+    return report
+
+
+def _known(report: ComponentReport, name: str) -> bool:
+    return name in implied_anomalies(report.found)
+
+
+def _record(report: ComponentReport, steps: list[tuple[int, int, int]]) -> None:
+    name = classify([label for _a, _b, label in steps])
+    if name not in report.found:
+        report.found[name] = FoundCycle(name, steps)
+
+
+def label(mask: int, allowed: int) -> int:
+    """The kind a step of this mask is called in a search that allows `allowed` kinds."""
+    usable = mask & allowed
+    for kind in KIND_PREFERENCE:
+        if usable & kind:
+            return kind
+    return 0
+
+
+def _cycle_through(g: Any, adjacency: dict[int, list[tuple[int, int]]], allowed: int,
+                   start: int, deadline: Deadline) -> list[tuple[int, int, int]] | None:
+    """A cycle of `allowed` edges through an edge of kind `start` (labelled so), if any: every
+    such edge inside a component of the filtered graph lies on one."""
+    import networkx as nx
+
+    view = nx.subgraph_view(g, filter_edge=lambda a, b: bool(g[a][b]["kinds"] & allowed))
+    for members in nx.strongly_connected_components(view):
+        deadline.check()
+        if len(members) < 2:
+            continue
+        for a in members:
+            for b, mask in adjacency[a]:
+                if mask & start and b in members:
+                    path = _shortest_path(adjacency, b, a, allowed, deadline)
+                    if path is not None:
+                        return [(a, b, start)] + path
+    return None
+
+
+def _shortest_path(adjacency: dict[int, list[tuple[int, int]]], source: int, target: int,
+                   allowed: int, deadline: Deadline) -> list[tuple[int, int, int]] | None:
+    """Breadth-first: the fewest `allowed` steps from source to target, labelled."""
+    if source == target:
+        return []
+    parent: dict[int, tuple[int, int]] = {source: (source, 0)}
+    queue = deque([source])
+    steps = 0
+    while queue:
+        v = queue.popleft()
+        steps += 1
+        if steps % CHECK_EVERY == 0:
+            deadline.check()
+        for w, mask in adjacency[v]:
+            if w in parent or not mask & allowed:
+                continue
+            parent[w] = (v, label(mask, allowed))
+            if w == target:
+                return _unwind(parent, source, target)
+            queue.append(w)
+    return None
+
+
+def _unwind(parent: dict[Any, tuple[Any, int]], source: Any, target: Any) -> list[
+        tuple[int, int, int]]:
+    path: list[tuple[int, int, int]] = []
+    node = target
+    while node != source:
+        prev, kind = parent[node]
+        path.append((_txn(prev), _txn(node), kind))
+        node = prev
+    path.reverse()
+    return path
+
+
+def _txn(state: Any) -> int:
+    return state[0] if isinstance(state, tuple) else state
+
+
+def _candidates(g: Any, rw_edges: list[tuple[int, int]], allowed: int,
+                report: ComponentReport) -> Iterator[tuple[int, int]]:
+    """The rw edges a -> b for which b may reach a through `allowed` edges: b's component of
+    the filtered graph comes no later than a's in topological order (networkx's condensation).
+    Counts them in `report`."""
+    import networkx as nx
+
+    view = nx.subgraph_view(g, filter_edge=lambda a, b: bool(g[a][b]["kinds"] & allowed))
+    condensed = nx.condensation(view)
+    where = condensed.graph["mapping"]
+    rank = {c: i for i, c in enumerate(nx.topological_sort(condensed))}
+    for a, b in rw_edges:
+        if rank[where[b]] <= rank[where[a]]:
+            report.rw_edges_searched += 1
+            yield a, b
+
+
+def _g_single(g: Any, adjacency: dict[int, list[tuple[int, int]]],
+              rw_edges: list[tuple[int, int]], extras: int, deadline: Deadline,
+              report: ComponentReport) -> list[tuple[int, int, int]] | None:
+    """One rw edge a -> b closed by a path of ww, wr (and extra) edges from b back to a."""
+    allowed = WW | WR | extras
+    for a, b in _candidates(g, rw_edges, allowed, report):
+        deadline.check()
+        path = _shortest_path(adjacency, b, a, allowed, deadline)
+        if path is not None:
+            return [(a, b, RW)] + path
+    return None
+
+
+def _g_nonadjacent(g: Any, adjacency: dict[int, list[tuple[int, int]]],
+                   rw_edges: list[tuple[int, int]], extras: int, deadline: Deadline,
+                   report: ComponentReport) -> list[tuple[int, int, int]] | None:
+    """An rw edge a -> b closed by a path from b to a that takes no two rw edges in a row and
+    neither starts nor ends with one (those would touch a -> b)."""
+    allowed = WW | WR | RW | extras
+    plain = allowed & ~RW
+    for a, b in _candidates(g, rw_edges, allowed, report):
+        deadline.check()
+        source = (b, True)  # True: the step into this state was rw
+        target = (a, False)
+        parent: dict[tuple[int, bool], tuple[tuple[int, bool], int]] = {source: (source, 0)}
+        queue = deque([source])
+        steps = 0
+        while queue:
+            state = queue.popleft()
+            steps += 1
+            if steps % CHECK_EVERY == 0:
+                deadline.check()
+            v, after_rw = state
+            for w, mask in adjacency[v]:
+                moves = []
+                if mask & plain:
+                    moves.append(((w, False), label(mask, plain)))
+                if mask & RW and not after_rw:
+                    moves.append(((w, True), RW))
+                for nxt, kind in moves:
+                    if nxt in parent:
+                        continue
+                    parent[nxt] = (state, kind)
+                    if nxt == target:
+                        return [(a, b, RW)] + _unwind(parent, source, target)
+                    queue.append(nxt)
+    return None
+
+
+__all__ = ["CYCLE_KINDS", "ComponentReport", "Deadline", "FoundCycle", "SearchTimeout",
+           "search_component"]

@@ -1,0 +1,592 @@
+"""List-append histories: the version order of each key, its dependencies and its anomalies.
+
+Every append puts a value that is unique for its key at the end of the key's list, and every read
+returns the whole list; so a read of [1, 2, 3] shows the versions the key went through, in order
+(Elle, section 4.1). The version order of a key is its longest committed read. Every other read
+must be a prefix of it (otherwise: incompatible-order); an append no read ever showed came after
+all the elements that were read (reads are prefixes of one history, and that append is in none).
+
+Dependencies, with w(e) the transaction that appended element e:
+
+    ww  w(e) -> w(e') for consecutive elements e, e' of the version order (skipping elements no
+        transaction that happened wrote), and the last read element's writer -> each unread
+        committed append
+    wr  w(last element read) -> the reader
+    rw  the reader -> the writer of the first element after what it read (or of each unread
+        committed append, when it read everything that was ever read)
+
+Non-cycle anomalies, one function each below: duplicate-elements, incompatible-order,
+garbage-read (an element nobody appended), G1a (an element a failed transaction appended),
+G1b (a read ending in another transaction's non-final append to that key), dirty-update (a
+failed append followed, in the version order, by committed ones), internal, future-read and
+lost-update.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from checkers.elle.graph import RW, WR, WW, DependencyGraph
+from checkers.elle.transactions import APPEND, FAIL, OK, READ, Txn, TxnShapeError, op_ref
+
+MAX_CASES: Final = 100  # examples kept per anomaly kind (each result also gives the count)
+SHOWN: Final = 6  # elements shown at the end of a long list in words ("[.., 4, 5]")
+
+
+class ListAppendIndex:
+    """What the history says about each key, computed once for all the functions below."""
+
+    def __init__(self, txns: list[Txn]) -> None:
+        self.txns = txns
+        # key -> element -> id of the transaction (ok, info or failed) that appended it
+        self.writer: dict[Any, dict[Any, int]] = {}
+        # key -> elements appended by a transaction that appended to that key again later
+        self.intermediate: dict[Any, set[Any]] = {}
+        self.failed_keys: set[Any] = set()  # keys a failed transaction appended to
+        self.longest: dict[Any, list[Any]] = {}  # key -> the longest committed read
+        self.longest_reader: dict[Any, int] = {}  # key -> id of a transaction that read it
+        self._scan()
+        # key -> element -> its position in the version order (the longest read, without
+        # repeated elements); `order` is the same as a list
+        self.order: dict[Any, list[Any]] = {}
+        self.position: dict[Any, dict[Any, int]] = {}
+        self.repeated: set[Any] = set()  # keys whose longest read repeats an element
+        for k, read in self.longest.items():
+            position = {e: i for i, e in enumerate(read)}
+            if len(position) != len(read):
+                self.repeated.add(k)
+                order = list(position)  # first occurrences, in order
+                position = {e: i for i, e in enumerate(order)}
+            else:
+                order = read
+            self.order[k] = order
+            self.position[k] = position
+        # key -> reads that are not prefixes of the version order: (reader id, the read)
+        self.incompatible: dict[Any, list[tuple[int, list[Any]]]] = {}
+        self._check_prefixes()
+        # key -> ids of committed transactions whose appends to it no read shows
+        self.unread: dict[Any, list[int]] = self._unread_appends()
+
+    def _scan(self) -> None:
+        writer, intermediate, longest, reader = (self.writer, self.intermediate, self.longest,
+                                                 self.longest_reader)
+        for t in self.txns:
+            tid = t.id
+            ok = t.type == OK
+            own: dict[Any, Any] | None = None  # key -> this txn's latest append to it
+            for mop in t.mops:
+                f = mop[0]
+                k = mop[1]
+                v = mop[2]
+                if f == APPEND:
+                    appended = writer.get(k)
+                    if appended is None:
+                        appended = writer[k] = {}
+                    elif v in appended:
+                        raise TxnShapeError(
+                            f"{t.name} and {self.txns[appended[v]].name} both append {v!r} to "
+                            f"key {k!r}; list-append needs every appended value to be unique "
+                            f"per key")
+                    appended[v] = tid
+                    if t.type == FAIL:
+                        self.failed_keys.add(k)
+                    if own is None:
+                        own = {k: v}
+                    else:
+                        prev = own.get(k)
+                        if prev is not None:
+                            intermediate.setdefault(k, set()).add(prev)
+                        own[k] = v
+                elif ok and v is not None:
+                    if type(v) is not list:
+                        raise TxnShapeError(f"{t.name} read key {k!r} as {v!r}: list-append "
+                                            f"reads return lists")
+                    current = longest.get(k)
+                    if current is None or len(v) > len(current):
+                        longest[k] = v
+                        reader[k] = tid
+                elif f != READ:
+                    raise TxnShapeError(f"{t.name}: {f!r} in a list-append history")
+
+    def _check_prefixes(self) -> None:
+        longest, incompatible = self.longest, self.incompatible
+        for t in self.txns:
+            if t.type != OK:
+                continue
+            for mop in t.mops:
+                v = mop[2]
+                if mop[0] == READ and v:
+                    k = mop[1]
+                    full = longest[k]
+                    if v is not full and v != full[:len(v)]:
+                        incompatible.setdefault(k, []).append((t.id, v))
+
+    def _unread_appends(self) -> dict[Any, list[int]]:
+        unread: dict[Any, list[int]] = {}
+        txns = self.txns
+        for k, appended in self.writer.items():
+            position = self.position.get(k)
+            if position is not None and len(position) == len(appended):
+                continue  # every append was read
+            found: list[int] = []
+            for e, tid in appended.items():
+                if (position is None or e not in position) and txns[tid].type == OK \
+                        and (not found or found[-1] != tid):
+                    found.append(tid)
+            if found:
+                unread[k] = sorted(set(found))
+        return unread
+
+    def node_writer(self, k: Any, e: Any) -> int:
+        """Id of the transaction that appended e to k, or -1 when none that may have happened
+        did (a failed transaction, or nobody)."""
+        tid = self.writer.get(k, {}).get(e, -1)
+        if tid >= 0 and self.txns[tid].type == FAIL:
+            return -1
+        return tid
+
+
+# -- dependencies --------------------------------------------------------------------------------
+
+def add_dependencies(index: ListAppendIndex, graph: DependencyGraph) -> None:
+    """ww, wr and rw edges (see the module docstring) into `graph`."""
+    txns = index.txns
+    add = graph.add
+    repeated = index.repeated  # keys whose order is unreliable (duplicate-elements says why)
+    for k, order in index.order.items():
+        if k in repeated:
+            continue
+        appended = index.writer.get(k, {})
+        prev = -1
+        for e in order:
+            w = appended.get(e, -1)
+            if w < 0 or txns[w].type == FAIL:
+                continue
+            if prev >= 0 and w != prev:
+                add(prev, w, WW)
+            prev = w
+        if prev >= 0:
+            for u in index.unread.get(k, ()):
+                if u != prev:
+                    add(prev, u, WW)
+    incompatible = index.incompatible
+    for t in txns:
+        if t.type != OK:
+            continue
+        tid = t.id
+        for mop in t.mops:
+            if mop[0] != READ:
+                continue
+            k = mop[1]
+            v = mop[2]
+            if v:
+                last = v[-1]
+                w = index.writer.get(k, {}).get(last, -1)
+                if w >= 0 and txns[w].type == FAIL:
+                    w = -1
+                if w >= 0 and w != tid:
+                    add(w, tid, WR)
+                if k in repeated or (k in incompatible and _is_incompatible(index, k, tid, v)):
+                    continue
+                start = index.position[k][last] + 1
+            else:
+                w = -1
+                start = 0
+            _add_anti_dependencies(index, k, tid, start, w, add)
+
+
+def _is_incompatible(index: ListAppendIndex, k: Any, tid: int, v: list[Any]) -> bool:
+    return any(reader == tid and read is v for reader, read in index.incompatible[k])
+
+
+def _add_anti_dependencies(index: ListAppendIndex, k: Any, tid: int, start: int, seen: int,
+                           add: Any) -> None:
+    """The reader saw the version order of k up to (not including) position `start`, the last
+    element appended by `seen` (-1: none, or nobody that happened): it precedes the next
+    transaction that happened to append after that. Later appends of `seen` itself are
+    passed over: a read that stops inside a transaction's appends is G1b, not a cycle."""
+    order = index.order.get(k)
+    if order is not None:
+        appended = index.writer.get(k, {})
+        txns = index.txns
+        for q in range(start, len(order)):
+            w = appended.get(order[q], -1)
+            if w >= 0 and w != seen and txns[w].type != FAIL:
+                if w != tid:
+                    add(tid, w, RW)
+                return
+    for u in index.unread.get(k, ()):
+        if u != tid and u != seen:
+            add(tid, u, RW)
+
+
+# -- anomalies that are not cycles ---------------------------------------------------------------
+
+def duplicate_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """A read in which some element appears more than once (each value is appended once)."""
+    cases = []
+    reads = [(index.longest_reader[k], index.longest[k]) for k in sorted(index.repeated, key=repr)]
+    reads += [r for k in index.incompatible for r in index.incompatible[k]]
+    for tid, read in reads:
+        counts: dict[Any, int] = {}
+        for e in read:
+            counts[e] = counts.get(e, 0) + 1
+        repeated = {repr(e): n for e, n in counts.items() if n > 1}
+        if repeated:
+            t = index.txns[tid]
+            k = _key_of(t, read)
+            cases.append({"key": k, "read": shown(read), "duplicates": repeated, "txn": op_ref(t),
+                          "explanation": f"{t.name} read key {k!r} as {shown(read)}, in which "
+                                         f"{', '.join(repeated)} appear more than once"})
+    return cases
+
+
+def incompatible_order_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """Two committed reads of a key neither of which is a prefix of the other: no single order of
+    appends produced both."""
+    cases = []
+    for k, bad in index.incompatible.items():
+        longest = index.longest[k]
+        a = index.txns[index.longest_reader[k]]
+        for tid, read in bad:
+            b = index.txns[tid]
+            cases.append({"key": k, "values": [shown(longest), shown(read)],
+                          "txns": [op_ref(a), op_ref(b)],
+                          "explanation": f"{a.name} read key {k!r} as {shown(longest)} but "
+                                         f"{b.name} read it as {shown(read)}: neither is a "
+                                         f"prefix of the other"})
+    return cases
+
+
+def _bad_element_cases(index: ListAppendIndex, kind: str) -> list[dict[str, Any]]:
+    """Committed reads showing an element appended by a failed transaction ("G1a") or by none
+    ("garbage-read")."""
+    txns = index.txns
+    keys = index.failed_keys if kind == "G1a" else None
+    cases: list[dict[str, Any]] = []
+    for k, order in index.order.items():
+        if keys is not None and k not in keys:
+            continue
+        appended = index.writer.get(k, {})
+        bad_at = -1
+        for i, e in enumerate(order):
+            w = appended.get(e, -1)
+            if (w >= 0 and txns[w].type == FAIL) if kind == "G1a" else w < 0:
+                bad_at = i
+                break
+        if bad_at < 0 and k not in index.incompatible:
+            continue  # every committed read of k is a prefix of the order
+        for t in txns:
+            if t.type != OK:
+                continue
+            for mop in t.mops:
+                if mop[0] != READ or mop[1] != k or not mop[2]:
+                    continue
+                read = mop[2]
+                for e in read:
+                    w = appended.get(e, -1)
+                    if (w >= 0 and txns[w].type == FAIL) if kind == "G1a" else w < 0:
+                        cases.append(_bad_element_case(index, kind, t, k, read, e, w))
+                        break
+    return cases
+
+
+def _bad_element_case(index: ListAppendIndex, kind: str, t: Txn, k: Any, read: list[Any],
+                      e: Any, w: int) -> dict[str, Any]:
+    if kind == "G1a":
+        writer = index.txns[w]
+        return {"key": k, "element": e, "read": shown(read), "reader": op_ref(t),
+                "writer": op_ref(writer),
+                "explanation": f"{t.name} read key {k!r} as {shown(read)}, which holds {e!r}, "
+                               f"appended by {writer.name}, which failed"}
+    return {"key": k, "element": e, "read": shown(read), "reader": op_ref(t),
+            "explanation": f"{t.name} read key {k!r} as {shown(read)}, which holds {e!r}, which "
+                           f"no transaction appended"}
+
+
+def g1a_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """Aborted read: a committed read shows an element only a failed transaction appended."""
+    if not index.failed_keys:
+        return []
+    return _bad_element_cases(index, "G1a")
+
+
+def garbage_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """A committed read shows an element no transaction ever appended."""
+    return _bad_element_cases(index, "garbage-read")
+
+
+def g1b_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """Intermediate read: a committed read ends in an element that its appender followed with
+    another append to the same key (so the reader saw a state inside that transaction)."""
+    if not index.intermediate:
+        return []
+    cases = []
+    txns = index.txns
+    for t in txns:
+        if t.type != OK:
+            continue
+        for mop in t.mops:
+            if mop[0] != READ or not mop[2]:
+                continue
+            k = mop[1]
+            last = mop[2][-1]
+            middle = index.intermediate.get(k)
+            if middle is None or last not in middle:
+                continue
+            w = index.writer[k][last]
+            if w == t.id:
+                continue  # a transaction may see its own unfinished work
+            writer = txns[w]
+            cases.append({"key": k, "element": last, "read": shown(mop[2]), "reader": op_ref(t),
+                          "writer": op_ref(writer),
+                          "explanation": f"{t.name} read key {k!r} as {shown(mop[2])}, ending in "
+                                         f"{last!r}, which {writer.name} appended before "
+                                         f"appending to {k!r} again"})
+    return cases
+
+
+def dirty_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """A committed append built on a failed one: in the version order, an element a failed
+    transaction appended is followed by one an ok transaction appended."""
+    cases = []
+    txns = index.txns
+    for k in index.failed_keys:
+        order = index.order.get(k)
+        if not order:
+            continue
+        appended = index.writer[k]
+        failed: tuple[Any, int] | None = None
+        for e in order:
+            w = appended.get(e, -1)
+            if w < 0:
+                continue
+            if txns[w].type == FAIL:
+                if failed is None:
+                    failed = (e, w)
+            elif txns[w].type == OK and failed is not None:
+                bad, fw = failed
+                cases.append({"key": k, "failed_element": bad, "element": e,
+                              "failed": op_ref(txns[fw]), "committed": op_ref(txns[w]),
+                              "explanation": f"{txns[w].name} appended {e!r} to key {k!r} after "
+                                             f"{bad!r}, which {txns[fw].name} appended and "
+                                             f"which failed (read by "
+                                             f"{txns[index.longest_reader[k]].name})"})
+                failed = None
+    return cases
+
+
+def internal_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """A transaction inconsistent with itself: a read of a key that does not show what the
+    transaction's own earlier reads and appends of that key say it must."""
+    cases = []
+    for t in index.txns:
+        if t.type != OK or len(t.mops) < 2:
+            continue
+        # key -> (known prefix? , expected list or expected suffix)
+        expected: dict[Any, tuple[bool, list[Any]]] = {}
+        for i, mop in enumerate(t.mops):
+            f, k, v = mop[0], mop[1], mop[2]
+            state = expected.get(k)
+            if f == APPEND:
+                if state is None:
+                    expected[k] = (False, [v])
+                else:
+                    expected[k] = (state[0], state[1] + [v])
+                continue
+            read = v if v is not None else []
+            if state is not None:
+                whole, items = state
+                if (read != items) if whole else (read[len(read) - len(items):] != items
+                                                  or len(read) < len(items)):
+                    shown_expected = shown(items) if whole else "[.., " + \
+                        ", ".join(map(repr, items)) + "]"
+                    cases.append({"txn": op_ref(t), "mop": i, "key": k, "read": shown(read),
+                                  "expected": shown_expected,
+                                  "explanation": f"{t.name} read key {k!r} as {shown(read)} in "
+                                                 f"micro-op {i}, but its own earlier micro-ops "
+                                                 f"say it must be {shown_expected}"})
+                    break
+            expected[k] = (True, list(read))
+    return cases
+
+
+def future_read_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """A read shows an element that the same transaction appends only later."""
+    cases = []
+    for t in index.txns:
+        if t.type != OK or len(t.mops) < 2:
+            continue
+        seen: dict[Any, tuple[int, list[Any]]] = {}  # key -> (micro-op, read) before any append
+        for i, mop in enumerate(t.mops):
+            f, k, v = mop[0], mop[1], mop[2]
+            if f == READ:
+                if v and k not in seen:
+                    seen[k] = (i, v)
+            elif k in seen and v in seen[k][1]:
+                at, read = seen[k]
+                cases.append({"txn": op_ref(t), "key": k, "element": v, "read": shown(read),
+                              "explanation": f"{t.name} read key {k!r} as {shown(read)} in "
+                                             f"micro-op {at}, which holds {v!r}, which it "
+                                             f"appends itself only in micro-op {i}"})
+                break
+    return cases
+
+
+def lost_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
+    """Two committed transactions read the same version of a key and both appended to it: each
+    should have seen the other's append."""
+    groups: dict[tuple[Any, Any], list[int]] = {}
+    empty = object()
+    for t in index.txns:
+        if t.type != OK or len(t.mops) < 2:
+            continue
+        read_at: dict[Any, Any] = {}  # key -> last element of its first read, before appends
+        wrote: set[Any] = set()
+        for mop in t.mops:
+            f, k, v = mop[0], mop[1], mop[2]
+            if f == READ:
+                if k not in read_at and k not in wrote:
+                    read_at[k] = v[-1] if v else empty
+            else:
+                if k in read_at and k not in wrote:
+                    groups.setdefault((k, read_at[k]), []).append(t.id)
+                wrote.add(k)
+    cases = []
+    for (k, version), ids in groups.items():
+        if len(ids) < 2:
+            continue
+        names = [index.txns[i].name for i in ids]
+        what = "the empty list" if version is empty else f"a list ending in {version!r}"
+        cases.append({"key": k, "read": None if version is empty else version,
+                      "txns": [op_ref(index.txns[i]) for i in ids],
+                      "explanation": f"{', '.join(names)} all read key {k!r} as {what} and "
+                                     f"then appended to it"})
+    return cases
+
+
+CASES: Final = {
+    "duplicate-elements": duplicate_cases,
+    "incompatible-order": incompatible_order_cases,
+    "garbage-read": garbage_cases,
+    "G1a": g1a_cases,
+    "G1b": g1b_cases,
+    "dirty-update": dirty_update_cases,
+    "internal": internal_cases,
+    "future-read": future_read_cases,
+    "lost-update": lost_update_cases,
+}
+
+
+# -- explanations --------------------------------------------------------------------------------
+
+def explain_edge(index: ListAppendIndex, a: Txn, b: Txn, kind: int) -> str | None:
+    """Why a -> b is a `kind` dependency, in words; None when it is not one."""
+    if kind == WW:
+        return _explain_ww(index, a, b)
+    if kind == WR:
+        return _explain_wr(index, a, b)
+    if kind == RW:
+        return _explain_rw(index, a, b)
+    return None
+
+
+def _appends(t: Txn) -> list[tuple[Any, Any]]:
+    return [(m[1], m[2]) for m in t.mops if m[0] == APPEND]
+
+
+def _reads(t: Txn) -> list[tuple[Any, list[Any]]]:
+    if t.type != OK:
+        return []
+    return [(m[1], m[2] if m[2] is not None else []) for m in t.mops if m[0] == READ]
+
+
+def _explain_ww(index: ListAppendIndex, a: Txn, b: Txn) -> str | None:
+    for k, e2 in _appends(b):
+        order = index.order.get(k) or []
+        position = index.position.get(k, {})
+        read = e2 in position
+        if not read and b.id not in index.unread.get(k, ()):
+            continue
+        end = position[e2] if read else len(order)
+        for q in range(end - 1, -1, -1):  # the nearest earlier element of a node's
+            w = index.node_writer(k, order[q])
+            if w < 0:
+                continue
+            if w == a.id:
+                witness = index.txns[index.longest_reader[k]]
+                if read:
+                    because = (f"{witness.name} read key {k!r} as "
+                               f"{shown(order[:position[e2] + 1])}")
+                else:
+                    because = (f"no read shows {e2!r}, so it came after every element read, "
+                               f"and {witness.name} read key {k!r} as {shown(order)}")
+                return (f"{a.name} appended {order[q]!r} to key {k!r} before {b.name} appended "
+                        f"{e2!r}, because {because}")
+            break
+    return None
+
+
+def _explain_wr(index: ListAppendIndex, a: Txn, b: Txn) -> str | None:
+    for k, read in _reads(b):
+        if read and index.writer.get(k, {}).get(read[-1]) == a.id:
+            return (f"{b.name} read key {k!r} as {shown(read)}, ending in {read[-1]!r}, which "
+                    f"{a.name} appended")
+    return None
+
+
+def _explain_rw(index: ListAppendIndex, a: Txn, b: Txn) -> str | None:
+    for k, read in _reads(a):
+        if read and k in index.incompatible and _is_incompatible(index, k, a.id, read):
+            continue
+        order = index.order.get(k)
+        start = index.position[k][read[-1]] + 1 if read else 0
+        seen = index.node_writer(k, read[-1]) if read else -1
+        if order is not None:
+            for q in range(start, len(order)):
+                w = index.node_writer(k, order[q])
+                if w < 0 or w == seen:
+                    continue
+                if w == b.id:
+                    witness = index.txns[index.longest_reader[k]]
+                    return (f"{a.name} read key {k!r} as {shown(read)} and so did not see "
+                            f"{order[q]!r}, which {b.name} appended next, because "
+                            f"{witness.name} read key {k!r} as {shown(order[:q + 1])}")
+                break
+            else:
+                found = _explain_rw_unread(index, a, b, k, read)
+                if found:
+                    return found
+        else:
+            found = _explain_rw_unread(index, a, b, k, read)
+            if found:
+                return found
+    return None
+
+
+def _explain_rw_unread(index: ListAppendIndex, a: Txn, b: Txn, k: Any,
+                       read: list[Any]) -> str | None:
+    if b.id not in index.unread.get(k, ()) or (read and index.node_writer(k, read[-1]) == b.id):
+        return None
+    mine = [e for kk, e in _appends(b) if kk == k and e not in index.position.get(k, {})]
+    if not mine:
+        return None
+    return (f"{a.name} read key {k!r} as {shown(read)} and so did not see {mine[0]!r}, which "
+            f"{b.name} appended later: no read shows {mine[0]!r}, so it came after every "
+            f"element that was read")
+
+
+def shown(read: list[Any] | None) -> str:
+    """A list as explanations show it: in full when short, else its last elements."""
+    if read is None:
+        return "[]"
+    if len(read) <= SHOWN:
+        return "[" + ", ".join(map(repr, read)) + "]"
+    return "[.., " + ", ".join(map(repr, read[-SHOWN:])) + "]"
+
+
+def _key_of(t: Txn, read: list[Any]) -> Any:
+    for m in t.mops:
+        if m[2] is read:
+            return m[1]
+    return None

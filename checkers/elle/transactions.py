@@ -1,0 +1,191 @@
+"""From a history to transactions: which operations are transactions, and what they did.
+
+A transaction is an operation whose value is a list of micro-ops `[f, key, value]`:
+
+    ["r", k, null]        a read of key k (the ok completion carries what was read)
+    ["append", k, v]      list-append: append v to the list at k (v unique per key)
+    ["w", k, v]           rw-register: set k to v (v unique per key)
+
+as our workloads write them (docs/op-shapes.md) and as Jepsen's EDN `:txn` histories hold them
+once the reader has turned keywords into strings (`[[:append 1 2] [:r 1 [1 2]]]` becomes
+`[["append", 1, 2], ["r", 1, [1, 2]]]`). `read` and `write` are taken for `r` and `w`.
+
+Outcomes follow Jepsen: `ok` happened; `fail` certainly did not (its writes must never be seen);
+`info` may have happened, at any moment after its invocation, and what it read is unknown. A read
+of `null` in an ok transaction is a read of the initial state: the empty list, or the absent
+register.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final, Iterable
+
+from checkers.history import Operation
+
+OK: Final = "ok"
+INFO: Final = "info"
+FAIL: Final = "fail"
+
+READ: Final = "r"
+APPEND: Final = "append"
+WRITE: Final = "w"
+_F_NAMES: Final = {"r": READ, "read": READ, "append": APPEND, "w": WRITE, "write": WRITE}
+
+LIST_APPEND: Final = "list-append"
+RW_REGISTER: Final = "rw-register"
+WORKLOAD_NAMES: Final = {"list-append": LIST_APPEND, "append": LIST_APPEND,
+                         "rw-register": RW_REGISTER, "wr": RW_REGISTER,
+                         "register": RW_REGISTER}
+
+NS_PER_S: Final = 1_000_000_000
+
+
+class TxnShapeError(ValueError):
+    """A history whose transactions the checker cannot read; the message says which and why."""
+
+
+class Txn:
+    """One transaction: its operation, its outcome and its micro-ops.
+
+    `id` numbers the history's transactions from 0 in invocation order; it is the transaction's
+    node in the dependency graph. `mops` are `(f, key, value)` lists: for an ok transaction the
+    completion's (reads carry what was read), otherwise the invocation's (reads are unknown)."""
+
+    __slots__ = ("id", "op", "type", "mops")
+
+    def __init__(self, id: int, op: Operation, type: str, mops: list[Any]) -> None:
+        self.id = id
+        self.op = op
+        self.type = type
+        self.mops = mops
+
+    @property
+    def name(self) -> str:
+        """How explanations call it: T and the index of its invocation in the history file."""
+        return f"T{self.op.invoke_index}"
+
+    def __repr__(self) -> str:
+        return f"<{self.name} {self.type} {self.mops!r}>"
+
+
+def transactions(ops: Iterable[Operation]) -> tuple[list[Txn], int]:
+    """The history's transactions (in invocation order) and how many other client ops it has.
+
+    An op is a transaction when its f is "txn" or its value is a list of micro-ops; an op named
+    "txn" whose value is not one raises TxnShapeError, as does an unknown micro-op."""
+    txns: list[Txn] = []
+    others = 0
+    for op in ops:
+        type_ = op.type
+        # ok: the completion holds what was read; otherwise the invocation says what was tried
+        value = op.value if type_ == OK else (op.invoke_value if op.invoke_value is not None
+                                                else op.value)
+        if op.f != "txn" and not _looks_like_txn(value):
+            others += 1
+            continue
+        if type(value) is not list:
+            if type_ == OK or value is not None:
+                raise TxnShapeError(f"op {op.invoke_index}: a transaction's value must be a list "
+                                    f"of [f, key, value] micro-ops, not {_short(value)}")
+            value = []
+        txns.append(Txn(len(txns), op, type_, normalized_mops(op, value)))
+    return txns, others
+
+
+def _looks_like_txn(value: Any) -> bool:
+    if type(value) is not list or not value:
+        return False
+    first = value[0]
+    return (type(first) is list or type(first) is tuple) and len(first) == 3 \
+        and type(first[0]) is str and first[0] in _F_NAMES
+
+
+def normalized_mops(op: Operation, value: list[Any]) -> list[Any]:
+    """The micro-ops, as they are when well-formed (the common case costs one check each);
+    otherwise copies with f made canonical and unhashable keys and values frozen."""
+    out = value
+    for i, mop in enumerate(value):
+        if (type(mop) is not list and type(mop) is not tuple) or len(mop) != 3:
+            raise TxnShapeError(f"op {op.invoke_index}: micro-op {i} is {_short(mop)}, not "
+                                f"[f, key, value]")
+        f, k, v = mop
+        canonical = _F_NAMES.get(f) if type(f) is str else None
+        if canonical is None:
+            raise TxnShapeError(f"op {op.invoke_index}: micro-op {i} {_short(mop)}: f must be "
+                                f"r, append or w")
+        tk = type(k)
+        fixed_k = k if (tk is int or tk is str) else freeze(k)
+        fixed_v = v
+        if canonical != READ:
+            tv = type(v)
+            if v is None:
+                raise TxnShapeError(f"op {op.invoke_index}: micro-op {i} {_short(mop)} writes "
+                                    f"null, which stands for the initial state")
+            if not (tv is int or tv is str):
+                fixed_v = freeze(v)
+        elif v is not None and type(v) is list:
+            fixed_v = _frozen_elements(v)
+        if canonical is not f or fixed_k is not k or fixed_v is not v or type(mop) is tuple:
+            if out is value:
+                out = list(value)
+            out[i] = [canonical, fixed_k, fixed_v]
+    return out
+
+
+def _frozen_elements(read: list[Any]) -> list[Any]:
+    """A read list whose elements are hashable (the common case: the list itself)."""
+    for e in read:
+        te = type(e)
+        if not (te is int or te is str):
+            return [freeze(x) for x in read]
+    return read
+
+
+def freeze(x: Any) -> Any:
+    """A hashable stand-in for a JSON value: lists become tuples, objects sorted item tuples."""
+    if isinstance(x, list) or isinstance(x, tuple):
+        return tuple(freeze(v) for v in x)
+    if isinstance(x, dict):
+        return tuple(sorted((str(k), freeze(v)) for k, v in x.items()))
+    return x
+
+
+def detect_workload(txns: list[Txn]) -> str:
+    """list-append when any micro-op appends, rw-register when any writes (both: an error);
+    with reads only, list-append when a read returned a list."""
+    appends = writes = lists = False
+    for t in txns:
+        for f, _k, v in t.mops:
+            if f == APPEND:
+                appends = True
+            elif f == WRITE:
+                writes = True
+            elif type(v) is list:
+                lists = True
+        if appends and writes:
+            raise TxnShapeError("the history mixes appends and writes; check list-append and "
+                                "rw-register histories separately (option workload=...)")
+    if appends:
+        return LIST_APPEND
+    if writes:
+        return RW_REGISTER
+    return LIST_APPEND if lists else RW_REGISTER
+
+
+def op_ref(t: Txn) -> dict[str, Any]:
+    """Where to find a transaction in the history file, for evidence."""
+    op = t.op
+    return {"txn": t.name, "type": t.type, "process": op.process,
+            "index": op.invoke_index, "complete_index": op.complete_index,
+            "start_s": seconds(op.start), "end_s": seconds(op.end), "node": op.node,
+            "mops": t.mops}
+
+
+def seconds(ns: int | float) -> float | None:
+    return round(ns / NS_PER_S, 6) if math.isfinite(ns) else None
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 80 else text[:77] + "..."
