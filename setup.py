@@ -26,10 +26,18 @@ COMPILED = [
     "checkers/linearizable/evidence.py",
     "checkers/linearizable/checker.py",
     "checkers/linearizable/kernel.py",
+    "checkers/elle/transactions.py",
+    "checkers/elle/list_append.py",
+    "checkers/elle/rw_register.py",
+    "checkers/elle/orders.py",
+    "checkers/elle/graph.py",
 ]
 # The search itself, in C (kernel.py feeds it); used only together with the compiled core.
 NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/_wgl.c"],
                           extra_compile_args=["-O2"])
+# The elle checker's strongly connected components, in C (checkers/elle/graph.py falls back to
+# its own Python Tarjan without it).
+ELLE_SCC = Extension("checkers.elle._scc", ["checkers/elle/_scc.c"], extra_compile_args=["-O2"])
 
 
 class OptionalBuildExt(build_ext):
@@ -65,7 +73,7 @@ def compiled_extensions() -> list:
     try:
         # group_name: the shared library checkers/native.py looks for (SHARED)
         return mypycify(COMPILED, opt_level="3",
-                        group_name="splitbrain_checkers_core") + [NATIVE_SEARCH]
+                        group_name="splitbrain_checkers_core") + [NATIVE_SEARCH, ELLE_SCC]
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"splitbrain: mypyc refused the checker core ({exc}); it stays pure Python",
               file=sys.stderr)

@@ -148,7 +148,7 @@ def _cycle_through(g: Any, adjacency: dict[int, list[tuple[int, int]]], allowed:
                    start: int, deadline: Deadline) -> list[tuple[int, int, int]] | None:
     """A cycle of `allowed` edges through an edge of kind `start` (labelled so), if any: every
     such edge inside a component of the filtered graph lies on one."""
-    import networkx as nx
+    import networkx as nx  # type: ignore[import-untyped]
 
     view = nx.subgraph_view(g, filter_edge=lambda a, b: bool(g[a][b]["kinds"] & allowed))
     for members in nx.strongly_connected_components(view):
@@ -208,7 +208,7 @@ def _candidates(g: Any, rw_edges: list[tuple[int, int]], allowed: int,
     """The rw edges a -> b for which b may reach a through `allowed` edges: b's component of
     the filtered graph comes no later than a's in topological order (networkx's condensation).
     Counts them in `report`."""
-    import networkx as nx
+    import networkx as nx  # type: ignore[import-untyped]
 
     view = nx.subgraph_view(g, filter_edge=lambda a, b: bool(g[a][b]["kinds"] & allowed))
     condensed = nx.condensation(view)

@@ -175,7 +175,7 @@ def tarjan(nodes: int, src: Any, dst: Any) -> list[list[int]]:
 
 def component_graph(edges: list[tuple[int, int, int]]) -> Any:
     """A networkx DiGraph of the given edges; each edge's `kinds` is the OR of its kinds."""
-    import networkx as nx  # only graphs with a cycle get this far
+    import networkx as nx  # type: ignore[import-untyped]  # only graphs with a cycle get here
 
     g = nx.DiGraph()
     for a, b, k in edges:

@@ -38,6 +38,7 @@ class ListAppendIndex:
 
     def __init__(self, txns: list[Txn]) -> None:
         self.txns = txns
+        self.failed = [t.type == FAIL for t in txns]  # by transaction id
         # key -> element -> id of the transaction (ok, info or failed) that appended it
         self.writer: dict[Any, dict[Any, int]] = {}
         # key -> elements appended by a transaction that appended to that key again later
@@ -45,9 +46,16 @@ class ListAppendIndex:
         self.failed_keys: set[Any] = set()  # keys a failed transaction appended to
         self.longest: dict[Any, list[Any]] = {}  # key -> the longest committed read
         self.longest_reader: dict[Any, int] = {}  # key -> id of a transaction that read it
+        # every read of a committed transaction, in history order: reader, key, list read
+        self.read_txn: list[int] = []
+        self.read_key: list[Any] = []
+        self.read_value: list[list[Any]] = []
+        # ids of committed transactions with a key in more than one micro-op: the only ones
+        # that can be internal, future-read or lost-update cases
+        self.multi_key_txns: list[int] = []
         self._scan()
-        # key -> element -> its position in the version order (the longest read, without
-        # repeated elements); `order` is the same as a list
+        # key -> the version order (the longest read, without repeated elements) and each
+        # element's position in it
         self.order: dict[Any, list[Any]] = {}
         self.position: dict[Any, dict[Any, int]] = {}
         self.repeated: set[Any] = set()  # keys whose longest read repeats an element
@@ -61,20 +69,26 @@ class ListAppendIndex:
                 order = read
             self.order[k] = order
             self.position[k] = position
+        # per read: how much of the version order it saw (its length), or -1 when it is not a
+        # prefix of it (or the key's order is unreliable)
+        self.read_end: list[int] = []
         # key -> reads that are not prefixes of the version order: (reader id, the read)
         self.incompatible: dict[Any, list[tuple[int, list[Any]]]] = {}
-        self._check_prefixes()
+        self._place_reads()
         # key -> ids of committed transactions whose appends to it no read shows
         self.unread: dict[Any, list[int]] = self._unread_appends()
 
     def _scan(self) -> None:
         writer, intermediate, longest, reader = (self.writer, self.intermediate, self.longest,
                                                  self.longest_reader)
+        read_txn, read_key, read_value = self.read_txn, self.read_key, self.read_value
         for t in self.txns:
             tid = t.id
             ok = t.type == OK
+            failed = t.type == FAIL
             own: dict[Any, Any] | None = None  # key -> this txn's latest append to it
-            for mop in t.mops:
+            mops = t.mops
+            for mop in mops:
                 f = mop[0]
                 k = mop[1]
                 v = mop[2]
@@ -88,7 +102,7 @@ class ListAppendIndex:
                             f"key {k!r}; list-append needs every appended value to be unique "
                             f"per key")
                     appended[v] = tid
-                    if t.type == FAIL:
+                    if failed:
                         self.failed_keys.add(k)
                     if own is None:
                         own = {k: v}
@@ -97,60 +111,75 @@ class ListAppendIndex:
                         if prev is not None:
                             intermediate.setdefault(k, set()).add(prev)
                         own[k] = v
-                elif ok and v is not None:
-                    if type(v) is not list:
+                elif f != READ:
+                    raise TxnShapeError(f"{t.name}: {f!r} in a list-append history")
+                elif ok:
+                    if v is None:
+                        v = _EMPTY
+                    elif type(v) is not list:
                         raise TxnShapeError(f"{t.name} read key {k!r} as {v!r}: list-append "
                                             f"reads return lists")
+                    read_txn.append(tid)
+                    read_key.append(k)
+                    read_value.append(v)
                     current = longest.get(k)
                     if current is None or len(v) > len(current):
                         longest[k] = v
                         reader[k] = tid
-                elif f != READ:
-                    raise TxnShapeError(f"{t.name}: {f!r} in a list-append history")
+            if ok and len(mops) > 1 and len({m[1] for m in mops}) < len(mops):
+                self.multi_key_txns.append(tid)
 
-    def _check_prefixes(self) -> None:
-        longest, incompatible = self.longest, self.incompatible
-        for t in self.txns:
-            if t.type != OK:
+    def _place_reads(self) -> None:
+        longest, position, repeated = self.longest, self.position, self.repeated
+        incompatible = self.incompatible
+        read_key, read_value = self.read_key, self.read_value
+        ends = self.read_end
+        for i in range(len(read_value)):
+            v = read_value[i]
+            n = len(v)
+            if not n:
+                ends.append(0)
                 continue
-            for mop in t.mops:
-                v = mop[2]
-                if mop[0] == READ and v:
-                    k = mop[1]
-                    full = longest[k]
-                    if v is not full and v != full[:len(v)]:
-                        incompatible.setdefault(k, []).append((t.id, v))
+            k = read_key[i]
+            full = longest[k]
+            if v is not full and v != full[:n]:
+                incompatible.setdefault(k, []).append((self.read_txn[i], v))
+                ends.append(-1)
+            elif k in repeated:
+                ends.append(-1)
+            else:
+                ends.append(n)
 
     def _unread_appends(self) -> dict[Any, list[int]]:
         unread: dict[Any, list[int]] = {}
         txns = self.txns
         for k, appended in self.writer.items():
             position = self.position.get(k)
-            if position is not None and len(position) == len(appended):
-                continue  # every append was read
-            found: list[int] = []
+            found: set[int] = set()
             for e, tid in appended.items():
-                if (position is None or e not in position) and txns[tid].type == OK \
-                        and (not found or found[-1] != tid):
-                    found.append(tid)
+                if (position is None or e not in position) and txns[tid].type == OK:
+                    found.add(tid)
             if found:
-                unread[k] = sorted(set(found))
+                unread[k] = sorted(found)
         return unread
 
     def node_writer(self, k: Any, e: Any) -> int:
         """Id of the transaction that appended e to k, or -1 when none that may have happened
         did (a failed transaction, or nobody)."""
         tid = self.writer.get(k, {}).get(e, -1)
-        if tid >= 0 and self.txns[tid].type == FAIL:
+        if tid >= 0 and self.failed[tid]:
             return -1
         return tid
+
+
+_EMPTY: Final[list[Any]] = []  # an ok read of null: the initial, empty list (never modified)
 
 
 # -- dependencies --------------------------------------------------------------------------------
 
 def add_dependencies(index: ListAppendIndex, graph: DependencyGraph) -> None:
     """ww, wr and rw edges (see the module docstring) into `graph`."""
-    txns = index.txns
+    failed = index.failed
     add = graph.add
     repeated = index.repeated  # keys whose order is unreliable (duplicate-elements says why)
     for k, order in index.order.items():
@@ -160,7 +189,7 @@ def add_dependencies(index: ListAppendIndex, graph: DependencyGraph) -> None:
         prev = -1
         for e in order:
             w = appended.get(e, -1)
-            if w < 0 or txns[w].type == FAIL:
+            if w < 0 or failed[w]:
                 continue
             if prev >= 0 and w != prev:
                 add(prev, w, WW)
@@ -169,30 +198,26 @@ def add_dependencies(index: ListAppendIndex, graph: DependencyGraph) -> None:
             for u in index.unread.get(k, ()):
                 if u != prev:
                     add(prev, u, WW)
-    incompatible = index.incompatible
-    for t in txns:
-        if t.type != OK:
-            continue
-        tid = t.id
-        for mop in t.mops:
-            if mop[0] != READ:
-                continue
-            k = mop[1]
-            v = mop[2]
-            if v:
-                last = v[-1]
-                w = index.writer.get(k, {}).get(last, -1)
-                if w >= 0 and txns[w].type == FAIL:
-                    w = -1
-                if w >= 0 and w != tid:
-                    add(w, tid, WR)
-                if k in repeated or (k in incompatible and _is_incompatible(index, k, tid, v)):
-                    continue
-                start = index.position[k][last] + 1
-            else:
-                w = -1
-                start = 0
-            _add_anti_dependencies(index, k, tid, start, w, add)
+    writer = index.writer
+    read_txn, read_key, read_value, read_end = (index.read_txn, index.read_key, index.read_value,
+                                                index.read_end)
+    for i in range(len(read_txn)):
+        tid = read_txn[i]
+        k = read_key[i]
+        v = read_value[i]
+        seen = -1
+        if v:
+            seen = writer.get(k, _NONE).get(v[-1], -1)
+            if seen >= 0 and failed[seen]:
+                seen = -1
+            if seen >= 0 and seen != tid:
+                add(seen, tid, WR)
+        end = read_end[i]
+        if end >= 0:
+            _add_anti_dependencies(index, k, tid, end, seen, add)
+
+
+_NONE: Final[dict[Any, int]] = {}
 
 
 def _is_incompatible(index: ListAppendIndex, k: Any, tid: int, v: list[Any]) -> bool:
@@ -206,12 +231,12 @@ def _add_anti_dependencies(index: ListAppendIndex, k: Any, tid: int, start: int,
     transaction that happened to append after that. Later appends of `seen` itself are
     passed over: a read that stops inside a transaction's appends is G1b, not a cycle."""
     order = index.order.get(k)
-    if order is not None:
-        appended = index.writer.get(k, {})
-        txns = index.txns
+    if order is not None and start < len(order):
+        appended = index.writer.get(k, _NONE)
+        failed = index.failed
         for q in range(start, len(order)):
             w = appended.get(order[q], -1)
-            if w >= 0 and w != seen and txns[w].type != FAIL:
+            if w >= 0 and w != seen and not failed[w]:
                 if w != tid:
                     add(tid, w, RW)
                 return
@@ -261,33 +286,32 @@ def incompatible_order_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
 def _bad_element_cases(index: ListAppendIndex, kind: str) -> list[dict[str, Any]]:
     """Committed reads showing an element appended by a failed transaction ("G1a") or by none
     ("garbage-read")."""
-    txns = index.txns
-    keys = index.failed_keys if kind == "G1a" else None
-    cases: list[dict[str, Any]] = []
+    failed = index.failed
+
+    def bad(w: int) -> bool:
+        return w >= 0 and failed[w] if kind == "G1a" else w < 0
+
+    suspect: set[Any] = set()  # keys some committed read of which may show such an element
     for k, order in index.order.items():
-        if keys is not None and k not in keys:
+        if kind == "G1a" and k not in index.failed_keys:
             continue
-        appended = index.writer.get(k, {})
-        bad_at = -1
-        for i, e in enumerate(order):
+        appended = index.writer.get(k, _NONE)
+        if k in index.incompatible or any(bad(appended.get(e, -1)) for e in order):
+            suspect.add(k)
+    cases: list[dict[str, Any]] = []
+    if not suspect:
+        return cases  # every committed read is a prefix of a clean order
+    for i, k in enumerate(index.read_key):
+        if k not in suspect:
+            continue
+        appended = index.writer.get(k, _NONE)
+        read = index.read_value[i]
+        for e in read:
             w = appended.get(e, -1)
-            if (w >= 0 and txns[w].type == FAIL) if kind == "G1a" else w < 0:
-                bad_at = i
+            if bad(w):
+                cases.append(_bad_element_case(index, kind, index.txns[index.read_txn[i]], k,
+                                               read, e, w))
                 break
-        if bad_at < 0 and k not in index.incompatible:
-            continue  # every committed read of k is a prefix of the order
-        for t in txns:
-            if t.type != OK:
-                continue
-            for mop in t.mops:
-                if mop[0] != READ or mop[1] != k or not mop[2]:
-                    continue
-                read = mop[2]
-                for e in read:
-                    w = appended.get(e, -1)
-                    if (w >= 0 and txns[w].type == FAIL) if kind == "G1a" else w < 0:
-                        cases.append(_bad_element_case(index, kind, t, k, read, e, w))
-                        break
     return cases
 
 
@@ -319,30 +343,27 @@ def garbage_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
 def g1b_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """Intermediate read: a committed read ends in an element that its appender followed with
     another append to the same key (so the reader saw a state inside that transaction)."""
-    if not index.intermediate:
-        return []
-    cases = []
+    cases: list[dict[str, Any]] = []
+    intermediate = index.intermediate
+    if not intermediate:
+        return cases
     txns = index.txns
-    for t in txns:
-        if t.type != OK:
+    for i, k in enumerate(index.read_key):
+        middle = intermediate.get(k)
+        read = index.read_value[i]
+        if middle is None or not read or read[-1] not in middle:
             continue
-        for mop in t.mops:
-            if mop[0] != READ or not mop[2]:
-                continue
-            k = mop[1]
-            last = mop[2][-1]
-            middle = index.intermediate.get(k)
-            if middle is None or last not in middle:
-                continue
-            w = index.writer[k][last]
-            if w == t.id:
-                continue  # a transaction may see its own unfinished work
-            writer = txns[w]
-            cases.append({"key": k, "element": last, "read": shown(mop[2]), "reader": op_ref(t),
-                          "writer": op_ref(writer),
-                          "explanation": f"{t.name} read key {k!r} as {shown(mop[2])}, ending in "
-                                         f"{last!r}, which {writer.name} appended before "
-                                         f"appending to {k!r} again"})
+        last = read[-1]
+        w = index.writer[k][last]
+        t = txns[index.read_txn[i]]
+        if w == t.id:
+            continue  # a transaction may see its own unfinished work
+        writer = txns[w]
+        cases.append({"key": k, "element": last, "read": shown(read), "reader": op_ref(t),
+                      "writer": op_ref(writer),
+                      "explanation": f"{t.name} read key {k!r} as {shown(read)}, ending in "
+                                     f"{last!r}, which {writer.name} appended before appending "
+                                     f"to {k!r} again"})
     return cases
 
 
@@ -380,9 +401,8 @@ def internal_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """A transaction inconsistent with itself: a read of a key that does not show what the
     transaction's own earlier reads and appends of that key say it must."""
     cases = []
-    for t in index.txns:
-        if t.type != OK or len(t.mops) < 2:
-            continue
+    for tid in index.multi_key_txns:
+        t = index.txns[tid]
         # key -> (known prefix? , expected list or expected suffix)
         expected: dict[Any, tuple[bool, list[Any]]] = {}
         for i, mop in enumerate(t.mops):
@@ -414,9 +434,8 @@ def internal_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
 def future_read_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """A read shows an element that the same transaction appends only later."""
     cases = []
-    for t in index.txns:
-        if t.type != OK or len(t.mops) < 2:
-            continue
+    for tid in index.multi_key_txns:
+        t = index.txns[tid]
         seen: dict[Any, tuple[int, list[Any]]] = {}  # key -> (micro-op, read) before any append
         for i, mop in enumerate(t.mops):
             f, k, v = mop[0], mop[1], mop[2]
@@ -438,9 +457,8 @@ def lost_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     should have seen the other's append."""
     groups: dict[tuple[Any, Any], list[int]] = {}
     empty = object()
-    for t in index.txns:
-        if t.type != OK or len(t.mops) < 2:
-            continue
+    for tid in index.multi_key_txns:
+        t = index.txns[tid]
         read_at: dict[Any, Any] = {}  # key -> last element of its first read, before appends
         wrote: set[Any] = set()
         for mop in t.mops:

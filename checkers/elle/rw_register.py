@@ -151,8 +151,8 @@ def add_dependencies(index: RegisterIndex, graph: DependencyGraph) -> None:
         if k in index.cyclic:
             continue
         preds = index.before.get(k, {})
-        readers = index.readers.get(k, {})
-        first_readers = readers.get(INITIAL, ())
+        by_value = index.readers.get(k, {})
+        first_readers = by_value.get(INITIAL, [])
         overwritten = index.intermediate.get(k, ())
         for v2, w2 in values.items():
             if index.txns[w2].type == FAIL or v2 in overwritten:
@@ -164,7 +164,7 @@ def add_dependencies(index: RegisterIndex, graph: DependencyGraph) -> None:
                     known = True
                     if w1 != w2:
                         add(w1, w2, WW)
-                for r in readers.get(v1, ()):
+                for r in by_value.get(v1, []):
                     if r != w2:
                         add(r, w2, RW)
             if not known:  # only the initial state is known to precede v2

@@ -76,6 +76,7 @@ def transactions(ops: Iterable[Operation]) -> tuple[list[Txn], int]:
     "txn" whose value is not one raises TxnShapeError, as does an unknown micro-op."""
     txns: list[Txn] = []
     others = 0
+    compound = False  # some appended or written value is not an int or a string
     for op in ops:
         type_ = op.type
         # ok: the completion holds what was read; otherwise the invocation says what was tried
@@ -89,8 +90,32 @@ def transactions(ops: Iterable[Operation]) -> tuple[list[Txn], int]:
                 raise TxnShapeError(f"op {op.invoke_index}: a transaction's value must be a list "
                                     f"of [f, key, value] micro-ops, not {_short(value)}")
             value = []
-        txns.append(Txn(len(txns), op, type_, normalized_mops(op, value)))
+        mops = value if _plain_mops(value) else _normalized_mops(op, value)
+        if mops is not value:
+            compound = compound or any(m[0] != READ and type(m[2]) is tuple for m in mops)
+        txns.append(Txn(len(txns), op, type_, mops))
+    if compound:
+        _freeze_reads(txns)
     return txns, others
+
+
+_SCALARS: Final = (int, str)
+
+
+def _plain_mops(value: list[Any]) -> bool:
+    """Whether every micro-op is [canonical f, int or str key, int or str value (a write) or
+    anything (a read)]: the common case, taken as it is."""
+    for mop in value:
+        if type(mop) is not list or len(mop) != 3:
+            return False
+        f = mop[0]
+        if type(mop[1]) not in _SCALARS:
+            return False
+        if f == READ:
+            continue
+        if (f != APPEND and f != WRITE) or type(mop[2]) not in _SCALARS:
+            return False
+    return True
 
 
 def _looks_like_txn(value: Any) -> bool:
@@ -101,10 +126,10 @@ def _looks_like_txn(value: Any) -> bool:
         and type(first[0]) is str and first[0] in _F_NAMES
 
 
-def normalized_mops(op: Operation, value: list[Any]) -> list[Any]:
-    """The micro-ops, as they are when well-formed (the common case costs one check each);
-    otherwise copies with f made canonical and unhashable keys and values frozen."""
-    out = value
+def _normalized_mops(op: Operation, value: list[Any]) -> list[Any]:
+    """Copies of the micro-ops with f made canonical and unhashable keys and values frozen, or
+    TxnShapeError for one that is not [f, key, value]."""
+    out = []
     for i, mop in enumerate(value):
         if (type(mop) is not list and type(mop) is not tuple) or len(mop) != 3:
             raise TxnShapeError(f"op {op.invoke_index}: micro-op {i} is {_short(mop)}, not "
@@ -114,32 +139,33 @@ def normalized_mops(op: Operation, value: list[Any]) -> list[Any]:
         if canonical is None:
             raise TxnShapeError(f"op {op.invoke_index}: micro-op {i} {_short(mop)}: f must be "
                                 f"r, append or w")
-        tk = type(k)
-        fixed_k = k if (tk is int or tk is str) else freeze(k)
-        fixed_v = v
         if canonical != READ:
-            tv = type(v)
             if v is None:
                 raise TxnShapeError(f"op {op.invoke_index}: micro-op {i} {_short(mop)} writes "
                                     f"null, which stands for the initial state")
-            if not (tv is int or tv is str):
-                fixed_v = freeze(v)
-        elif v is not None and type(v) is list:
-            fixed_v = _frozen_elements(v)
-        if canonical is not f or fixed_k is not k or fixed_v is not v or type(mop) is tuple:
-            if out is value:
-                out = list(value)
-            out[i] = [canonical, fixed_k, fixed_v]
+            v = freeze(v)
+        out.append([canonical, freeze(k), v])
     return out
 
 
-def _frozen_elements(read: list[Any]) -> list[Any]:
-    """A read list whose elements are hashable (the common case: the list itself)."""
-    for e in read:
-        te = type(e)
-        if not (te is int or te is str):
-            return [freeze(x) for x in read]
-    return read
+def _freeze_reads(txns: list[Txn]) -> None:
+    """Once some value written is compound (a list or an object, frozen to a tuple), reads
+    must show it frozen too: a list-append read's elements, an rw-register read's value."""
+    appends = any(m[0] == APPEND for t in txns for m in t.mops)
+    for t in txns:
+        if t.type != OK:
+            continue
+        mops = list(t.mops)  # the history's own lists stay as they are
+        for i, m in enumerate(mops):
+            v = m[2]
+            if m[0] != READ or v is None:
+                continue
+            if appends:
+                if type(v) is list and not all(type(e) in _SCALARS for e in v):
+                    mops[i] = [m[0], m[1], [freeze(e) for e in v]]
+            elif type(v) not in _SCALARS:
+                mops[i] = [m[0], m[1], freeze(v)]
+        t.mops = mops
 
 
 def freeze(x: Any) -> Any:
