@@ -17,6 +17,8 @@ models it implies too, and every anomaly that implies one of them. A history the
 model when it shows any anomaly the model rules out.
 
 Choices worth knowing (they are where the literature leaves room):
+- without predicate reads (keys only, as here) repeatable read (PL-2.99) and serializable (PL-3)
+  rule out the same anomalies, as Adya notes; they stay two models because users ask for both;
 - repeatable read implies read atomic: re-reading a key and seeing something else is the very
   thing repeatable read forbids, so an `internal` anomaly rules it out (Elle's lattice lets it
   through);

@@ -10,10 +10,10 @@ Dependencies, with w(e) the transaction that appended element e:
 
     ww  w(e) -> w(e') for consecutive elements e, e' of the version order (skipping elements no
         transaction that happened wrote), and the last read element's writer -> each unread
-        committed append
+        append (of an ok or info transaction)
     wr  w(last element read) -> the reader
     rw  the reader -> the writer of the first element after what it read (or of each unread
-        committed append, when it read everything that was ever read)
+        append, when it read everything that was ever read)
 
 Non-cycle anomalies, one function each below: duplicate-elements, incompatible-order,
 garbage-read (an element nobody appended), G1a (an element a failed transaction appended),
@@ -43,6 +43,8 @@ class ListAppendIndex:
         self.writer: dict[Any, dict[Any, int]] = {}
         # key -> elements appended by a transaction that appended to that key again later
         self.intermediate: dict[Any, set[Any]] = {}
+        # key -> element -> the element its transaction appended to that key just before it
+        self.appended_after: dict[Any, dict[Any, Any]] = {}
         self.failed_keys: set[Any] = set()  # keys a failed transaction appended to
         self.longest: dict[Any, list[Any]] = {}  # key -> the longest committed read
         self.longest_reader: dict[Any, int] = {}  # key -> id of a transaction that read it
@@ -75,7 +77,7 @@ class ListAppendIndex:
         # key -> reads that are not prefixes of the version order: (reader id, the read)
         self.incompatible: dict[Any, list[tuple[int, list[Any]]]] = {}
         self._place_reads()
-        # key -> ids of committed transactions whose appends to it no read shows
+        # key -> ids of transactions (ok or info) whose appends to it no read shows
         self.unread: dict[Any, list[int]] = self._unread_appends()
 
     def _scan(self) -> None:
@@ -110,6 +112,7 @@ class ListAppendIndex:
                         prev = own.get(k)
                         if prev is not None:
                             intermediate.setdefault(k, set()).add(prev)
+                            self.appended_after.setdefault(k, {})[v] = prev
                         own[k] = v
                 elif f != READ:
                     raise TxnShapeError(f"{t.name}: {f!r} in a list-append history")
@@ -151,13 +154,16 @@ class ListAppendIndex:
                 ends.append(n)
 
     def _unread_appends(self) -> dict[Any, list[int]]:
+        """Appends of info transactions count too: if the transaction happened (another of its
+        appends was read, say), this one did; if it did not, the edges to it lead nowhere,
+        since nothing follows a transaction of unknown outcome."""
         unread: dict[Any, list[int]] = {}
-        txns = self.txns
+        failed = self.failed
         for k, appended in self.writer.items():
             position = self.position.get(k)
             found: set[int] = set()
             for e, tid in appended.items():
-                if (position is None or e not in position) and txns[tid].type == OK:
+                if (position is None or e not in position) and not failed[tid]:
                     found.add(tid)
             if found:
                 unread[k] = sorted(found)
@@ -267,9 +273,25 @@ def duplicate_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
 
 
 def incompatible_order_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
-    """Two committed reads of a key neither of which is a prefix of the other: no single order of
-    appends produced both."""
+    """Two committed reads of a key neither of which is a prefix of the other, or a read that
+    shows a transaction's later append to a key without its earlier one before it: no single
+    order of appends produced both."""
     cases = []
+    for k, after in index.appended_after.items():
+        position = index.position.get(k)
+        if not position:
+            continue
+        for later, earlier in after.items():
+            at = position.get(later)
+            if at is None or position.get(earlier, at) < at:
+                continue
+            t = index.txns[index.writer[k][later]]
+            reader = index.txns[index.longest_reader[k]]
+            read = index.order[k][:at + 1]
+            cases.append({"key": k, "values": [[earlier, later], shown(read)],
+                          "txns": [op_ref(t), op_ref(reader)],
+                          "explanation": f"{t.name} appended {earlier!r} and then {later!r} to key "
+                                         f"{k!r}, but {reader.name} read it as {shown(read)}"})
     for k, bad in index.incompatible.items():
         longest = index.longest[k]
         a = index.txns[index.longest_reader[k]]

@@ -30,7 +30,8 @@ def history(*txns: dict[str, Any]) -> History:
         process = i if t["process"] is None else t["process"]
         start = i if t["start"] is None else t["start"]
         end = n + 1000 + i if t["end"] is None else t["end"]
-        invoked = [[f, k, None if f in ("r", "read") else v] for f, k, v in t["mops"]]
+        invoked = [[m[0], m[1], None] if len(m) == 3 and m[0] in ("r", "read") else m
+                   for m in t["mops"]]
         rows.append((start, 0, i, process, "invoke", invoked))
         if t["type"] is not None:
             done = t["mops"] if t["type"] == "ok" else invoked
