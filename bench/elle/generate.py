@@ -16,12 +16,22 @@ process retires and a fresh process number continues, as in splitbrain's own run
 
 `--stale-reads F` makes a fraction F of reads see the list as it was some random number of
 transactions earlier: the history is then not serializable, and with enough such reads its
-dependency graph becomes one huge strongly connected component (the pathological case).
+dependency graph becomes one huge strongly connected component.
+
+`--snapshot-isolation` runs the store as snapshot isolation instead: a transaction reads the
+state as of its invocation (plus its own appends) and fails at commit when another transaction
+appended to one of its keys since (first committer wins). That is valid snapshot isolation, not
+serializable: write skew makes one huge component of G2-item cycles, with no G-single or
+G-nonadjacent cycle anywhere, which a checker can only learn by searching all of it (the
+pathological case for the cycle search). `--snapshot-lag N` takes each snapshot as of up to N
+commits earlier (first committer wins still judged from the snapshot: generalized snapshot
+isolation): the stale snapshots tie the transactions into one component thousands strong.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import random
 from pathlib import Path
@@ -30,10 +40,13 @@ from typing import Any, TextIO
 
 def generate(out: TextIO, txns: int, seed: int = 7, processes: int = 10, active_keys: int = 10,
              appends_per_key: int = 100, max_mops: int = 5, info_rate: float = 0.01,
-             stale_reads: float = 0.0, fmt: str = "jsonl") -> None:
+             stale_reads: float = 0.0, fmt: str = "jsonl",
+             snapshot_isolation: bool = False, snapshot_lag: int = 0) -> None:
     rng = random.Random(seed)
     lists: dict[int, list[int]] = {}  # key -> its current list
-    history_of: dict[int, list[int]] = {}  # key -> lengths committed, in commit order (stale reads)
+    commits = 0
+    last_commit: dict[int, int] = {}  # key -> number of the last commit that appended to it
+    lengths: dict[int, list[tuple[int, int]]] = {}  # key -> (commit, list length after it)
     active = list(range(active_keys))
     next_key = active_keys
     for k in active:
@@ -68,6 +81,40 @@ def generate(out: TextIO, txns: int, seed: int = 7, processes: int = 10, active_
                     next_key += 1
         return mops
 
+    def apply_snapshot(mops: list[list[Any]], snapshot: tuple[int, dict[int, list[int]]]) -> Any:
+        """Reads from the snapshot (and own appends); False when first committer wins."""
+        nonlocal commits
+        taken_at, state = snapshot
+        if any(f == "append" and last_commit.get(k, -1) > taken_at for f, k, _v in mops):
+            return False
+        own: dict[int, list[int]] = {}
+        done = []
+        for f, k, v in mops:
+            if f == "append":
+                own.setdefault(k, []).append(v)
+                done.append([f, k, v])
+            else:
+                done.append([f, k, state.get(k, []) + own.get(k, [])])
+        commits += 1
+        for k, appended in own.items():
+            lists[k].extend(appended)
+            last_commit[k] = commits
+            if snapshot_lag:
+                lengths.setdefault(k, []).append((commits, len(lists[k])))
+        return done
+
+    def snapshot(keys: set[int]) -> tuple[int, dict[int, list[int]]]:
+        at = max(0, commits - rng.randint(0, snapshot_lag)) if snapshot_lag else commits
+        state = {}
+        for k in keys:
+            n = len(lists[k])
+            if snapshot_lag:
+                steps = lengths.get(k, [])
+                i = bisect.bisect_right(steps, (at, n + 1))
+                n = steps[i - 1][1] if i else 0
+            state[k] = lists[k][:n]
+        return at, state
+
     def apply(mops: list[list[Any]]) -> list[list[Any]]:
         done = []
         for f, k, v in mops:
@@ -91,15 +138,23 @@ def generate(out: TextIO, txns: int, seed: int = 7, processes: int = 10, active_
                 continue
             mops = new_txn()
             started += 1
-            slots[p] = [process_of[p], mops, None, rng.random() < info_rate]
+            taken = snapshot({k for _f, k, _v in mops}) if snapshot_isolation else None
+            slots[p] = [process_of[p], mops, None, rng.random() < info_rate, taken]
             write(emit(index, time, process_of[p], "invoke", mops))
             index += 1
         elif slot[2] is None:
             # the moment it takes effect (an info txn: half of them never do)
-            slot[2] = apply(slot[1]) if not (slot[3] and rng.random() < 0.5) else False
+            if slot[3] and rng.random() < 0.5:
+                slot[2] = False
+            elif snapshot_isolation:
+                slot[2] = apply_snapshot(slot[1], slot[4])
+            else:
+                slot[2] = apply(slot[1])
         else:
-            process, mops, done, info = slot
-            if info:
+            process, mops, done, info, _snapshot = slot
+            if done is False and not info:  # first committer won: certainly not applied
+                write(emit(index, time, process, "fail", mops))
+            elif info:
                 write(emit(index, time, process, "info", mops))
                 process_of[p] = next_process
                 next_process += 1
@@ -141,11 +196,13 @@ def main() -> None:
     p.add_argument("--max-mops", type=int, default=5)
     p.add_argument("--info-rate", type=float, default=0.01)
     p.add_argument("--stale-reads", type=float, default=0.0)
+    p.add_argument("--snapshot-isolation", action="store_true")
+    p.add_argument("--snapshot-lag", type=int, default=0)
     p.add_argument("--format", choices=("jsonl", "edn"), default="jsonl")
     a = p.parse_args()
     with open(a.out, "w") as fh:
         generate(fh, a.txns, a.seed, a.processes, a.active_keys, a.appends_per_key, a.max_mops,
-                 a.info_rate, a.stale_reads, a.format)
+                 a.info_rate, a.stale_reads, a.format, a.snapshot_isolation, a.snapshot_lag)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import time
 from typing import Any, Callable, Final
 
 from checkers.elle import consistency, list_append, rw_register
-from checkers.elle.cycles import ComponentReport, Deadline, search_component
+from checkers.elle.cycles import ComponentReport, Deadline, search_component, suffix
 from checkers.elle.explain import explain_cycle
 from checkers.elle.graph import (KIND_NAMES, PROCESS, REALTIME, DependencyGraph, component_graph,
                                  strongly_connected)
@@ -175,7 +175,11 @@ class ElleChecker:
                     listed.append(explain_cycle(cycle, txns, explain_data))
         undecided = sorted({n for r in reports for n in r.undecided} - set(counts))
         result["cycle_search"] = search
-        self._verdict(result, anomalies, counts, undecided)
+        # a component with no witness still has a cycle: of some kind, with at most the
+        # strongest variant's edges
+        strongest = suffix(self._variants()[-1])
+        unclassified = [r.size for r in reports if not r.found]
+        self._verdict(result, anomalies, counts, undecided, unclassified, strongest)
         result["elapsed_s"] = round(time.perf_counter() - started, 6)
         return result
 
@@ -200,7 +204,11 @@ class ElleChecker:
                 if c is not None and where.get(dst[i]) == c:
                     edges[c].append((src[i], dst[i], kind[i]))
         reports = []
+        every_kind = {k + suffix(v) for v in self._variants() for k in consistency.CYCLE_KINDS}
         for i, members in enumerate(components):
+            if deadline.passed():  # a cycle is there, but no time is left to say which
+                reports.append(ComponentReport(size=len(members), undecided=set(every_kind)))
+                continue
             component_edges = edges[i]
             if self.realtime:
                 component_edges += [(a, b, REALTIME)
@@ -224,9 +232,12 @@ class ElleChecker:
         return reports, search
 
     def _verdict(self, result: dict[str, Any], anomalies: dict[str, list[Any]],
-                 counts: dict[str, int], undecided: list[str]) -> None:
+                 counts: dict[str, int], undecided: list[str], unclassified: list[int],
+                 strongest: str) -> None:
         found = set(counts)
         bad = consistency.proscribed(self.consistency)
+        # a cycle of unknown kind: G0 and G1c imply G1c, the rest G2-item
+        some_cycle = ["G1c" + strongest, "G2-item" + strongest] if unclassified else []
         unchecked = []
         if not self.process:
             unchecked += [a for a in consistency.CYCLE_ANOMALIES if a.endswith("-process")]
@@ -235,9 +246,12 @@ class ElleChecker:
         result["anomaly_types"] = sorted(found, key=_severity)
         result["anomalies"] = {k: anomalies[k] for k in result["anomaly_types"]}
         result["anomaly_counts"] = {k: counts[k] for k in result["anomaly_types"]}
-        result.update(consistency.boundary(found))
+        result.update(consistency.boundary(found, some_cycle))
         if undecided:
             result["undecided"] = undecided
+        if unclassified:
+            result["unclassified_cycles"] = {"components": len(unclassified),
+                                             "transactions": sum(unclassified)}
         failing = [a for a in result["anomaly_types"] if a in bad]
         open_ = [a for a in undecided + unchecked
                  if a in bad and a not in consistency.implied_anomalies(found)]
@@ -247,6 +261,12 @@ class ElleChecker:
             more = f" (and {len(failing) - 1} more anomaly kinds)" if len(failing) > 1 else ""
             result["reason"] = (f"{first}, which {self.consistency} rules out: "
                                 f"{result['anomalies'][first][0]['explanation']}{more}")
+        elif some_cycle and set(some_cycle) <= bad:
+            result["valid"] = False
+            result["reason"] = (f"{len(unclassified)} strongly connected components "
+                                f"({sum(unclassified)} transactions) hold dependency cycles, "
+                                f"which {self.consistency} rules out whatever their kind; the "
+                                f"time budget ran out before the search could name one")
         elif open_:
             result["valid"] = "unknown"
             why = "the cycle search ran out of time" if set(open_) & set(undecided) else \

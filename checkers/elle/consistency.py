@@ -154,8 +154,13 @@ def weakest(models: set[str]) -> list[str]:
     return sorted(m for m in models if not (implied_models(m) - {m}) & models)
 
 
-def boundary(anomalies: Iterable[str]) -> dict[str, list[str]]:
-    """{"not": the weakest models ruled out, "also_not": the other models ruled out}."""
+def boundary(anomalies: Iterable[str], one_of: Iterable[str] = ()) -> dict[str, list[str]]:
+    """{"not": the weakest models ruled out, "also_not": the other models ruled out}, by the
+    anomalies present and, when `one_of` is given, by the fact that at least one of those is
+    present (which rules out the models that rule out each of them)."""
     out = ruled_out(anomalies)
+    alternatives = list(one_of)
+    if alternatives:
+        out |= set.intersection(*(ruled_out([a]) for a in alternatives))
     weakest_out = weakest(out)
     return {"not": weakest_out, "also_not": sorted(out - set(weakest_out))}

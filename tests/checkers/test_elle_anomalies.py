@@ -312,3 +312,18 @@ def test_switching_off_real_time_makes_strict_serializable_unknown():
     r = check(T(["append", "x", 1], start=0, end=10), T(["r", "x", [1]], start=20, end=30),
               realtime="false")
     assert r["valid"] == "unknown" and "switched off" in r["reason"]
+
+
+def test_components_left_unsearched_still_count_as_cycles(monkeypatch):
+    # a G-single that the budget leaves no time to name is still a cycle: invalid where every
+    # cycle is (serializable), unknown where only some are (snapshot isolation)
+    from checkers.elle import checker as elle_checker
+    spent = elle_checker.Deadline(0.0)
+    monkeypatch.setattr(elle_checker, "Deadline", lambda at: spent)
+    txns = (T(["r", "x", []], ["r", "y", [1]]), T(["append", "x", 1], ["append", "y", 1]))
+    r = check(*txns, consistency="serializable")
+    assert r["valid"] is False and r["anomaly_types"] == []
+    assert r["unclassified_cycles"] == {"components": 1, "transactions": 2}
+    assert "repeatable-read" in r["not"] and "time budget" in r["reason"]
+    si = check(*txns, consistency="snapshot-isolation")
+    assert si["valid"] == "unknown" and "G-single" in si["undecided"]
