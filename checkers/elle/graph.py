@@ -25,10 +25,10 @@ replaced by explicit edges between transactions (checkers/elle/orders.py).
 
 from __future__ import annotations
 
-import os
 from array import array
-from pathlib import Path
 from typing import Any, Final
+
+from checkers.elle import native
 
 WW: Final = 1
 WR: Final = 2
@@ -90,19 +90,9 @@ def strongly_connected(graph: DependencyGraph) -> list[list[int]]:
 
 
 def native_components() -> Any:
-    """_scc.components, unless it was not built, SPLITBRAIN_PURE_PYTHON=1 asks for the Python
-    one, or _scc.c is newer than its build (an edited checkout must not run old code)."""
-    if os.environ.get("SPLITBRAIN_PURE_PYTHON") == "1":
-        return None
-    try:
-        from checkers.elle import _scc  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    source = Path(__file__).with_name("_scc.c")
-    built = Path(_scc.__file__)
-    if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
-        return None
-    return _scc.components
+    """_scc.components (checkers/elle/native.py says when), or None."""
+    module = native.extension("_scc")
+    return None if module is None else module.components
 
 
 def tarjan(nodes: int, src: Any, dst: Any) -> list[list[int]]:

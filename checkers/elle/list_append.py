@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from checkers.elle import native
 from checkers.elle.graph import RW, WR, WW, DependencyGraph
-from checkers.elle.transactions import APPEND, FAIL, OK, READ, Txn, TxnShapeError, op_ref
+from checkers.elle.transactions import (APPEND, FAIL, INFO, OK, READ, Txn, TxnShapeError,
+                                        op_ref)
 
 MAX_CASES: Final = 100  # examples kept per anomaly kind (each result also gives the count)
 SHOWN: Final = 6  # elements shown at the end of a long list in words ("[.., 4, 5]")
@@ -36,9 +38,14 @@ SHOWN: Final = 6  # elements shown at the end of a long list in words ("[.., 4, 
 class ListAppendIndex:
     """What the history says about each key, computed once for all the functions below."""
 
-    def __init__(self, txns: list[Txn]) -> None:
+    def __init__(self, txns: list[Txn], use_c: bool = True) -> None:
         self.txns = txns
         self.failed = [t.type == FAIL for t in txns]  # by transaction id
+        # 0 ok, 1 info, 2 failed, by transaction id (for _append.c)
+        self.outcomes = bytes([2 if t.type == FAIL else 1 if t.type == INFO else 0
+                               for t in txns])
+        # the C twin of _scan, _place_reads and add_dependencies (checkers/elle/_append.c)
+        self.c = native.extension("_append") if use_c else None
         # key -> element -> id of the transaction (ok, info or failed) that appended it
         self.writer: dict[Any, dict[Any, int]] = {}
         # key -> elements appended by a transaction that appended to that key again later
@@ -55,7 +62,14 @@ class ListAppendIndex:
         # ids of committed transactions with a key in more than one micro-op: the only ones
         # that can be internal, future-read or lost-update cases
         self.multi_key_txns: list[int] = []
-        self._scan()
+        scanned = None if self.c is None else self.c.scan([t.mops for t in txns], self.outcomes)
+        if scanned is None:  # no C, or something to complain about: Python says what
+            self._scan()
+        else:
+            (self.writer, self.intermediate, self.appended_after, failed_keys, self.longest,
+             self.longest_reader, self.read_txn, self.read_key, self.read_value,
+             self.multi_key_txns) = scanned
+            self.failed_keys = failed_keys
         # key -> the version order (the longest read, without repeated elements) and each
         # element's position in it
         self.order: dict[Any, list[Any]] = {}
@@ -76,7 +90,11 @@ class ListAppendIndex:
         self.read_end: list[int] = []
         # key -> reads that are not prefixes of the version order: (reader id, the read)
         self.incompatible: dict[Any, list[tuple[int, list[Any]]]] = {}
-        self._place_reads()
+        if self.c is None:
+            self._place_reads()
+        else:
+            self.read_end, self.incompatible = self.c.place_reads(
+                self.longest, self.repeated, self.read_txn, self.read_key, self.read_value)
         # key -> ids of transactions (ok or info) whose appends to it no read shows
         self.unread: dict[Any, list[int]] = self._unread_appends()
 
@@ -185,6 +203,15 @@ _EMPTY: Final[list[Any]] = []  # an ok read of null: the initial, empty list (ne
 
 def add_dependencies(index: ListAppendIndex, graph: DependencyGraph) -> None:
     """ww, wr and rw edges (see the module docstring) into `graph`."""
+    if index.c is not None:
+        src, dst, kind = index.c.dependencies(
+            index.order, index.writer, index.outcomes, index.unread, index.repeated,
+            index.read_txn, index.read_key, index.read_value, index.read_end, (WW, WR, RW))
+        if src:
+            graph.src.frombytes(src)
+            graph.dst.frombytes(dst)
+            graph.kind.frombytes(kind)
+        return
     failed = index.failed
     add = graph.add
     repeated = index.repeated  # keys whose order is unreliable (duplicate-elements says why)
