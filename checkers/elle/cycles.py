@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from checkers.elle.anomalies import classify
 from checkers.elle.consistency import CYCLE_KINDS, implied_anomalies
@@ -88,34 +88,12 @@ def search_component(g: Any, variants: list[int], deadline: Deadline) -> Compone
     cheap = [("G0", WW, WW), ("G1c", WW | WR, WR), ("G2-item", WW | WR | RW, RW)]
     for extras in variants:
         for kind, base, start in cheap:
-            name = kind + suffix(extras)
-            if _known(report, name):
-                continue
-            if deadline.passed():
-                report.undecided.add(name)
-                continue
-            try:
-                steps = _cycle_through(g, adjacency, base | extras, start, deadline)
-            except SearchTimeout:
-                report.undecided.add(name)
-                continue
-            if steps is not None:
-                _record(report, steps)
+            _attempt(report, kind + suffix(extras), deadline, lambda: _cycle_through(
+                g, adjacency, base | extras, start, deadline))
     for extras in variants:
         for kind, search in (("G-single", _g_single), ("G-nonadjacent", _g_nonadjacent)):
-            name = kind + suffix(extras)
-            if _known(report, name):
-                continue
-            if deadline.passed():
-                report.undecided.add(name)
-                continue
-            try:
-                steps = search(g, adjacency, rw_edges, extras, deadline, report)
-            except SearchTimeout:
-                report.undecided.add(name)
-                continue
-            if steps is not None:
-                _record(report, steps)
+            _attempt(report, kind + suffix(extras), deadline, lambda: search(
+                g, adjacency, rw_edges, extras, deadline, report))
     implied = implied_anomalies(report.found)
     report.undecided = {n for n in report.undecided if n not in implied}
     # a witness of a kind that another witness here implies adds nothing
@@ -125,8 +103,22 @@ def search_component(g: Any, variants: list[int], deadline: Deadline) -> Compone
     return report
 
 
-def _known(report: ComponentReport, name: str) -> bool:
-    return name in implied_anomalies(report.found)
+def _attempt(report: ComponentReport, name: str, deadline: Deadline,
+             search: Callable[[], list[tuple[int, int, int]] | None]) -> None:
+    """Run one search for anomaly `name` unless a witness found already implies it; a search
+    the deadline stops (or would start too late) leaves `name` undecided."""
+    if name in implied_anomalies(report.found):
+        return
+    if deadline.passed():
+        report.undecided.add(name)
+        return
+    try:
+        steps = search()
+    except SearchTimeout:
+        report.undecided.add(name)
+        return
+    if steps is not None:
+        _record(report, steps)
 
 
 def _record(report: ComponentReport, steps: list[tuple[int, int, int]]) -> None:
@@ -169,21 +161,34 @@ def _shortest_path(adjacency: dict[int, list[tuple[int, int]]], source: int, tar
     """Breadth-first: the fewest `allowed` steps from source to target, labelled."""
     if source == target:
         return []
-    parent: dict[int, tuple[int, int]] = {source: (source, 0)}
+
+    def moves(v: Any) -> Iterator[tuple[Any, int]]:
+        for w, mask in adjacency[v]:
+            if mask & allowed:
+                yield w, label(mask, allowed)
+
+    return _breadth_first(source, target, moves, deadline)
+
+
+def _breadth_first(source: Any, target: Any, moves: Callable[[Any], Iterator[tuple[Any, int]]],
+                   deadline: Deadline) -> list[tuple[int, int, int]] | None:
+    """The fewest moves from state source to state target, as labelled transaction steps;
+    `moves(state)` gives (next state, label of the step)."""
+    parent: dict[Any, tuple[Any, int]] = {source: (source, 0)}
     queue = deque([source])
     steps = 0
     while queue:
-        v = queue.popleft()
+        state = queue.popleft()
         steps += 1
         if steps % CHECK_EVERY == 0:
             deadline.check()
-        for w, mask in adjacency[v]:
-            if w in parent or not mask & allowed:
+        for nxt, kind in moves(state):
+            if nxt in parent:
                 continue
-            parent[w] = (v, label(mask, allowed))
-            if w == target:
+            parent[nxt] = (state, kind)
+            if nxt == target:
                 return _unwind(parent, source, target)
-            queue.append(w)
+            queue.append(nxt)
     return None
 
 
@@ -240,32 +245,20 @@ def _g_nonadjacent(g: Any, adjacency: dict[int, list[tuple[int, int]]],
     neither starts nor ends with one (those would touch a -> b)."""
     allowed = WW | WR | RW | extras
     plain = allowed & ~RW
+
+    def moves(state: tuple[int, bool]) -> Iterator[tuple[tuple[int, bool], int]]:
+        v, after_rw = state  # after_rw: the step into this state was rw
+        for w, mask in adjacency[v]:
+            if mask & plain:
+                yield (w, False), label(mask, plain)
+            if mask & RW and not after_rw:
+                yield (w, True), RW
+
     for a, b in _candidates(g, rw_edges, allowed, report):
         deadline.check()
-        source = (b, True)  # True: the step into this state was rw
-        target = (a, False)
-        parent: dict[tuple[int, bool], tuple[tuple[int, bool], int]] = {source: (source, 0)}
-        queue = deque([source])
-        steps = 0
-        while queue:
-            state = queue.popleft()
-            steps += 1
-            if steps % CHECK_EVERY == 0:
-                deadline.check()
-            v, after_rw = state
-            for w, mask in adjacency[v]:
-                moves = []
-                if mask & plain:
-                    moves.append(((w, False), label(mask, plain)))
-                if mask & RW and not after_rw:
-                    moves.append(((w, True), RW))
-                for nxt, kind in moves:
-                    if nxt in parent:
-                        continue
-                    parent[nxt] = (state, kind)
-                    if nxt == target:
-                        return [(a, b, RW)] + _unwind(parent, source, target)
-                    queue.append(nxt)
+        path = _breadth_first((b, True), (a, False), moves, deadline)
+        if path is not None:
+            return [(a, b, RW)] + path
     return None
 
 

@@ -29,7 +29,7 @@ from typing import Any, Final
 from checkers.elle import native
 from checkers.elle.graph import RW, WR, WW, DependencyGraph
 from checkers.elle.transactions import (APPEND, FAIL, INFO, OK, READ, Txn, TxnShapeError,
-                                        op_ref)
+                                        future_read, op_ref, record_writer)
 
 MAX_CASES: Final = 100  # examples kept per anomaly kind (each result also gives the count)
 SHOWN: Final = 6  # elements shown at the end of a long list in words ("[.., 4, 5]")
@@ -113,15 +113,7 @@ class ListAppendIndex:
                 k = mop[1]
                 v = mop[2]
                 if f == APPEND:
-                    appended = writer.get(k)
-                    if appended is None:
-                        appended = writer[k] = {}
-                    elif v in appended:
-                        raise TxnShapeError(
-                            f"{t.name} and {self.txns[appended[v]].name} both append {v!r} to "
-                            f"key {k!r}; list-append needs every appended value to be unique "
-                            f"per key")
-                    appended[v] = tid
+                    record_writer(writer, t, k, v, self.txns, "append")
                     if failed:
                         self.failed_keys.add(k)
                     if own is None:
@@ -485,19 +477,14 @@ def future_read_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     cases = []
     for tid in index.multi_key_txns:
         t = index.txns[tid]
-        seen: dict[Any, tuple[int, list[Any]]] = {}  # key -> (micro-op, read) before any append
-        for i, mop in enumerate(t.mops):
-            f, k, v = mop[0], mop[1], mop[2]
-            if f == READ:
-                if v and k not in seen:
-                    seen[k] = (i, v)
-            elif k in seen and v in seen[k][1]:
-                at, read = seen[k]
-                cases.append({"txn": op_ref(t), "key": k, "element": v, "read": shown(read),
-                              "explanation": f"{t.name} read key {k!r} as {shown(read)} in "
-                                             f"micro-op {at}, which holds {v!r}, which it "
-                                             f"appends itself only in micro-op {i}"})
-                break
+        found = future_read(t, lambda read, v: v in read)
+        if found is not None:
+            at, i, k, read = found
+            v = t.mops[i][2]
+            cases.append({"txn": op_ref(t), "key": k, "element": v, "read": shown(read),
+                          "explanation": f"{t.name} read key {k!r} as {shown(read)} in micro-op "
+                                         f"{at}, which holds {v!r}, which it appends itself only "
+                                         f"in micro-op {i}"})
     return cases
 
 
@@ -549,13 +536,8 @@ CASES: Final = {
 
 def explain_edge(index: ListAppendIndex, a: Txn, b: Txn, kind: int) -> str | None:
     """Why a -> b is a `kind` dependency, in words; None when it is not one."""
-    if kind == WW:
-        return _explain_ww(index, a, b)
-    if kind == WR:
-        return _explain_wr(index, a, b)
-    if kind == RW:
-        return _explain_rw(index, a, b)
-    return None
+    explain = {WW: _explain_ww, WR: _explain_wr, RW: _explain_rw}.get(kind)
+    return None if explain is None else explain(index, a, b)
 
 
 def _appends(t: Txn) -> list[tuple[Any, Any]]:

@@ -29,7 +29,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from checkers.elle.graph import RW, WR, WW, DependencyGraph, tarjan
-from checkers.elle.transactions import FAIL, OK, READ, WRITE, Txn, TxnShapeError, op_ref
+from checkers.elle.transactions import (FAIL, OK, READ, WRITE, Txn, TxnShapeError,
+                                        future_read, op_ref, record_writer)
 
 INITIAL: Final = None  # the version every key starts at
 
@@ -62,14 +63,7 @@ class RegisterIndex:
                 k = mop[1]
                 v = mop[2]
                 if f == WRITE:
-                    values = writer.get(k)
-                    if values is None:
-                        values = writer[k] = {}
-                    elif v in values:
-                        raise TxnShapeError(
-                            f"{t.name} and {self.txns[values[v]].name} both write {v!r} to key "
-                            f"{k!r}; rw-register needs every written value to be unique per key")
-                    values[v] = tid
+                    record_writer(writer, t, k, v, self.txns, "write")
                     if t.type == FAIL:
                         self.failed_keys.add(k)
                     if written is None:
@@ -259,18 +253,12 @@ def future_read_cases(index: RegisterIndex) -> list[dict[str, Any]]:
     for t in index.txns:
         if t.type != OK or len(t.mops) < 2:
             continue
-        reads: dict[tuple[Any, Any], int] = {}
-        for i, mop in enumerate(t.mops):
-            f, k, v = mop[0], mop[1], mop[2]
-            if f == READ:
-                if v is not None:
-                    reads.setdefault((k, v), i)
-            elif (k, v) in reads:
-                cases.append({"txn": op_ref(t), "key": k, "value": v,
-                              "explanation": f"{t.name} read key {k!r} = {v!r} in micro-op "
-                                             f"{reads[(k, v)]}, which it writes itself only in "
-                                             f"micro-op {i}"})
-                break
+        found = future_read(t, lambda read, v: read == v)
+        if found is not None:
+            at, i, k, v = found
+            cases.append({"txn": op_ref(t), "key": k, "value": v,
+                          "explanation": f"{t.name} read key {k!r} = {v!r} in micro-op {at}, "
+                                         f"which it writes itself only in micro-op {i}"})
     return cases
 
 

@@ -19,7 +19,7 @@ register.
 from __future__ import annotations
 
 import math
-from typing import Any, Final, Iterable
+from typing import Any, Callable, Final, Iterable
 
 from checkers.history import Operation
 
@@ -197,6 +197,35 @@ def detect_workload(txns: list[Txn]) -> str:
     if writes:
         return RW_REGISTER
     return LIST_APPEND if lists else RW_REGISTER
+
+
+def record_writer(writers: dict[Any, dict[Any, int]], t: Txn, k: Any, v: Any, txns: list[Txn],
+                  verb: str) -> None:
+    """writers[k][v] = t.id, or TxnShapeError when another transaction wrote v to k too: the
+    checker needs each value written once per key to know which write a read saw."""
+    values = writers.get(k)
+    if values is None:
+        values = writers[k] = {}
+    elif v in values:
+        raise TxnShapeError(f"{t.name} and {txns[values[v]].name} both {verb} {v!r} to key {k!r}; "
+                            f"every value written to a key must be unique")
+    values[v] = t.id
+
+
+def future_read(t: Txn, shows: Callable[[Any, Any], bool]) -> tuple[int, int, Any, Any] | None:
+    """(read micro-op, write micro-op, key, read) for t's first write of a value that an earlier
+    read of t already showed (`shows(read, value)`), or None."""
+    reads: dict[Any, list[tuple[int, Any]]] = {}
+    for i, mop in enumerate(t.mops):
+        f, k, v = mop[0], mop[1], mop[2]
+        if f == READ:
+            if v is not None:
+                reads.setdefault(k, []).append((i, v))
+            continue
+        for at, read in reads.get(k, ()):
+            if shows(read, v):
+                return at, i, k, read
+    return None
 
 
 def op_ref(t: Txn) -> dict[str, Any]:

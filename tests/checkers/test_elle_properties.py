@@ -53,14 +53,7 @@ def serial_histories(draw: Any, workload: str = "append", max_txns: int = 10, ke
     state: dict[int, Any] = {}
     write = "append" if workload == "append" else "w"
     for i in range(n):
-        mops = []
-        for _ in range(draw(st.integers(1, 4))):
-            k = draw(st.integers(0, keys - 1))
-            if draw(st.booleans()):
-                mops.append(["r", k, None])
-            else:
-                counters[k] += 1
-                mops.append([write, k, counters[k]])
+        mops = draw_mops(draw, counters, write)
         outcome = draw(st.sampled_from(["ok"] * 6 + ["info", "fail"]))
         t = Txn(i, mops, outcome)
         t.applied = outcome == "ok" or (outcome == "info" and draw(st.booleans()))
@@ -72,6 +65,19 @@ def serial_histories(draw: Any, workload: str = "append", max_txns: int = 10, ke
         txns.append(t)
     assign_processes(txns)
     return txns
+
+
+def draw_mops(draw: Any, counters: list[int], write: str) -> list[list[Any]]:
+    """1-4 micro-ops on keys 0..len(counters)-1: reads, or writes of each key's next value."""
+    mops = []
+    for _ in range(draw(st.integers(1, 4))):
+        k = draw(st.integers(0, len(counters) - 1))
+        if draw(st.booleans()):
+            mops.append(["r", k, None])
+        else:
+            counters[k] += 1
+            mops.append([write, k, counters[k]])
+    return mops
 
 
 def apply(state: dict[int, Any], mops: list[list[Any]], workload: str) -> list[list[Any]]:
@@ -148,15 +154,7 @@ def snapshot_isolation_histories(draw: Any, max_txns: int = 10, keys: int = 3) -
     counters = [0] * keys
     txns = []
     for i in range(n):
-        mops = []
-        for _ in range(draw(st.integers(1, 4))):
-            k = draw(st.integers(0, keys - 1))
-            if draw(st.booleans()):
-                mops.append(["r", k, None])
-            else:
-                counters[k] += 1
-                mops.append(["append", k, counters[k]])
-        t = Txn(i, mops, "ok")
+        t = Txn(i, draw_mops(draw, counters, "append"), "ok")
         t.start = draw(st.integers(0, 100))
         t.end = t.start + draw(st.integers(1, 60))
         txns.append(t)
