@@ -29,6 +29,7 @@ explain (cycles in words).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Callable, Final
 
 from checkers.elle import consistency, list_append, rw_register
@@ -144,7 +145,8 @@ class ElleChecker:
             result.update(valid="unknown", error=str(e),
                           elapsed_s=round(time.perf_counter() - started, 6))
             return result
-        result["txns"] = {t: sum(1 for x in txns if x.type == t) for t in (OK, INFO, FAIL)}
+        outcomes = Counter(t.type for t in txns)
+        result["txns"] = {t: outcomes.get(t, 0) for t in (OK, INFO, FAIL)}
         if others:
             result["other_ops"] = others  # not transactions: not this checker's business
         anomalies: dict[str, list[Any]] = {}
