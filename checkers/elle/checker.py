@@ -37,7 +37,7 @@ from checkers.elle.cycles import ComponentReport, Deadline, search_component, su
 from checkers.elle.explain import explain_cycle
 from checkers.elle.graph import (KIND_NAMES, PROCESS, REALTIME, DependencyGraph, component_graph,
                                  strongly_connected)
-from checkers.elle.orders import add_process_edges, add_realtime_chain, realtime_edges
+from checkers.elle.orders import add_order_edges, realtime_edges
 from checkers.elle.transactions import (FAIL, INFO, LIST_APPEND, OK, WORKLOAD_NAMES, Txn,
                                         TxnShapeError, detect_workload, transactions)
 from checkers.history import History, gc_paused
@@ -159,10 +159,7 @@ class ElleChecker:
 
         graph = DependencyGraph(len(txns))
         add_dependencies(index, graph)
-        if self.process:
-            add_process_edges(txns, graph)
-        if self.realtime:
-            add_realtime_chain(txns, graph)
+        add_order_edges(txns, graph, self.process, self.realtime)
         result["graph"] = {"edges": len(graph), **{
             name: graph.kind.count(kind) for kind, name in KIND_NAMES.items()
             if kind not in (REALTIME,) or self.realtime}}

@@ -17,8 +17,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from checkers.elle import native
 from checkers.elle.graph import PROCESS, REALTIME, DependencyGraph
-from checkers.elle.transactions import FAIL, OK, Txn, seconds
+from checkers.elle.transactions import FAIL, OK, Txn, outcome_codes, seconds
+
+
+def add_order_edges(txns: list[Txn], graph: DependencyGraph, process: bool, realtime: bool,
+                    use_c: bool = True) -> None:
+    """Process edges (if asked), then the real-time chain (if asked): by _graph.c's
+    order_edges when it is built, else by the two functions below, which it mirrors."""
+    kernel = native.extension("_graph") if use_c else None
+    if kernel is None:
+        if process:
+            add_process_edges(txns, graph)
+        if realtime:
+            add_realtime_chain(txns, graph)
+        return
+    outcomes = outcome_codes(txns)
+    first = graph.add_time_nodes(outcomes.count(0)) if realtime else graph.nodes
+    src, dst, kind = kernel.order_edges(txns, outcomes, process, realtime, first)
+    graph.src.frombytes(src)
+    graph.dst.frombytes(dst)
+    graph.kind.frombytes(kind)
 
 
 def add_process_edges(txns: list[Txn], graph: DependencyGraph) -> None:

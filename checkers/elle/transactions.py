@@ -199,6 +199,11 @@ def detect_workload(txns: list[Txn]) -> str:
     return LIST_APPEND if lists else RW_REGISTER
 
 
+def outcome_codes(txns: list[Txn]) -> bytes:
+    """One byte per transaction, by id: 0 ok, 1 info, 2 failed (what the C kernels take)."""
+    return bytes([2 if t.type == FAIL else 1 if t.type == INFO else 0 for t in txns])
+
+
 def record_writer(writers: dict[Any, dict[Any, int]], t: Txn, k: Any, v: Any, txns: list[Txn],
                   verb: str) -> None:
     """writers[k][v] = t.id, or TxnShapeError when another transaction wrote v to k too: the

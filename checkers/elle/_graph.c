@@ -1,4 +1,5 @@
-/* Strongly connected components of the elle checker's dependency graph, in C.
+/* The elle checker's graph kernels in C: strongly connected components, and the session and
+ * real-time order edges.
  *
  * components(nodes, src, dst) -> list of lists: every strongly connected component of more than
  * one node. src and dst are int32 buffers (array('i')) of equal length: edge i goes from src[i]
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "_edges.h"
 
 typedef int32_t i32;
 
@@ -146,15 +149,137 @@ done:
     return result;
 }
 
+/* order_edges(txns, outcomes, process, realtime, first_time_node) -> (src, dst, kind) bytes
+ *
+ * checkers/elle/orders.py's add_process_edges (when `process`) and add_realtime_chain (when
+ * `realtime`, time nodes numbered from first_time_node), in that order, over the same Txn
+ * objects (t.op.process, t.op.start, t.op.end) and outcomes (bytes: 0 ok, 1 info, 2 failed).
+ * Times are compared as doubles, exact for the integer nanoseconds of any real history. */
+
+typedef struct {
+    double end;
+    Py_ssize_t id;
+} Done;
+
+static int by_end(const void *a, const void *b) {
+    const Done *x = a, *y = b;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int op_field(PyObject *txn, PyObject *op_name, PyObject *field, PyObject **out) {
+    PyObject *op = PyObject_GetAttr(txn, op_name);
+    if (!op) return -1;
+    *out = PyObject_GetAttr(op, field);
+    Py_DECREF(op);
+    return *out ? 0 : -1;
+}
+
+static int op_time(PyObject *txn, PyObject *op_name, PyObject *field, double *out) {
+    PyObject *value;
+    if (op_field(txn, op_name, field, &value) < 0) return -1;
+    *out = PyFloat_AsDouble(value);
+    Py_DECREF(value);
+    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+enum { PROCESS_KIND = 8, REALTIME_KIND = 16 };
+
+static PyObject *order_edges(PyObject *self, PyObject *args) {
+    PyObject *txns;
+    Py_buffer outcomes;
+    int want_process, want_realtime;
+    Py_ssize_t first;
+    if (!PyArg_ParseTuple(args, "O!y*ppn", &PyList_Type, &txns, &outcomes, &want_process,
+                          &want_realtime, &first))
+        return NULL;
+    const unsigned char *outcome = outcomes.buf;
+    Py_ssize_t n = PyList_GET_SIZE(txns);
+    Edges e = {NULL, NULL, NULL, 0, 0};
+    Done *done = NULL;
+    PyObject *last = NULL, *result = NULL;
+    PyObject *op_name = PyUnicode_InternFromString("op");
+    PyObject *process_name = PyUnicode_InternFromString("process");
+    PyObject *start_name = PyUnicode_InternFromString("start");
+    PyObject *end_name = PyUnicode_InternFromString("end");
+    if (!op_name || !process_name || !start_name || !end_name) goto done;
+    if (outcomes.len != n) {
+        PyErr_SetString(PyExc_ValueError, "one outcome per transaction");
+        goto done;
+    }
+    if (want_process) {
+        /* process -> id of its latest transaction that may have happened */
+        last = PyDict_New();
+        if (!last) goto done;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (outcome[i] == 2) continue;
+            PyObject *process;
+            if (op_field(PyList_GET_ITEM(txns, i), op_name, process_name, &process) < 0)
+                goto done;
+            PyObject *prev = PyDict_GetItemWithError(last, process);
+            if (!prev && PyErr_Occurred()) { Py_DECREF(process); goto done; }
+            if (prev) {
+                Py_ssize_t p = PyLong_AsSsize_t(prev);
+                if (outcome[p] == 0 && add_edge(&e, p, i, PROCESS_KIND) < 0) {
+                    Py_DECREF(process);
+                    goto done;
+                }
+            }
+            PyObject *id = PyLong_FromSsize_t(i);
+            int rc = id ? PyDict_SetItem(last, process, id) : -1;
+            Py_XDECREF(id);
+            Py_DECREF(process);
+            if (rc < 0) goto done;
+        }
+    }
+    if (want_realtime) {
+        Py_ssize_t count = 0;
+        done = PyMem_Malloc((n > 0 ? n : 1) * sizeof(Done));
+        if (!done) { PyErr_NoMemory(); goto done; }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (outcome[i] != 0) continue;
+            if (op_time(PyList_GET_ITEM(txns, i), op_name, end_name, &done[count].end) < 0)
+                goto done;
+            done[count++].id = i;
+        }
+        qsort(done, count, sizeof(Done), by_end);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (add_edge(&e, done[i].id, first + i, REALTIME_KIND) < 0) goto done;
+            if (i && add_edge(&e, first + i - 1, first + i, REALTIME_KIND) < 0) goto done;
+        }
+        Py_ssize_t passed = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (outcome[i] == 2) continue;
+            double start;
+            if (op_time(PyList_GET_ITEM(txns, i), op_name, start_name, &start) < 0) goto done;
+            while (passed < count && done[passed].end < start) passed++;
+            if (passed && add_edge(&e, first + passed - 1, i, REALTIME_KIND) < 0) goto done;
+        }
+    }
+    result = edges_bytes(&e);
+done:
+    Py_XDECREF(op_name);
+    Py_XDECREF(process_name);
+    Py_XDECREF(start_name);
+    Py_XDECREF(end_name);
+    Py_XDECREF(last);
+    PyMem_Free(done);
+    edges_free(&e);
+    PyBuffer_Release(&outcomes);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"components", components, METH_VARARGS,
      "components(nodes, src, dst) -> the strongly connected components of more than one node"},
+    {"order_edges", order_edges, METH_VARARGS,
+     "order_edges(txns, outcomes, process, realtime, first_time_node) -> (src, dst, kind)"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scc",
-                                    "Tarjan's strongly connected components over int32 edge "
-                                    "arrays (checkers/elle/graph.py).",
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_graph",
+                                    "The elle checker's graph kernels (checkers/elle/graph.py, "
+                                    "orders.py).",
                                     -1, methods};
 
-PyMODINIT_FUNC PyInit__scc(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__graph(void) { return PyModule_Create(&module); }
