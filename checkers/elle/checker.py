@@ -23,7 +23,9 @@ The pipeline, one module each: transactions (history -> Txn list), list_append /
 (version orders, non-cycle anomalies, ww/wr/rw edges, their explanations), orders (process and
 real-time edges), graph (the edge arrays and their strongly connected components), cycles (the
 search inside components), anomalies (what a cycle is), consistency (the model lattice) and
-explain (cycles in words).
+explain (cycles in words). The hot loops of list_append, orders and graph have C twins
+(_append.c, _graph.c: checkers/elle/native.py picks them when built), which tests hold to the
+Python code's results.
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ Edge kinds (Adya's, plus the two orders Elle adds):
 
 Building and searching it are two different jobs. The whole graph, which for a million
 transactions has millions of edges, lives in three flat integer arrays (`src`, `dst`, `kind`)
-and its strongly connected components are found by an iterative Tarjan over them, in C when the
-compiled core is built (checkers/elle/_graph.c), else in plain Python: networkx's graph objects cost
-several hundred bytes and a few microseconds per edge, and a valid history, the common case, has
-no component worth a closer look. Each component that is a cycle becomes a networkx DiGraph
+and its strongly connected components are found by an iterative Tarjan over them, in C when it
+is built (checkers/elle/_graph.c), else in plain Python: networkx's graph objects cost several
+hundred bytes and a few microseconds per edge (building and searching a networkx DiGraph of a
+100,000-transaction history took 1.5 s, the C Tarjan 8 ms), and a valid history, the common case,
+has no component worth a closer look. Each component that is a cycle becomes a networkx DiGraph
 (`component_graph`) in which checkers/elle/cycles.py searches for cycles of each anomaly's shape.
 
 Real-time order is dense (every transaction precedes every later one), so the whole graph holds
