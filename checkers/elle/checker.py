@@ -5,8 +5,9 @@
         .check(history) -> {"valid", "not", "also_not", "anomaly_types", "anomalies", ...}
 
 Options arrive as keyword arguments from a checker spec ({"name": "elle", "consistency":
-"serializable"}), so from `--opt consistency=serializable` too: strings are parsed, and dashes
-may stand for underscores (`cycle-search-timeout=5`).
+"serializable"}), so from `--opt consistency=serializable` too: strings are parsed, dashes may
+stand for underscores (`cycle-search-timeout=5`), `elle.` may prefix a name, and names with
+another prefix (`workload.keys`) are someone else's and left alone.
 
 - consistency: the model the history must satisfy (consistency.MODELS); anomalies it allows are
   reported but do not make the history invalid.
@@ -87,7 +88,12 @@ class ElleChecker:
     name = "elle"
 
     def __init__(self, **options: Any) -> None:
-        given = {k.replace("-", "_"): v for k, v in options.items()}
+        given: dict[str, Any] = {}
+        for key, value in options.items():
+            owner, dot, name = str(key).replace("-", "_").rpartition(".")
+            if dot and owner not in ("elle", "checker"):
+                continue  # addressed to another part (workload.keys=...)
+            given[name] = value
         unknown = sorted(set(given) - set(OPTIONS))
         if unknown:
             raise OptionError(f"elle has no option {', '.join(unknown)}; options: "

@@ -302,6 +302,8 @@ def test_options_from_strings_as_the_cli_passes_them():
                        "realtime": "false", "max_cases": "3"})
     assert (c.consistency, c.timeout, c.realtime, c.max_cases) == ("serializable", 2.5, False, 3)
     assert ElleChecker(consistency="strong-serializable").consistency == "strict-serializable"
+    prefixed = ElleChecker(**{"elle.consistency": "read-committed", "workload.keys": "7"})
+    assert prefixed.consistency == "read-committed"
     for bad in ({"consistency": "linearizable"}, {"cycle_search_timeout": "soon"},
                 {"realtime": "maybe"}, {"colour": "red"}, {"workload": "bank"}):
         with pytest.raises(OptionError):
