@@ -163,7 +163,7 @@ class ListAppendIndex:
             self.read_then_append.append(tid)
 
     def _place_reads(self) -> None:
-        longest, position, repeated = self.longest, self.position, self.repeated
+        longest, repeated = self.longest, self.repeated
         incompatible, intermediate = self.incompatible, self.intermediate
         read_key, read_value = self.read_key, self.read_value
         ends = self.read_end

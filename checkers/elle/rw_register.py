@@ -297,7 +297,7 @@ def cyclic_version_cases(index: RegisterIndex) -> list[dict[str, Any]]:
             steps.append(f"{who} read {v1!r} and then wrote {v2!r}")
         cases.append({"key": k, "cycle": list(cycle),
                       "explanation": f"key {k!r}: " + "; ".join(steps) + ", so each version "
-                                     f"follows itself"})
+                                     "follows itself"})
     return cases
 
 
