@@ -171,3 +171,14 @@ def test_no_time_left_means_undecided_not_absent():
     assert not report.found and report.undecided
     report = search_component(component_graph(edges), [0], Deadline(None))
     assert set(report.found) == {"G-nonadjacent"}
+
+
+def test_the_shortest_cycle_of_a_small_component_is_reported():
+    # a six-step write cycle, and a two-step one inside it: the two-step one is the witness
+    ring = [(i, (i + 1) % 6, WW) for i in range(6)] + [(3, 2, WW)]
+    report = search_component(component_graph(ring), [0], Deadline(None))
+    assert len(report.found["G0"].steps) == 2
+    # the same for an rw edge closed by a long and by a short dependency path
+    edges = [(0, 1, RW)] + [(i, i + 1, WR) for i in range(1, 6)] + [(6, 0, WR), (1, 0, WR)]
+    report = search_component(component_graph(edges), [0], Deadline(None))
+    assert [k for _a, _b, k in report.found["G-single"].steps] == [RW, WR]
