@@ -1,7 +1,8 @@
 """The `elle` checker: transactional anomalies and the consistency models they rule out.
 
     ElleChecker(consistency="strict-serializable", workload="auto", process=None,
-                realtime=None, wfr=True, cycle_search_timeout=10.0, max_cases=100)
+                realtime=None, wfr=True, sequential_keys=False, linearizable_keys=False,
+                cycle_search_timeout=10.0, max_cases=100)
         .check(history) -> {"valid", "not", "also_not", "anomaly_types", "anomalies", ...}
 
 Options arrive as keyword arguments from a checker spec ({"name": "elle", "consistency":
@@ -16,6 +17,8 @@ another prefix (`workload.keys`) are someone else's and left alone.
 - process / realtime: add session-order / real-time-order edges (default: when the model rules
   out the -process / -realtime anomalies those edges reveal).
 - wfr: rw-register only; infer that a transaction's write follows the version it read.
+- sequential_keys / linearizable_keys: rw-register only; the store promises each key is
+  sequentially consistent / linearizable, so versions follow session / real-time order.
 - cycle_search_timeout: seconds for the whole cycle search; what it did not finish is reported
   as undecided, and the verdict is unknown if the model needed it.
 - max_cases: examples kept per anomaly kind (counts are always complete).
@@ -77,8 +80,8 @@ def _number(name: str, value: Any, kind: Callable[[Any], Any]) -> Any:
     return number
 
 
-OPTIONS: Final = ("consistency", "workload", "process", "realtime", "wfr",
-                  "cycle_search_timeout", "max_cases")
+OPTIONS: Final = ("consistency", "workload", "process", "realtime", "wfr", "sequential_keys",
+                  "linearizable_keys", "cycle_search_timeout", "max_cases")
 
 
 class ElleChecker:
@@ -117,6 +120,8 @@ class ElleChecker:
         self.wfr = _bool("wfr", given.get("wfr"))
         if self.wfr is None:
             self.wfr = True
+        self.sequential_keys = bool(_bool("sequential_keys", given.get("sequential_keys")))
+        self.linearizable_keys = bool(_bool("linearizable_keys", given.get("linearizable_keys")))
         timeout = given.get("cycle_search_timeout")
         self.timeout = DEFAULT_TIMEOUT_S if timeout is None else \
             _number("cycle_search_timeout", timeout, float)
@@ -144,7 +149,8 @@ class ElleChecker:
                 explain_data: Callable[[Txn, Txn, int], str | None] = \
                     lambda a, b, k: list_append.explain_edge(la_index, a, b, k)
             else:
-                rw_index = rw_register.RegisterIndex(txns, bool(self.wfr))
+                rw_index = rw_register.RegisterIndex(txns, bool(self.wfr), self.sequential_keys,
+                                                     self.linearizable_keys)
                 index = rw_index
                 cases = dict(rw_register.CASES)
                 add_dependencies = rw_register.add_dependencies
