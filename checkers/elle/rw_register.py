@@ -55,6 +55,7 @@ class RegisterIndex:
                  linearizable_keys: bool = False) -> None:
         self.txns = txns
         self.wfr = wfr
+        self.key_orders = sequential_keys or linearizable_keys
         self.writer: dict[Any, dict[Any, int]] = {}  # key -> value -> writer id (any outcome)
         self.intermediate: dict[Any, set[Any]] = {}  # key -> values overwritten in their txn
         self.readers: dict[Any, dict[Any, list[int]]] = {}  # key -> value -> external readers
@@ -118,7 +119,7 @@ class RegisterIndex:
                 for k, v2 in written.items():
                     if k in external and external[k] is not INITIAL:
                         self._precedes(k, external[k], v2, ("wfr", tid, tid))
-            if ok:
+            if ok and self.key_orders:
                 self.versions[tid] = _seen_versions(t)
 
     def _session_pairs(self) -> list[tuple[int, int, Any]]:
