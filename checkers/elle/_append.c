@@ -228,8 +228,10 @@ static int is_prefix(PyObject *v, PyObject *full) {
     if (v == full) return 1;
     Py_ssize_t n = PyList_GET_SIZE(v);
     if (n > PyList_GET_SIZE(full)) return 0;
+    PyObject **a = ((PyListObject *)v)->ob_item, **b = ((PyListObject *)full)->ob_item;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int same = PyObject_RichCompareBool(PyList_GET_ITEM(v, i), PyList_GET_ITEM(full, i), Py_EQ);
+        if (a[i] == b[i]) continue; /* the common case: the same (small int) object */
+        int same = PyObject_RichCompareBool(a[i], b[i], Py_EQ);
         if (same <= 0) return same;
     }
     return 1;

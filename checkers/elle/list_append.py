@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from checkers.elle import native
 from checkers.elle.graph import RW, WR, WW, DependencyGraph
-from checkers.elle.transactions import (APPEND, FAIL, OK, READ, Txn, TxnShapeError,
+from checkers.elle.transactions import (APPEND, FAIL, MIXED, OK, READ, Txn, TxnShapeError,
                                         future_read, op_ref, outcome_codes, record_writer)
 
 MAX_CASES: Final = 100  # examples kept per anomaly kind (each result also gives the count)
@@ -128,7 +128,7 @@ class ListAppendIndex:
                             self.appended_after.setdefault(k, {})[v] = prev
                         own[k] = v
                 elif f != READ:
-                    raise TxnShapeError(f"{t.name}: {f!r} in a list-append history")
+                    raise TxnShapeError(MIXED)
                 elif ok:
                     if v is None:
                         v = _EMPTY

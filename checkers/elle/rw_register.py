@@ -42,7 +42,7 @@ from typing import Any, Final
 
 from checkers.elle.graph import RW, WR, WW, DependencyGraph, tarjan
 from checkers.elle.orders import realtime_edges
-from checkers.elle.transactions import (FAIL, OK, READ, WRITE, Txn, TxnShapeError,
+from checkers.elle.transactions import (FAIL, MIXED, OK, READ, WRITE, Txn, TxnShapeError,
                                         future_read, op_ref, record_writer)
 
 INITIAL: Final = None  # the version every key starts at
@@ -114,7 +114,7 @@ class RegisterIndex:
                     else:
                         got.append(tid)
                 else:
-                    raise TxnShapeError(f"{t.name}: {f!r} in an rw-register history")
+                    raise TxnShapeError(MIXED)
             if self.wfr and ok and written is not None and external is not None:
                 for k, v2 in written.items():
                     if k in external and external[k] is not INITIAL:
