@@ -149,15 +149,17 @@ done:
     return result;
 }
 
-/* order_edges(txns, outcomes, process, realtime, first_time_node) -> (src, dst, kind) bytes
+/* order_edges(starts, ends, processes, outcomes, process, realtime, first_time_node)
+ *     -> (src, dst, kind) bytes, or None when a time is not a 64-bit integer
  *
  * checkers/elle/orders.py's add_process_edges (when `process`) and add_realtime_chain (when
- * `realtime`, time nodes numbered from first_time_node), in that order, over the same Txn
- * objects (t.op.process, t.op.start, t.op.end) and outcomes (bytes: 0 ok, 1 info, 2 failed).
- * Times are compared as doubles, exact for the integer nanoseconds of any real history. */
+ * `realtime`, time nodes numbered from first_time_node), in that order, over each
+ * transaction's invocation and completion time (lists of ints; give 0 as the completion time
+ * of a transaction that is not ok: it is not read), process (a list) and outcome (bytes: 0 ok,
+ * 1 info, 2 failed). */
 
 typedef struct {
-    double end;
+    int64_t end;
     Py_ssize_t id;
 } Done;
 
@@ -167,44 +169,58 @@ static int by_end(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static int op_field(PyObject *txn, PyObject *op_name, PyObject *field, PyObject **out) {
-    PyObject *op = PyObject_GetAttr(txn, op_name);
-    if (!op) return -1;
-    *out = PyObject_GetAttr(op, field);
-    Py_DECREF(op);
-    return *out ? 0 : -1;
-}
-
-static int op_time(PyObject *txn, PyObject *op_name, PyObject *field, double *out) {
-    PyObject *value;
-    if (op_field(txn, op_name, field, &value) < 0) return -1;
-    *out = PyFloat_AsDouble(value);
-    Py_DECREF(value);
-    return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
-}
-
 enum { PROCESS_KIND = 8, REALTIME_KIND = 16 };
 
+/* int64 copies of a list of ints; NULL without an exception when one is not an int that
+ * fits (the caller then leaves the work to Python) */
+static int64_t *int64s(PyObject *list, int *unfit) {
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    int64_t *out = PyMem_Malloc((n > 0 ? n : 1) * sizeof(int64_t));
+    if (!out) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyList_GET_ITEM(list, i);
+        int overflow = 0;
+        out[i] = PyLong_Check(x) ? PyLong_AsLongLongAndOverflow(x, &overflow) : 0;
+        if (!PyLong_Check(x) || overflow) {
+            PyMem_Free(out);
+            *unfit = 1;
+            return NULL;
+        }
+    }
+    return out;
+}
+
 static PyObject *order_edges(PyObject *self, PyObject *args) {
-    PyObject *txns;
+    PyObject *starts_list, *ends_list, *processes;
     Py_buffer outcomes;
     int want_process, want_realtime;
     Py_ssize_t first;
-    if (!PyArg_ParseTuple(args, "O!y*ppn", &PyList_Type, &txns, &outcomes, &want_process,
+    if (!PyArg_ParseTuple(args, "O!O!O!y*ppn", &PyList_Type, &starts_list, &PyList_Type,
+                          &ends_list, &PyList_Type, &processes, &outcomes, &want_process,
                           &want_realtime, &first))
         return NULL;
     const unsigned char *outcome = outcomes.buf;
-    Py_ssize_t n = PyList_GET_SIZE(txns);
+    Py_ssize_t n = outcomes.len;
     Edges e = {NULL, NULL, NULL, 0, 0};
     Done *done = NULL;
+    int64_t *starts = NULL, *ends = NULL;
     PyObject *last = NULL, *result = NULL;
-    PyObject *op_name = PyUnicode_InternFromString("op");
-    PyObject *process_name = PyUnicode_InternFromString("process");
-    PyObject *start_name = PyUnicode_InternFromString("start");
-    PyObject *end_name = PyUnicode_InternFromString("end");
-    if (!op_name || !process_name || !start_name || !end_name) goto done;
-    if (outcomes.len != n) {
-        PyErr_SetString(PyExc_ValueError, "one outcome per transaction");
+    int unfit = 0;
+    if (PyList_GET_SIZE(starts_list) != n || PyList_GET_SIZE(ends_list) != n ||
+        PyList_GET_SIZE(processes) != n) {
+        PyErr_SetString(PyExc_ValueError, "one start, end, process and outcome per transaction");
+        goto done;
+    }
+    starts = int64s(starts_list, &unfit);
+    if (starts) ends = int64s(ends_list, &unfit);
+    if (!starts || !ends) {
+        if (unfit) {
+            Py_INCREF(Py_None);
+            result = Py_None;
+        }
         goto done;
     }
     if (want_process) {
@@ -213,22 +229,16 @@ static PyObject *order_edges(PyObject *self, PyObject *args) {
         if (!last) goto done;
         for (Py_ssize_t i = 0; i < n; i++) {
             if (outcome[i] == 2) continue;
-            PyObject *process;
-            if (op_field(PyList_GET_ITEM(txns, i), op_name, process_name, &process) < 0)
-                goto done;
+            PyObject *process = PyList_GET_ITEM(processes, i);
             PyObject *prev = PyDict_GetItemWithError(last, process);
-            if (!prev && PyErr_Occurred()) { Py_DECREF(process); goto done; }
+            if (!prev && PyErr_Occurred()) goto done;
             if (prev) {
                 Py_ssize_t p = PyLong_AsSsize_t(prev);
-                if (outcome[p] == 0 && add_edge(&e, p, i, PROCESS_KIND) < 0) {
-                    Py_DECREF(process);
-                    goto done;
-                }
+                if (outcome[p] == 0 && add_edge(&e, p, i, PROCESS_KIND) < 0) goto done;
             }
             PyObject *id = PyLong_FromSsize_t(i);
             int rc = id ? PyDict_SetItem(last, process, id) : -1;
             Py_XDECREF(id);
-            Py_DECREF(process);
             if (rc < 0) goto done;
         }
     }
@@ -238,8 +248,7 @@ static PyObject *order_edges(PyObject *self, PyObject *args) {
         if (!done) { PyErr_NoMemory(); goto done; }
         for (Py_ssize_t i = 0; i < n; i++) {
             if (outcome[i] != 0) continue;
-            if (op_time(PyList_GET_ITEM(txns, i), op_name, end_name, &done[count].end) < 0)
-                goto done;
+            done[count].end = ends[i];
             done[count++].id = i;
         }
         qsort(done, count, sizeof(Done), by_end);
@@ -250,20 +259,16 @@ static PyObject *order_edges(PyObject *self, PyObject *args) {
         Py_ssize_t passed = 0;
         for (Py_ssize_t i = 0; i < n; i++) {
             if (outcome[i] == 2) continue;
-            double start;
-            if (op_time(PyList_GET_ITEM(txns, i), op_name, start_name, &start) < 0) goto done;
-            while (passed < count && done[passed].end < start) passed++;
+            while (passed < count && done[passed].end < starts[i]) passed++;
             if (passed && add_edge(&e, first + passed - 1, i, REALTIME_KIND) < 0) goto done;
         }
     }
     result = edges_bytes(&e);
 done:
-    Py_XDECREF(op_name);
-    Py_XDECREF(process_name);
-    Py_XDECREF(start_name);
-    Py_XDECREF(end_name);
     Py_XDECREF(last);
     PyMem_Free(done);
+    PyMem_Free(starts);
+    PyMem_Free(ends);
     edges_free(&e);
     PyBuffer_Release(&outcomes);
     return result;
@@ -273,7 +278,7 @@ static PyMethodDef methods[] = {
     {"components", components, METH_VARARGS,
      "components(nodes, src, dst) -> the strongly connected components of more than one node"},
     {"order_edges", order_edges, METH_VARARGS,
-     "order_edges(txns, outcomes, process, realtime, first_time_node) -> (src, dst, kind)"},
+     "order_edges(starts, ends, processes, outcomes, process, realtime, first_time_node)"},
     {NULL, NULL, 0, NULL},
 };
 
