@@ -27,6 +27,11 @@ COMPILED = (
     "checkers.linearizable.evidence",
     "checkers.linearizable.checker",
     "checkers.linearizable.kernel",
+    "checkers.elle.transactions",
+    "checkers.elle.list_append",
+    "checkers.elle.rw_register",
+    "checkers.elle.orders",
+    "checkers.elle.graph",
 )
 ROOT = Path(__file__).resolve().parent.parent
 # The C search kernel.py runs (setup.py's NATIVE_SEARCH), under ROOT: part of the compiled core,

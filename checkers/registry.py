@@ -22,6 +22,7 @@ BUILTIN_CHECKERS = {
     "queue": "checkers.queue:QueueChecker",
     "kafka-txn": "checkers.kafka_txn:KafkaTxnChecker",
     "vip": "checkers.vip:VipChecker",
+    "elle": "checkers.elle:ElleChecker",
 }
 
 BUILTIN_MODELS = {

@@ -24,6 +24,7 @@ import jinja2
 from checkers.history import History, HistoryError, read_jsonl
 from checkers.stats import StatsChecker
 from reports.anomaly import Anomaly, build_anomaly, looks_like_failure
+from reports.cycles import dependency_cycles
 from reports.timeline import build_timeline, nemesis_intervals, short
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -104,6 +105,7 @@ def render_html(history: History, results: dict, spec: dict | None, *,
 
     stats, stats_source = _stats(checkers, results, history)
     anomalies, anomaly_notes = _anomalies(checkers)
+    cycles, cycle_notes = dependency_cycles(checkers)
     title_bits = [str(spec.get(k)) for k in ("system", "workload", "nemesis")
                   if spec and spec.get(k)] if spec else []
     context = {
@@ -118,6 +120,8 @@ def render_html(history: History, results: dict, spec: dict | None, *,
         "progress": checkers.get("progress") if isinstance(checkers.get("progress"), dict) else None,
         "anomalies": anomalies,
         "anomaly_notes": anomaly_notes,
+        "cycles": cycles,
+        "cycle_notes": cycle_notes,
         "timeline": timeline,
         "warnings": [str(w) for w in (results.get("warnings") or [])] + list(history.warnings),
         "history_source": history.source,

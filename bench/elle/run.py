@@ -1,0 +1,151 @@
+"""Benchmark: the elle checker on generated list-append histories, as a user runs it.
+
+    python bench/elle/run.py [--repeats 5] [--skip-million] [--out bench/out/elle]
+
+Cases (histories made by bench/elle/generate.py, cached in --out):
+
+- 100k: 100,000 transactions of 1-5 micro-ops, 10 active keys of up to 100 appends, 10
+  processes, 1% info, from a strict-serializable store; goal >= 150,000 txn/s whole process.
+- 1M: the same with 1,000,000 transactions; goal < 15 s and < 3 GiB whole process.
+- pathological: a generalized-snapshot-isolation store (stale snapshots, first committer wins)
+  whose dependency graph is one component of about 10,000 transactions with G2-item cycles but
+  no G-single or G-nonadjacent one, so the search must cover all of it; goal: done inside the
+  cycle search's time budget (10 s by default) with a result of bounded size.
+
+Each case runs `python -m harness check --checker elle FILE` (the `splitbrain check` command) in
+a fresh process from a temporary directory outside the checkout: the whole-process wall time and
+peak RSS include Python's start-up, imports, reading the file and checking. A second column comes
+from a worker process that times reading and checking separately. Each figure is the median of
+--repeats runs (the machine is shared: runs vary); the range is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+GENERATE = HERE / "generate.py"
+
+CASES = {
+    "100k": {"args": ["--txns", "100000"], "txns": 100_000, "exit": 0},
+    "1M": {"args": ["--txns", "1000000"], "txns": 1_000_000, "exit": 0},
+    "pathological": {"args": ["--txns", "45000", "--snapshot-isolation", "--snapshot-lag", "1000"],
+                     "txns": 45_000, "exit": 1},
+}
+
+
+def history(out: Path, name: str) -> Path:
+    path = out / f"{name}.jsonl"
+    if not path.exists():
+        print(f"generating {path} ...", flush=True)
+        tmp = path.with_suffix(".tmp")
+        subprocess.run([sys.executable, str(GENERATE), str(tmp), *CASES[name]["args"]],
+                       check=True)
+        tmp.rename(path)
+    return path
+
+
+def run_one(cmd: list[str], cwd: str) -> dict:
+    """Wall time, peak RSS (KiB, from wait4) and output of one process (which prints little)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    return {"wall": wall, "rss_kib": usage.ru_maxrss, "rc": os.waitstatus_to_exitcode(status),
+            "stdout": out, "stderr": err}
+
+
+def worker(path: str) -> None:
+    """In a child: read, then check, timing each; print the figures as JSON."""
+    sys.path.insert(0, str(ROOT))
+    started = time.perf_counter()
+    from checkers.elle import ElleChecker
+    from checkers.formats import read_history
+    imported = time.perf_counter()
+    history = read_history(path)
+    history.operations()  # pairing invocations with completions is part of reading
+    read = time.perf_counter()
+    result = ElleChecker().check(history)
+    checked = time.perf_counter()
+    print(json.dumps({"import_s": imported - started, "read_s": read - imported,
+                      "check_s": checked - read, "valid": result["valid"],
+                      "anomaly_types": result["anomaly_types"],
+                      "search": {k: v for k, v in result["cycle_search"].items()
+                                 if k != "listed"},
+                      "result_bytes": len(json.dumps(result, default=str)),
+                      "txns": result.get("txns")}))
+
+
+def checker_core() -> str:
+    out = subprocess.run([sys.executable, "-c", "import checkers.native as n; print(*n.core(), "
+                          "sep=': ')"], cwd=ROOT, capture_output=True, text=True)
+    return (out.stdout.strip() or out.stderr.strip())
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    return f"{fmt.format(min(values))}-{fmt.format(max(values))}" if len(values) > 1 else "1 run"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--skip-million", action="store_true")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "elle")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        worker(a.worker)
+        return
+    a.out.mkdir(parents=True, exist_ok=True)
+    print(f"checker core: {checker_core()}")
+    print(f"{'case':13} {'txns':>9} {'wall (median)':>14} {'range':>11} {'txn/s':>9} "
+          f"{'peak RSS':>9} | {'read':>6} {'check':>6} {'check txn/s':>11} | verdict")
+    for name, case in CASES.items():
+        if name == "1M" and a.skip_million:
+            continue
+        path = history(a.out, name)
+        repeats = a.repeats if name != "1M" else max(1, min(a.repeats, 3))
+        runs, parts = [], []
+        with tempfile.TemporaryDirectory(prefix="elle-bench-") as cwd:  # outside the checkout
+            for _ in range(repeats):
+                run = run_one([sys.executable, "-m", "harness", "check", "--checker", "elle",
+                               str(path)], cwd)
+                if run["rc"] != case["exit"]:
+                    print(f"{name}: exit {run['rc']}, expected {case['exit']}:\n{run['stdout']}"
+                          f"{run['stderr'][-2000:]}")
+                runs.append(run)
+                part = run_one([sys.executable, str(Path(__file__)), "--worker", str(path)], cwd)
+                parts.append(json.loads(part["stdout"].strip().splitlines()[-1]))
+        walls = [r["wall"] for r in runs]
+        wall = statistics.median(walls)
+        rss = statistics.median(r["rss_kib"] for r in runs)
+        read_s = statistics.median(x["read_s"] for x in parts)
+        check_s = statistics.median(x["check_s"] for x in parts)
+        last = parts[-1]
+        verdict = {True: "valid", False: "invalid"}.get(last["valid"], "unknown")
+        extra = ""
+        if last["anomaly_types"]:
+            s = last["search"]
+            extra = (f" {','.join(last['anomaly_types'])}; largest component {s['largest']}, "
+                     f"search {s['seconds']:.2f} s of {s['timeout_s']:g} s"
+                     f"{' (timed out)' if s['timed_out'] else ''}, result "
+                     f"{last['result_bytes'] / 1024:.0f} KiB")
+        print(f"{name:13} {case['txns']:9,d} {wall:13.2f}s {spread(walls):>11} "
+              f"{case['txns'] / wall:9,.0f} {rss / 1024:8.0f}M | {read_s:5.2f}s {check_s:5.2f}s "
+              f"{case['txns'] / check_s:11,.0f} | {verdict}{extra}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
