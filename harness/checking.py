@@ -61,7 +61,8 @@ def with_checker_options(specs: list[dict[str, Any]],
     UsageError naming the ones they do take."""
     out = [dict(spec) for spec in specs]
     for key, text in options.items():
-        target, _, name = key.rpartition(".")
+        target, _, given = key.rpartition(".")
+        name = given.replace("-", "_")  # cycle-search-timeout, as Elle spells its options
         takers = 0
         for spec in out:
             if target and spec["name"] != target:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable, Final
+from typing import Any, Callable, ClassVar, Final
 
 from checkers.elle import consistency, list_append, rw_register
 from checkers.elle.cycles import ComponentReport, Deadline, search_component, suffix
@@ -47,6 +47,7 @@ from checkers.elle.orders import add_order_edges, realtime_edges
 from checkers.elle.transactions import (FAIL, INFO, LIST_APPEND, OK, WORKLOAD_NAMES, Txn,
                                         TxnShapeError, detect_workload, transactions)
 from checkers.history import History, gc_paused
+from checkers.options import Option
 
 DEFAULT_TIMEOUT_S: Final = 10.0
 COMPONENTS_LISTED: Final = 20  # components described one by one in "cycle_search"
@@ -80,8 +81,29 @@ def _number(name: str, value: Any, kind: Callable[[Any], Any]) -> Any:
     return number
 
 
-OPTIONS: Final = ("consistency", "workload", "process", "realtime", "wfr", "sequential_keys",
-                  "linearizable_keys", "cycle_search_timeout", "max_cases")
+# What `--opt KEY=VALUE` may set (see checkers.options; `splitbrain list` shows them). Values
+# arrive as text and __init__ reads them, so each is declared as a string here.
+DECLARED: Final = {
+    "consistency": Option("strict-serializable", "the consistency model the history must "
+                          "satisfy; anomalies it allows are reported but do not fail the check "
+                          "(docs/checkers-elle.md lists the models)"),
+    "workload": Option("auto", "the kind of history", choices=("auto", "list-append", "append",
+                                                              "rw-register", "wr")),
+    "process": Option("auto", "add session-order edges (auto: when the model needs them)",
+                      choices=("auto", "true", "false")),
+    "realtime": Option("auto", "add real-time-order edges (auto: when the model needs them)",
+                       choices=("auto", "true", "false")),
+    "wfr": Option("true", "rw-register: a transaction's write follows the version it read",
+                  choices=("true", "false")),
+    "sequential_keys": Option("false", "rw-register: each key is sequentially consistent",
+                              choices=("true", "false")),
+    "linearizable_keys": Option("false", "rw-register: each key is linearizable",
+                                choices=("true", "false")),
+    "cycle_search_timeout": Option(str(DEFAULT_TIMEOUT_S), "seconds for the whole cycle search; "
+                                   "what it leaves undecided makes the verdict unknown"),
+    "max_cases": Option("100", "examples kept per anomaly kind (counts are always complete)"),
+}
+OPTIONS: Final = tuple(DECLARED)
 
 
 class ElleChecker:
@@ -89,6 +111,7 @@ class ElleChecker:
     model."""
 
     name = "elle"
+    options: ClassVar[dict[str, Option]] = DECLARED
 
     def __init__(self, **options: Any) -> None:
         given: dict[str, Any] = {}
