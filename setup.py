@@ -37,6 +37,8 @@ NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/
                           extra_compile_args=["-O2"])
 # The EDN reader's fast path (checkers/edn.py uses it when built, with or without mypyc).
 NATIVE_EDN = Extension("checkers._edn", ["checkers/_edn.c"], extra_compile_args=["-O2"])
+# history.jsonl's fast path (checkers/history.py uses it when built, with or without mypyc).
+NATIVE_JSONL = Extension("checkers._jsonl", ["checkers/_jsonl.c"], extra_compile_args=["-O2"])
 # The elle checker's graph kernels and list-append loops, in C (each has a Python twin that runs
 # without it: checkers/elle/native.py).
 ELLE_GRAPH = Extension("checkers.elle._graph", ["checkers/elle/_graph.c"],
@@ -74,16 +76,17 @@ def compiled_extensions() -> list:
     except ImportError:
         print("splitbrain: mypyc not available; the checker core stays pure Python",
               file=sys.stderr)
-        return [NATIVE_EDN]
+        return [NATIVE_EDN, NATIVE_JSONL]
     try:
         # group_name: the shared library checkers/native.py looks for (SHARED)
         return mypycify(COMPILED, opt_level="3",
                         group_name="splitbrain_checkers_core") + [NATIVE_SEARCH, NATIVE_EDN,
-                                                                  ELLE_GRAPH, ELLE_APPEND]
+                                                                  NATIVE_JSONL, ELLE_GRAPH,
+                                                                  ELLE_APPEND]
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"splitbrain: mypyc refused the checker core ({exc}); it stays pure Python",
               file=sys.stderr)
-        return [NATIVE_EDN]
+        return [NATIVE_EDN, NATIVE_JSONL]
 
 
 setup(ext_modules=compiled_extensions(), cmdclass={"build_ext": OptionalBuildExt})
