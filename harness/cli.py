@@ -247,7 +247,15 @@ def _first_finding(res: dict[str, Any]) -> str:
 
 # -- check ----------------------------------------------------------------------------------------
 
-def cmd_check(args: argparse.Namespace) -> int:
+# A process that checked this many events in one history ends with os._exit once its output is
+# out: freeing a million-transaction history object by object (and the allocator returning its
+# gigabytes) took seconds, for nothing.
+EXIT_WITHOUT_FREEING = 100_000
+
+
+def cmd_check(args: argparse.Namespace, exit_when_done: bool = False) -> int:
+    """`exit_when_done`: this process is the command itself (not a caller of main()), so it may
+    end with os._exit after a big history (see EXIT_WITHOUT_FREEING)."""
     from checkers.native import interpreted_notice
     from harness.checking import (checker_specs_beside, count_operations, history_path,
                                   read_history_file, run_checkers, with_checker_options)
@@ -262,6 +270,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if given and options:
         given = with_checker_options(given, options)  # a bad option fails before any file
     codes: list[int] = []
+    largest = 0  # events in the biggest history checked
     for target in args.histories:
         started = time.monotonic()
         try:
@@ -290,7 +299,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         if results["valid"] is not True:
             _print_verdicts(results)
         codes.append(exit_code_for(results["valid"]))
-    return worst_exit(codes)
+        largest = max(largest, len(history.events))
+    code = worst_exit(codes)
+    if exit_when_done and largest >= EXIT_WITHOUT_FREEING:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process with `code` once everything printed is written, without freeing the
+    objects still alive (check writes no files; what it says is on stdout and stderr)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said there anyway
+            pass
+    os._exit(code)
 
 
 def _formats() -> tuple[str, ...]:
@@ -415,13 +439,16 @@ def cmd_install(args: argparse.Namespace) -> int:
 # -- entry point ----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; `argv` None means this process is the command (sys.argv), which may
+    then end itself early (cmd_check)."""
+    own_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
             return cmd_run(args, argv[1:])
         if args.command == "check":
-            return cmd_check(args)
+            return cmd_check(args, exit_when_done=own_process)
         if args.command == "report":
             return cmd_report(args)
         if args.command == "list":
