@@ -2,9 +2,10 @@
  * ._place_reads and add_dependencies, over the same Python objects, giving the same results.
  *
  * scan(mops_per_txn, outcomes) -> (writer, intermediate, appended_after, failed_keys, longest,
- *     longest_reader, read_txn, read_key, read_value, rereads, read_then_append), or None when a
- *     transaction is anything but well formed (an unknown f, a duplicated append, a read that is
- *     not a list, an unhashable key): the Python code then runs and says what is wrong.
+ *     longest_reader, read_txn, read_key, read_value, internal, future_reads,
+ *     appends_after_read), or None when a transaction is anything but well formed (an unknown f,
+ *     a duplicated append, a read that is not a list, an unhashable key): the Python code then
+ *     runs and says what is wrong.
  *     outcomes: bytes, one per transaction: 0 ok, 1 info, 2 failed.
  * place_reads(longest, repeated, intermediate, read_txn, read_key, read_value)
  *     -> (read_end, incompatible, intermediate_reads)
@@ -64,6 +65,113 @@ static int append_long(PyObject *list, long value) {
 
 #define MALFORMED 1  /* scan: leave it to Python */
 
+/* 1 when a[from_a:from_a+n] equals b[from_b:from_b+n] element by element, 0 if not, -1 */
+static int same_run(PyObject **a, PyObject **b, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (a[i] == b[i]) continue;
+        int same = PyObject_RichCompareBool(a[i], b[i], Py_EQ);
+        if (same <= 0) return same;
+    }
+    return 1;
+}
+
+static PyObject *EMPTY_READ; /* a read of null: the empty list */
+
+static PyObject *read_list(PyObject *v) { return v == Py_None ? EMPTY_READ : v; }
+
+/* list_append.py's _internal_mop: 1 when some read of a key is not what the transaction's own
+ * earlier micro-ops on that key say (its last read of it, then its appends since; or, with no
+ * read before, those appends at the end), 0 if not, -1 on an error. */
+static int is_internal(PyObject **mops, Py_ssize_t n) {
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject **mi = ((PyListObject *)mops[i])->ob_item;
+        if (mop_f(mi[0]) != 'r') continue;
+        Py_ssize_t base = -1, appends = 0;
+        for (Py_ssize_t j = i - 1; j >= 0; j--) {
+            PyObject **mj = ((PyListObject *)mops[j])->ob_item;
+            int same = mj[1] == mi[1] ? 1 : PyObject_RichCompareBool(mj[1], mi[1], Py_EQ);
+            if (same < 0) return -1;
+            if (!same) continue;
+            if (mop_f(mj[0]) == 'r') { base = j; break; }
+            appends++;
+        }
+        if (base < 0 && !appends) continue;
+        PyObject *read = read_list(mi[2]);
+        Py_ssize_t len = PyList_GET_SIZE(read), before = 0;
+        PyObject **items = ((PyListObject *)read)->ob_item;
+        if (base >= 0) {
+            PyObject *earlier = read_list(((PyListObject *)mops[base])->ob_item[2]);
+            before = PyList_GET_SIZE(earlier);
+            if (len != before + appends) return 1;
+            int same = same_run(items, ((PyListObject *)earlier)->ob_item, before);
+            if (same <= 0) return same < 0 ? -1 : 1;
+        } else {
+            if (len < appends) return 1;
+            before = len - appends;
+        }
+        /* then the appends, in order */
+        Py_ssize_t at = before;
+        for (Py_ssize_t j = base + 1; j < i; j++) {
+            PyObject **mj = ((PyListObject *)mops[j])->ob_item;
+            int same = mj[1] == mi[1] ? 1 : PyObject_RichCompareBool(mj[1], mi[1], Py_EQ);
+            if (same < 0) return -1;
+            if (!same) continue;
+            same = same_run(&items[at++], &mj[2], 1);
+            if (same <= 0) return same < 0 ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+/* list_append.py's _note_candidates for one committed transaction of several micro-ops: its id
+ * into `internal` (see is_internal) and `future` (it appends an element an earlier read of its
+ * own already showed), and (key, version, id) into `lost` for each key it read before its first
+ * append to it, the version being (last element of that first read,) or () for the empty
+ * list. */
+static int note_candidates(PyObject *mops, PyObject *tid, PyObject *internal, PyObject *future,
+                           PyObject *lost) {
+    Py_ssize_t n = PyList_GET_SIZE(mops);
+    PyObject **m = ((PyListObject *)mops)->ob_item;
+    int bad = is_internal(m, n);
+    if (bad < 0 || (bad && PyList_Append(internal, tid) < 0)) return -1;
+    int seen_future = 0;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject **mi = ((PyListObject *)m[i])->ob_item;
+        if (mop_f(mi[0]) != 'a') continue;
+        int first_append = 1;
+        PyObject *first_read = NULL;
+        for (Py_ssize_t j = 0; j < i; j++) {
+            PyObject **mj = ((PyListObject *)m[j])->ob_item;
+            int same = mj[1] == mi[1] ? 1 : PyObject_RichCompareBool(mj[1], mi[1], Py_EQ);
+            if (same < 0) return -1;
+            if (!same) continue;
+            if (mop_f(mj[0]) != 'r') { first_append = 0; continue; }
+            if (!first_read) first_read = read_list(mj[2]);
+            if (!seen_future && mj[2] != Py_None) {
+                int shows = PySequence_Contains(mj[2], mi[2]);
+                if (shows < 0) return -1;
+                if (shows) {
+                    seen_future = 1;
+                    if (PyList_Append(future, tid) < 0) return -1;
+                }
+            }
+        }
+        if (first_append && first_read) {
+            Py_ssize_t len = PyList_GET_SIZE(first_read);
+            PyObject *version = len ? PyTuple_Pack(1, PyList_GET_ITEM(first_read, len - 1))
+                                    : PyTuple_New(0);
+            PyObject *entry = version ? PyTuple_Pack(3, mi[1], version, tid) : NULL;
+            Py_XDECREF(version);
+            if (!entry || PyList_Append(lost, entry) < 0) {
+                Py_XDECREF(entry);
+                return -1;
+            }
+            Py_DECREF(entry);
+        }
+    }
+    return 0;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *all_mops;
     Py_buffer outcomes;
@@ -71,7 +179,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *writer = PyDict_New(), *intermediate = PyDict_New(), *after = PyDict_New();
     PyObject *failed_keys = PySet_New(NULL), *longest = PyDict_New(), *reader = PyDict_New();
     PyObject *read_txn = PyList_New(0), *read_key = PyList_New(0), *read_value = PyList_New(0);
-    PyObject *rereads = PyList_New(0), *read_then_append = PyList_New(0);
+    PyObject *internal = PyList_New(0), *future = PyList_New(0), *lost = PyList_New(0);
     PyObject *empty = PyList_New(0);
     PyObject *result = NULL;
     int malformed = 0;
@@ -80,7 +188,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject **own_key = PyMem_Malloc(own_cap * sizeof(PyObject *));
     PyObject **own_value = PyMem_Malloc(own_cap * sizeof(PyObject *));
     if (!writer || !intermediate || !after || !failed_keys || !longest || !reader || !read_txn ||
-        !read_key || !read_value || !rereads || !read_then_append || !empty || !own_key ||
+        !read_key || !read_value || !internal || !future || !lost || !empty || !own_key ||
         !own_value)
         goto done;
     Py_ssize_t count = PyList_GET_SIZE(all_mops);
@@ -169,33 +277,16 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 }
             }
         }
-        if (!malformed && ok && n > 1) {
-            /* a read of a key after an earlier micro-op on it; an append after a read of it */
-            int reread = 0, after_read = 0;
-            for (Py_ssize_t i = 1; i < n && !(reread && after_read); i++) {
-                PyObject *mi = PyList_GET_ITEM(mops, i);
-                PyObject *ki = PyList_GET_ITEM(mi, 1);
-                int read_i = mop_f(PyList_GET_ITEM(mi, 0)) == 'r';
-                for (Py_ssize_t j = 0; j < i; j++) {
-                    PyObject *mj = PyList_GET_ITEM(mops, j);
-                    int same = PyObject_RichCompareBool(PyList_GET_ITEM(mj, 1), ki, Py_EQ);
-                    if (same < 0) { Py_DECREF(tid_obj); goto error_or_malformed; }
-                    if (!same) continue;
-                    if (read_i) reread = 1;
-                    else if (mop_f(PyList_GET_ITEM(mj, 0)) == 'r') after_read = 1;
-                }
-            }
-            if ((reread && PyList_Append(rereads, tid_obj) < 0) ||
-                (after_read && PyList_Append(read_then_append, tid_obj) < 0)) {
-                Py_DECREF(tid_obj);
-                goto done;
-            }
+        if (!malformed && ok && n > 1 &&
+            note_candidates(mops, tid_obj, internal, future, lost) < 0) {
+            Py_DECREF(tid_obj);
+            goto error_or_malformed;
         }
         Py_DECREF(tid_obj);
     }
     if (malformed) goto leave_to_python;
-    result = Py_BuildValue("(OOOOOOOOOOO)", writer, intermediate, after, failed_keys, longest,
-                           reader, read_txn, read_key, read_value, rereads, read_then_append);
+    result = Py_BuildValue("(OOOOOOOOOOOO)", writer, intermediate, after, failed_keys, longest,
+                           reader, read_txn, read_key, read_value, internal, future, lost);
     goto done;
 error_or_malformed:
     /* unhashable keys and the like: Python reports them better */
@@ -216,8 +307,9 @@ done:
     Py_XDECREF(read_txn);
     Py_XDECREF(read_key);
     Py_XDECREF(read_value);
-    Py_XDECREF(rereads);
-    Py_XDECREF(read_then_append);
+    Py_XDECREF(internal);
+    Py_XDECREF(future);
+    Py_XDECREF(lost);
     Py_XDECREF(empty);
     PyBuffer_Release(&outcomes);
     return result;
@@ -428,4 +520,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_append",
                                     "The list-append checker's hot loops (list_append.py).", -1,
                                     methods};
 
-PyMODINIT_FUNC PyInit__append(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__append(void) {
+    if (!EMPTY_READ && !(EMPTY_READ = PyList_New(0))) return NULL;
+    return PyModule_Create(&module);
+}

@@ -215,11 +215,13 @@ def record_writer(writers: dict[Any, dict[Any, int]], t: Txn, k: Any, v: Any, tx
     values[v] = t.id
 
 
-def future_read(t: Txn, shows: Callable[[Any, Any], bool]) -> tuple[int, int, Any, Any] | None:
-    """(read micro-op, write micro-op, key, read) for t's first write of a value that an earlier
-    read of t already showed (`shows(read, value)`), or None."""
+def future_read(mops: list[Any],
+                shows: Callable[[Any, Any], bool]) -> tuple[int, int, Any, Any] | None:
+    """(read micro-op, write micro-op, key, read) for a transaction's first write (of its
+    micro-ops `mops`) of a value that an earlier read of it already showed (`shows(read,
+    value)`), or None."""
     reads: dict[Any, list[tuple[int, Any]]] = {}
-    for i, mop in enumerate(t.mops):
+    for i, mop in enumerate(mops):
         f, k, v = mop[0], mop[1], mop[2]
         if f == READ:
             if v is not None:
