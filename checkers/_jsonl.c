@@ -7,12 +7,12 @@
  * micro-ops, which a history repeats millions of times).
  *
  *     reader = Reader(Event, ("invoke", "ok", "fail", "info"))
- *     stop, line_end, lines = reader.read(block, pos, events)
+ *     stop, line_end, lines = reader.read(block, pos, size, events)
  *
- * `read` appends to `events` an Event for each line of `block` from offset `pos` on, and stops
- * at the first line it leaves to Python: it returns that line's offset (`stop`, len(block) when
- * it read them all), where that line ends (after its \n, \r\n or \r, or len(block)), and how
- * many lines it read (blank ones included). It reads a line only when it is sure to build what
+ * `read` appends to `events` an Event for each line of block[pos:size] (block: bytes, a
+ * bytearray, any buffer), and stops at the first line it leaves to Python: it returns that
+ * line's offset (`stop`, `size` when it read them all), where that line ends (after its \n, \r\n
+ * or \r, or `size`), and how many lines it read (blank ones included). It reads a line only when it is sure to build what
  * history.py builds from it: a JSON object on one line ending in \n or \r\n, every field known
  * (index, time, process, type, f, value, key, node, error) or kept in `extra`, none repeated,
  * index and time integers, process an integer or a string, type one of the four, f and node
@@ -585,17 +585,10 @@ static Py_ssize_t line_end(const char *data, Py_ssize_t at, Py_ssize_t size) {
     return size;
 }
 
-static PyObject *reader_read(Reader *r, PyObject *args) {
-    PyObject *block, *events;
-    Py_ssize_t pos;
-    if (!PyArg_ParseTuple(args, "O!nO!", &PyBytes_Type, &block, &pos, &PyList_Type, &events))
-        return NULL;
-    const char *data = PyBytes_AS_STRING(block);
-    Py_ssize_t size = PyBytes_GET_SIZE(block);
-    if (pos < 0 || pos > size) {
-        PyErr_SetString(PyExc_ValueError, "pos outside the block");
-        return NULL;
-    }
+/* The lines of data[pos:size] into `events`, up to the first one left to Python: see the
+ * module comment. */
+static PyObject *read_lines(Reader *r, const char *data, Py_ssize_t pos, Py_ssize_t size,
+                            PyObject *events) {
     Py_ssize_t lines = 0;
     /* No line end is looked for ahead: nothing the parser takes (spaces, tabs, tokens,
      * strings without control characters) holds one, so it stops at the line's end. */
@@ -626,6 +619,22 @@ static PyObject *reader_read(Reader *r, PyObject *args) {
         lines++;
     }
     return Py_BuildValue("nnn", pos, pos, lines);
+}
+
+static PyObject *reader_read(Reader *r, PyObject *args) {
+    Py_buffer view;
+    PyObject *events, *result = NULL;
+    Py_ssize_t pos, size;
+    if (!PyArg_ParseTuple(args, "y*nnO!", &view, &pos, &size, &PyList_Type, &events))
+        return NULL;
+    if (pos < 0 || pos > size || size > view.len) {
+        PyErr_SetString(PyExc_ValueError, "pos and size outside the block");
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    result = read_lines(r, view.buf, pos, size, events);
+    PyBuffer_Release(&view);
+    return result;
 }
 
 static int reader_init(Reader *r, PyObject *args, PyObject *kwds) {
@@ -668,8 +677,8 @@ static void reader_dealloc(Reader *r) {
 
 static PyMethodDef reader_methods[] = {
     {"read", (PyCFunction)reader_read, METH_VARARGS,
-     "read(block, pos, events) -> (stop, line_end, lines): Events of the lines from pos on, up "
-     "to the first line left to Python."},
+     "read(block, pos, size, events) -> (stop, line_end, lines): Events of the lines of "
+     "block[pos:size], up to the first line left to Python."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -394,7 +394,7 @@ def native_stop(data: bytes) -> tuple[int, int, int]:
     if native is None:
         pytest.skip("checkers/_jsonl.c is not built")
     events: list = []
-    return native.Reader(Event, history_module.EVENT_TYPES).read(data, 0, events)
+    return native.Reader(Event, history_module.EVENT_TYPES).read(data, 0, len(data), events)
 
 
 TAKEN = [  # lines the C reader reads itself (so that it is the fast path it claims to be)
