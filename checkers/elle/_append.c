@@ -197,8 +197,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         goto done;
     }
     const unsigned char *outcome = outcomes.buf;
+    PyObject *const *txn_mops = ((PyListObject *)all_mops)->ob_item;
     for (Py_ssize_t tid = 0; tid < count && !malformed; tid++) {
-        PyObject *mops = PyList_GET_ITEM(all_mops, tid);
+        prefetch_mops(txn_mops, tid, count);
+        PyObject *mops = txn_mops[tid];
         if (!PyList_Check(mops)) { malformed = 1; break; }
         int ok = outcome[tid] == OK, failed = outcome[tid] == FAILED;
         Py_ssize_t n = PyList_GET_SIZE(mops);
@@ -339,8 +341,11 @@ static PyObject *place_reads(PyObject *self, PyObject *args) {
     PyObject *ends = PyList_New(n), *incompatible = PyDict_New(), *suspects = PyList_New(0);
     if (!ends || !incompatible || !suspects) goto fail;
     int any_intermediate = PyDict_GET_SIZE(intermediate) > 0;
+    int any_repeated = PySet_GET_SIZE(repeated) > 0;
+    PyObject *const *values = ((PyListObject *)read_value)->ob_item;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = PyList_GET_ITEM(read_value, i);
+        prefetch_lists(values, i, n);
+        PyObject *v = values[i];
         Py_ssize_t len = PyList_GET_SIZE(v), end = len;
         if (len) {
             PyObject *k = PyList_GET_ITEM(read_key, i);
@@ -385,7 +390,7 @@ static PyObject *place_reads(PyObject *self, PyObject *args) {
                     goto fail;
                 }
                 Py_DECREF(pair);
-            } else {
+            } else if (any_repeated) {
                 int rep = PySet_Contains(repeated, k);
                 if (rep < 0) goto fail;
                 if (rep) end = -1;
@@ -460,7 +465,9 @@ static PyObject *dependencies(PyObject *self, PyObject *args) {
     }
     /* wr and rw, read by read */
     Py_ssize_t reads = PyList_GET_SIZE(read_txn);
+    PyObject *const *values = ((PyListObject *)read_value)->ob_item;
     for (Py_ssize_t i = 0; i < reads; i++) {
+        prefetch_lists(values, i, reads);
         long tid = PyLong_AsLong(PyList_GET_ITEM(read_txn, i));
         PyObject *key = PyList_GET_ITEM(read_key, i);
         PyObject *v = PyList_GET_ITEM(read_value, i);
