@@ -7,6 +7,10 @@
  *     a duplicated append, a read that is not a list, an unhashable key): the Python code then
  *     runs and says what is wrong.
  *     outcomes: bytes, one per transaction: 0 ok, 1 info, 2 failed.
+ * plain_mops(values) -> bytes, one per value: 1 when it is a list of micro-ops that
+ *     checkers/elle/transactions.py's _plain_mops takes as they are ([r, key, anything],
+ *     [append or w, key, value] with key and value ints or strings), else 0 (transactions()
+ *     then looks closer). Both workloads use it.
  * place_reads(longest, repeated, intermediate, read_txn, read_key, read_value)
  *     -> (read_end, incompatible, intermediate_reads)
  * dependencies(order, writer, outcomes, unread, repeated, read_txn, read_key, read_value,
@@ -317,6 +321,44 @@ done:
     return result;
 }
 
+static int is_scalar(PyObject *x) { return PyLong_CheckExact(x) || PyUnicode_CheckExact(x); }
+
+/* "r", "append" and "w" as _plain_mops compares them (a str subclass is left to Python) */
+static int plain_f(PyObject *f) {
+    if (!PyUnicode_CheckExact(f)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(f);
+    if (PyUnicode_KIND(f) != PyUnicode_1BYTE_KIND) return 0;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(f);
+    if (n == 1) return s[0] == 'r' ? 'r' : s[0] == 'w' ? 'w' : 0;
+    return n == 6 && memcmp(s, "append", 6) == 0 ? 'a' : 0;
+}
+
+static PyObject *plain_mops(PyObject *self, PyObject *values) {
+    if (!PyList_Check(values)) {
+        PyErr_SetString(PyExc_TypeError, "plain_mops takes a list");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(values);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, count);
+    if (!result) return NULL;
+    char *plain = PyBytes_AS_STRING(result);
+    PyObject *const *txns = ((PyListObject *)values)->ob_item;
+    for (Py_ssize_t t = 0; t < count; t++) {
+        prefetch_mops(txns, t, count);
+        PyObject *mops = txns[t];
+        int ok = PyList_CheckExact(mops);
+        for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(mops); i++) {
+            PyObject *mop = PyList_GET_ITEM(mops, i);
+            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3) { ok = 0; break; }
+            PyObject **m = ((PyListObject *)mop)->ob_item;
+            int f = plain_f(m[0]);
+            ok = f && is_scalar(m[1]) && (f == 'r' || is_scalar(m[2]));
+        }
+        plain[t] = (char)ok;
+    }
+    return result;
+}
+
 /* 1 when `v` is `full` or equals its first len(v) elements, 0 when not, -1 on error */
 static int is_prefix(PyObject *v, PyObject *full) {
     if (v == full) return 1;
@@ -518,6 +560,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "ListAppendIndex._scan's results, or None to leave it to Python"},
+    {"plain_mops", plain_mops, METH_O, "which values transactions() takes as they are"},
     {"place_reads", place_reads, METH_VARARGS, "ListAppendIndex._place_reads: (ends, incompatible)"},
     {"dependencies", dependencies, METH_VARARGS, "add_dependencies' edges as (src, dst, kind) bytes"},
     {NULL, NULL, 0, NULL},

@@ -71,3 +71,21 @@ def test_malformed_reads_are_left_to_python():
     txns, _ = transactions(history(T(["r", "x", 5])).operations())
     with pytest.raises(TxnShapeError, match="list-append reads return lists"):
         list_append.ListAppendIndex(txns, use_c=True)
+
+
+scalar = st.one_of(st.integers(-3, 300), st.sampled_from(["x", "", "r", True, None, 1.5, (1,)]))
+micro_op = st.one_of(
+    st.lists(st.one_of(st.sampled_from(["r", "append", "w", "read", "write", "a", 5, "rr"]),
+                       scalar), min_size=3, max_size=3),
+    st.lists(scalar, max_size=4), scalar, st.tuples(st.just("r"), scalar, scalar))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.lists(micro_op, max_size=4), scalar), max_size=12))
+def test_c_and_python_take_the_same_values_as_plain_micro_ops(values):
+    """transactions() asks _append.c which values are plain micro-ops; _plain_mops decides
+    without it."""
+    from checkers.elle.transactions import _plain_mops
+
+    expected = bytes([type(v) is list and _plain_mops(v) for v in values])
+    assert native.extension("_append").plain_mops(values) == expected
