@@ -234,6 +234,14 @@ class History:
             paired = self._paired = (self.events, len(self.events), ops, found)
         return list(paired[2])
 
+    def client_invocations(self) -> int:
+        """How many operations clients invoked (what operations() pairs, without pairing)."""
+        count = 0
+        for e in self.events:
+            if e.type == "invoke" and e.is_client:
+                count += 1
+        return count
+
     def __len__(self) -> int:
         return len(self.events)
 

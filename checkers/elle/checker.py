@@ -35,7 +35,6 @@ Python code's results.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any, Callable, ClassVar, Final
 
 from checkers.elle import consistency, list_append, rw_register
@@ -45,7 +44,8 @@ from checkers.elle.graph import (KIND_NAMES, PROCESS, REALTIME, DependencyGraph,
                                  strongly_connected)
 from checkers.elle.orders import add_order_edges, realtime_edges
 from checkers.elle.transactions import (FAIL, INFO, LIST_APPEND, OK, WORKLOAD_NAMES, Txn,
-                                        TxnShapeError, detect_workload, transactions)
+                                        TxnShapeError, detect_workload, outcome_codes,
+                                        transactions)
 from checkers.history import History, gc_paused
 from checkers.options import Option
 
@@ -182,8 +182,8 @@ class ElleChecker:
             result.update(valid="unknown", error=str(e),
                           elapsed_s=round(time.perf_counter() - started, 6))
             return result
-        outcomes = Counter(t.type for t in txns)
-        result["txns"] = {t: outcomes.get(t, 0) for t in (OK, INFO, FAIL)}
+        codes = outcome_codes(txns)  # 0 ok, 1 info, 2 failed
+        result["txns"] = {OK: codes.count(0), INFO: codes.count(1), FAIL: codes.count(2)}
         if others:
             result["other_ops"] = others  # not transactions: not this checker's business
         anomalies: dict[str, list[Any]] = {}
