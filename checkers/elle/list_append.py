@@ -363,8 +363,21 @@ def _bad_element_cases(index: ListAppendIndex, kind: str) -> list[dict[str, Any]
         if kind == "G1a" and k not in index.failed_keys:
             continue
         appended = index.writer.get(k, _NONE)
-        if k in index.incompatible or any(bad(appended.get(e, -1)) for e in order):
+        if k in index.incompatible:
             suspect.add(k)
+            continue
+        # plain loops, no call per element: they run over every element of every key
+        if kind == "G1a":
+            for e in order:
+                w = appended.get(e, -1)
+                if w >= 0 and failed[w]:
+                    suspect.add(k)
+                    break
+        else:
+            for e in order:
+                if e not in appended:
+                    suspect.add(k)
+                    break
     cases: list[dict[str, Any]] = []
     if not suspect:
         return cases  # every committed read is a prefix of a clean order
