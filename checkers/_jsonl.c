@@ -74,8 +74,16 @@ static inline void skip_space(Cursor *c) {
         c->p++;
 }
 
+/* CPython's own shared ints -5..256, looked up here without a call per element: a history's
+ * reads are lists of millions of small ints. */
+#define SMALL_MIN (-5)
+#define SMALL_MAX 256
+static PyObject *small_ints[SMALL_MAX - SMALL_MIN + 1];
+
 static PyObject *new_int(Cursor *c, long long v) {
-    if (!c->share_ints || (v >= -5 && v <= 256)) /* CPython shares the small ones itself */
+    if (v >= SMALL_MIN && v <= SMALL_MAX)
+        return Py_NewRef(small_ints[v - SMALL_MIN]);
+    if (!c->share_ints)
         return PyLong_FromLongLong(v);
     Reader *r = c->r;
     size_t slot = (size_t)(((uint64_t)v * 0x9E3779B97F4A7C15ull) >> 52) & (INT_SLOTS - 1);
@@ -264,13 +272,16 @@ static PyObject *parse_number(Cursor *c) {
     }
     if (p >= c->end || !is_digit(*p))
         return fall_back(c); /* -Infinity and the like */
+    long long v = 0; /* the value as it is read, up to 18 digits (beyond: Python's) */
     if (*p == '0') {
         p++;
     } else {
-        while (p < c->end && is_digit(*p))
-            p++;
+        const char *stop = c->end - p > 18 ? p + 18 : c->end;
+        while (p < stop && is_digit(*p))
+            v = v * 10 + (*p++ - '0');
+        if (p < c->end && is_digit(*p))
+            return fall_back(c); /* orjson may round it; Python reads it exactly */
     }
-    Py_ssize_t digits = p - s - negative;
     if (p < c->end && *p == '.') {
         if (++p >= c->end || !is_digit(*p))
             return fall_back(c);
@@ -289,14 +300,8 @@ static PyObject *parse_number(Cursor *c) {
         is_float = 1;
     }
     c->p = p;
-    if (!is_float) {
-        if (digits > 18)
-            return fall_back(c); /* orjson may round it; Python reads it exactly */
-        long long v = 0;
-        for (const char *q = s + negative; q < p; q++)
-            v = v * 10 + (*q - '0');
+    if (!is_float)
         return new_int(c, negative ? -v : v);
-    }
     if (p - s > FLOAT_MAX)
         return fall_back(c);
     char text[FLOAT_MAX + 1];
@@ -314,7 +319,7 @@ static PyObject *parse_number(Cursor *c) {
 
 static PyObject *parse_value(Cursor *c);
 
-static int push(Reader *r, PyObject *item) {
+static inline int push(Reader *r, PyObject *item) {
     if (r->stack_len == r->stack_cap) {
         Py_ssize_t cap = r->stack_cap ? r->stack_cap * 2 : 256;
         PyObject **grown = PyMem_Realloc(r->stack, (size_t)cap * sizeof(PyObject *));
@@ -699,6 +704,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_jsonl", NULL, -1, N
 PyMODINIT_FUNC PyInit__jsonl(void) {
     if (PyType_Ready(&ReaderType) < 0)
         return NULL;
+    for (long v = SMALL_MIN; v <= SMALL_MAX; v++)
+        if ((small_ints[v - SMALL_MIN] = PyLong_FromLong(v)) == NULL)
+            return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
