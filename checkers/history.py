@@ -458,10 +458,11 @@ def read_jsonl(path: str | Path) -> History:
     path = Path(path)
     events: list[Event] = []
     warnings: list[str] = []
-    if _orjson_loads is _NOT_LOADED:
-        _load_orjson()
     if _native_reader is _NOT_LOADED:
         _load_native_reader()
+    # orjson only when Python reads lines; with the C reader, on the first line it leaves
+    if _orjson_loads is _NOT_LOADED and _native_reader is None:
+        _load_orjson()
     with gc_paused():
         if _native_reader is None:
             _read_events(path, events, warnings)
@@ -529,6 +530,8 @@ def _line_event(raw: bytes, path: Path, lineno: int, warnings: list[str],
     usual types) becomes an Event right here; any other goes through _parse_slow or
     Event.from_dict. Op names (f) and event types are interned (see `_EVENT_TYPE`); equal keys
     and nodes are made one object through `shared`."""
+    if _orjson_loads is _NOT_LOADED:
+        _load_orjson()
     loads = _orjson_loads
     if loads is None:
         obj = _parse_slow(raw)
