@@ -31,6 +31,7 @@
 #define INT_SLOTS 4096 /* ints shared between lines, by value (direct-mapped) */
 #define STR_SLOTS 4096 /* ASCII strings shared between lines, by content (direct-mapped) */
 #define STR_SHARED_MAX 48 /* longer strings are not shared */
+#define LIST_SLOTS 4096 /* lists shared between lines, by their items (direct-mapped) */
 #define MAX_DEPTH 64 /* deeper values are Python's */
 #define FLOAT_MAX 63 /* longer numbers are Python's */
 
@@ -47,6 +48,7 @@ typedef struct {
     PyObject *ints[INT_SLOTS];
     long long int_values[INT_SLOTS];
     PyObject *strs[STR_SLOTS];
+    PyObject *lists[LIST_SLOTS];
     PyObject **stack; /* the items of the arrays being read */
     Py_ssize_t stack_len, stack_cap;
     char *buf; /* a string's bytes with its escapes undone */
@@ -339,7 +341,35 @@ static void drop_stack(Reader *r, Py_ssize_t base) {
         Py_DECREF(r->stack[--r->stack_len]);
 }
 
-/* A list of exactly its items (as small as the json module's lists, which grow by appends). */
+/* The list of the items on the stack from `base` on (the stack gives them up): a list read
+ * earlier whose items are the very same objects when the cache has one, else a new one, of
+ * exactly its items (as small as the json module's lists, which grow by appends). Equal
+ * strings and ints are one object (ascii_str, new_int), so the micro-ops an invocation and its
+ * completion both hold, and the lists successive reads of a key return, are made once. */
+static PyObject *shared_list(Reader *r, Py_ssize_t base) {
+    Py_ssize_t n = r->stack_len - base;
+    PyObject **items = r->stack + base;
+    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (uint64_t)(uintptr_t)items[i]) * 0x100000001B3ull;
+    size_t slot = (size_t)(h >> 40) & (LIST_SLOTS - 1);
+    PyObject *hit = r->lists[slot];
+    if (hit != NULL && PyList_GET_SIZE(hit) == n &&
+        memcmp(((PyListObject *)hit)->ob_item, items, (size_t)n * sizeof(PyObject *)) == 0) {
+        drop_stack(r, base);
+        return Py_NewRef(hit);
+    }
+    PyObject *list = PyList_New(n);
+    if (list == NULL) {
+        drop_stack(r, base);
+        return NULL;
+    }
+    memcpy(((PyListObject *)list)->ob_item, items, (size_t)n * sizeof(PyObject *));
+    r->stack_len = base; /* the list owns them now */
+    Py_XSETREF(r->lists[slot], Py_NewRef(list));
+    return list;
+}
+
 static PyObject *parse_array(Cursor *c) {
     Reader *r = c->r;
     Py_ssize_t base = r->stack_len;
@@ -347,7 +377,7 @@ static PyObject *parse_array(Cursor *c) {
     skip_space(c);
     if (c->p < c->end && *c->p == ']') {
         c->p++;
-        return PyList_New(0);
+        return shared_list(r, base);
     }
     while (1) {
         PyObject *item = parse_value(c);
@@ -369,15 +399,7 @@ static PyObject *parse_array(Cursor *c) {
             return fall_back(c);
         }
     }
-    Py_ssize_t n = r->stack_len - base;
-    PyObject *list = PyList_New(n);
-    if (list == NULL) {
-        drop_stack(r, base);
-        return NULL;
-    }
-    memcpy(((PyListObject *)list)->ob_item, r->stack + base, (size_t)n * sizeof(PyObject *));
-    r->stack_len = base; /* the list owns them now */
-    return list;
+    return shared_list(r, base);
 }
 
 /* The key of an object member at c->p (a string), then the colon after it. */
@@ -674,6 +696,8 @@ static void reader_dealloc(Reader *r) {
         Py_XDECREF(r->ints[i]);
     for (int i = 0; i < STR_SLOTS; i++)
         Py_XDECREF(r->strs[i]);
+    for (int i = 0; i < LIST_SLOTS; i++)
+        Py_XDECREF(r->lists[i]);
     drop_stack(r, 0);
     PyMem_Free(r->stack);
     PyMem_Free(r->buf);

@@ -13,6 +13,11 @@ A history is a sequence of events, one JSON object per line:
 Each client operation is an `invoke` followed (later, by the same process) by exactly one of
 `ok` (it happened), `fail` (it certainly did not happen) or `info` (unknown). An invoke with no
 completion reads as `info`. Nemesis events use process "nemesis" and are kept apart.
+
+A History is read-only data. Equal values are often one object: strings and ints repeated
+millions of times, and, read by checkers/_jsonl.c, equal lists (the micro-ops an invocation and
+its completion both hold, a key's list that several reads returned), which made a
+100,000-transaction history 186 MiB -> 122 MiB. Change nothing in place: copy first.
 """
 
 from __future__ import annotations

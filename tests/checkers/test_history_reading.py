@@ -153,6 +153,27 @@ def test_ordinary_lines_read_as_event_from_dict_builds_them(tmp_path, reader):
         assert h.events[0].f is h.events[1].f and h.events[0].key is h.events[1].key
 
 
+def test_the_c_reader_makes_equal_lists_once(tmp_path, monkeypatch):
+    """An invocation's micro-ops and its completion's equal ones, and equal reads, are one list
+    each (read-only data: see the module docstring); dicts never are."""
+    use_reader("native", monkeypatch)
+    path = tmp_path / "h.jsonl"
+    rows = [dict(index=0, time=1, process=0, type="invoke", f="txn",
+                 value=[["append", 7, 1], ["r", 7, None]], error={"a": [1]}),
+            dict(index=1, time=2, process=0, type="ok", f="txn",
+                 value=[["append", 7, 1], ["r", 7, [1, 2]]], error={"a": [1]}),
+            dict(index=2, time=3, process=1, type="invoke", f="txn", value=[["r", 7, None]]),
+            dict(index=3, time=4, process=1, type="ok", f="txn", value=[["r", 7, [1, 2]]])]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    h = read_jsonl(path)
+    assert [e.value for e in h.events] == [r["value"] for r in rows]
+    invoke, ok, _, later = h.events
+    assert invoke.value[0] is ok.value[0] and invoke.value[1] is not ok.value[1]
+    assert ok.value[1][2] is later.value[0][2]
+    assert invoke.error == ok.error and invoke.error is not ok.error
+    assert invoke.error["a"] is ok.error["a"]  # a list inside: equal, so one
+
+
 def test_line_numbers_across_blocks(tmp_path, monkeypatch, reader):
     """Lines split over the reader's blocks (a CR LF too) keep their numbers."""
     monkeypatch.setattr(history_module, "_BLOCK", 7)
