@@ -38,13 +38,16 @@ NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/
 # The EDN reader's fast path (checkers/edn.py uses it when built, with or without mypyc).
 NATIVE_EDN = Extension("checkers._edn", ["checkers/_edn.c"], extra_compile_args=["-O2"])
 # history.jsonl's fast path (checkers/history.py uses it when built, with or without mypyc).
-NATIVE_JSONL = Extension("checkers._jsonl", ["checkers/_jsonl.c"], extra_compile_args=["-O2"])
+NATIVE_JSONL = Extension("checkers._jsonl", ["checkers/_jsonl.c"], depends=["checkers/_prefetch.h"],
+                         extra_compile_args=["-O2"])
 # The elle checker's graph kernels and list-append loops, in C (each has a Python twin that runs
 # without it: checkers/elle/native.py).
 ELLE_GRAPH = Extension("checkers.elle._graph", ["checkers/elle/_graph.c"],
-                       depends=["checkers/elle/_edges.h"], extra_compile_args=["-O2"])
+                       depends=["checkers/elle/_edges.h", "checkers/_prefetch.h"],
+                       extra_compile_args=["-O2"])
 ELLE_APPEND = Extension("checkers.elle._append", ["checkers/elle/_append.c"],
-                        depends=["checkers/elle/_edges.h"], extra_compile_args=["-O2"])
+                        depends=["checkers/elle/_edges.h", "checkers/_prefetch.h"],
+                        extra_compile_args=["-O2"])
 
 
 class OptionalBuildExt(build_ext):

@@ -3,30 +3,34 @@
  * Reading a history was most of what `splitbrain check` spent on a big one: orjson built a dict
  * per line, every value was walked again for integers orjson may have rounded, and then an Event
  * was built from the dict. This reader parses each line once, builds only what the Event keeps,
- * and shares equal small objects between lines (the ints and short strings of keys and
- * micro-ops, which a history repeats millions of times).
+ * and makes equal values one object: the ints and short strings of keys and micro-ops, which a
+ * history repeats millions of times, and equal lists (shared_list), which a history is read-only
+ * data for (see history.py).
  *
- *     reader = Reader(Event, ("invoke", "ok", "fail", "info"))
+ *     reader = Reader(new_event, ("invoke", "ok", "fail", "info"))
  *     stop, line_end, lines = reader.read(block, pos, size, events)
  *
+ * `new_event` builds an Event from its ten fields (history.new_event, or the Event class).
  * `read` appends to `events` an Event for each line of block[pos:size] (block: bytes, a
  * bytearray, any buffer), and stops at the first line it leaves to Python: it returns that
- * line's offset (`stop`, `size` when it read them all), where that line ends (after its \n, \r\n
- * or \r, or `size`), and how many lines it read (blank ones included). It reads a line only when it is sure to build what
- * history.py builds from it: a JSON object on one line ending in \n or \r\n, every field known
- * (index, time, process, type, f, value, key, node, error) or kept in `extra`, none repeated,
- * index and time integers, process an integer or a string, type one of the four, f and node
- * strings, keys without escapes, numbers no json module reads differently (integers up to 18
- * digits, plain floats), strings in valid UTF-8 without lone surrogates. Anything else (blank
- * lines of other whitespace, damaged lines, NaN, huge integers, a torn last line) is Python's,
- * which then says what is wrong or reads it the way the json module does. So history.py stays
- * the definition; tests/checkers/test_history_reading.py holds the two to each other on random
- * lines.
+ * line's offset (`stop`, `size` when it read them all), where that line ends (after its \n,
+ * \r\n or \r, or `size`), and how many lines it read (blank ones included). It reads a line
+ * only when it is sure to build what history.py builds from it: a JSON object on one line
+ * ending in \n or \r\n, every field known (index, time, process, type, f, value, key, node,
+ * error) or kept in `extra`, none repeated, index and time integers, process an integer or a
+ * string, type one of the four, f and node strings, keys without escapes, numbers no json
+ * module reads differently (integers up to 18 digits, plain floats), strings in valid UTF-8
+ * without lone surrogates. Anything else (blank lines of other whitespace, damaged lines, NaN,
+ * huge integers, a torn last line) is Python's, which then says what is wrong or reads it the
+ * way the json module does. So history.py stays the definition;
+ * tests/checkers/test_history_reading.py holds the two to each other on random lines.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "_prefetch.h"
 
 #define INT_SLOTS 4096 /* ints shared between lines, by value (direct-mapped) */
 #define STR_SLOTS 4096 /* ASCII strings shared between lines, by content (direct-mapped) */
@@ -49,6 +53,7 @@ typedef struct {
     long long int_values[INT_SLOTS];
     PyObject *strs[STR_SLOTS];
     PyObject *lists[LIST_SLOTS];
+    uint64_t list_hashes[LIST_SLOTS];
     PyObject **stack; /* the items of the arrays being read */
     Py_ssize_t stack_len, stack_cap;
     char *buf; /* a string's bytes with its escapes undone */
@@ -349,12 +354,21 @@ static void drop_stack(Reader *r, Py_ssize_t base) {
 static PyObject *shared_list(Reader *r, Py_ssize_t base) {
     Py_ssize_t n = r->stack_len - base;
     PyObject **items = r->stack + base;
+    /* the slot of a length and three of the items (the first, middle and last, which tell a
+     * key's successive reads, and micro-ops, apart), not all: memcmp then says if it is equal */
     uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull;
-    for (Py_ssize_t i = 0; i < n; i++)
-        h = (h ^ (uint64_t)(uintptr_t)items[i]) * 0x100000001B3ull;
+    if (n) {
+        h = (h ^ (uint64_t)(uintptr_t)items[0]) * 0x100000001B3ull;
+        h = (h ^ (uint64_t)(uintptr_t)items[n / 2]) * 0x100000001B3ull;
+        h = (h ^ (uint64_t)(uintptr_t)items[n - 1]) * 0x100000001B3ull;
+    }
     size_t slot = (size_t)(h >> 40) & (LIST_SLOTS - 1);
     PyObject *hit = r->lists[slot];
-    if (hit != NULL && PyList_GET_SIZE(hit) == n &&
+    if (hit != NULL) /* visited below either way: compared, or let go when replaced */
+        prefetch(hit);
+    /* the hash kept beside the list: the list itself is far away in memory, worth a visit
+     * only when it is likely the one */
+    if (hit != NULL && r->list_hashes[slot] == h && PyList_GET_SIZE(hit) == n &&
         memcmp(((PyListObject *)hit)->ob_item, items, (size_t)n * sizeof(PyObject *)) == 0) {
         drop_stack(r, base);
         return Py_NewRef(hit);
@@ -367,6 +381,7 @@ static PyObject *shared_list(Reader *r, Py_ssize_t base) {
     memcpy(((PyListObject *)list)->ob_item, items, (size_t)n * sizeof(PyObject *));
     r->stack_len = base; /* the list owns them now */
     Py_XSETREF(r->lists[slot], Py_NewRef(list));
+    r->list_hashes[slot] = h;
     return list;
 }
 

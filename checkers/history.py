@@ -50,7 +50,7 @@ def _load_native_reader() -> None:
     global _native_reader
     from checkers.native import c_extension
 
-    _native_reader = c_extension("checkers._jsonl")
+    _native_reader = c_extension("checkers._jsonl", depends=("_prefetch.h",))
 
 
 def _load_orjson() -> None:

@@ -145,8 +145,8 @@ def _load_shared_library() -> None:
 def c_extension(name: str, depends: tuple[str, ...] = ()) -> Any:
     """The C extension module `name` (checkers._jsonl, checkers.elle._graph, ...), or None when
     its Python twin is to run: it was not built, SPLITBRAIN_PURE_PYTHON=1 asks for Python, or
-    its source (NAME.c beside it) or one of `depends` (files beside it) is newer than its build,
-    as in an edited checkout, which must not run old code."""
+    its source (NAME.c beside it) or one of `depends` (paths relative to its directory) is
+    newer than its build, as in an edited checkout, which must not run old code."""
     if os.environ.get("SPLITBRAIN_PURE_PYTHON") == "1":
         return None
     try:
@@ -156,7 +156,7 @@ def c_extension(name: str, depends: tuple[str, ...] = ()) -> Any:
     build = Path(str(module.__file__))
     built = build.stat().st_mtime
     for source in (build.with_name(name.rpartition(".")[2] + ".c"),
-                   *(build.with_name(d) for d in depends)):
+                   *(build.parent / d for d in depends)):
         if source.exists() and source.stat().st_mtime > built:
             return None
     return module

@@ -7,6 +7,8 @@
 #include <Python.h>
 #include <stdint.h>
 
+#include "../_prefetch.h"
+
 typedef struct {
     int32_t *src, *dst;
     int8_t *kind;
@@ -16,19 +18,8 @@ typedef struct {
 /* Loops over hundreds of thousands of lists (a history's reads, its transactions' micro-ops)
  * wait on memory more than they compute: each list's header and its items are cold. So the
  * loop at i asks for the header of the list AHEAD places on, and for the items of the one
- * AHEAD / 2 on, whose header has arrived by then. (An asm statement: GCC 12's dead code
- * elimination drops a __builtin_prefetch whose address it had to load.) */
+ * AHEAD / 2 on, whose header has arrived by then. */
 #define AHEAD 16
-
-static inline void prefetch(const void *p) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __asm__ volatile("prefetcht0 (%0)" : : "r"(p));
-#elif defined(__GNUC__)
-    __builtin_prefetch(p);
-#else
-    (void)p;
-#endif
-}
 
 static inline void prefetch_lists(PyObject *const *lists, Py_ssize_t i, Py_ssize_t n) {
     if (i + AHEAD < n) prefetch(lists[i + AHEAD]);

@@ -17,5 +17,5 @@ _loaded: dict[str, Any] = {}
 def extension(name: str) -> Any:
     """The module checkers.elle.<name>, or None when the Python twin is to run."""
     if name not in _loaded:
-        _loaded[name] = c_extension(f"checkers.elle.{name}", depends=("_edges.h",))
+        _loaded[name] = c_extension(f"checkers.elle.{name}", depends=("_edges.h", "../_prefetch.h"))
     return _loaded[name]
