@@ -174,3 +174,31 @@ def test_run_from_test_json_replays_the_spec(sb):
     c = sb.run("check", str(first_dir))
     assert c.returncode == 0, c.stdout + c.stderr
     assert c.stdout.startswith(f"{first_dir}\tvalid\t")
+
+
+# -- transactions (workloads append and wr, checker elle) ------------------------------------------
+
+@pytest.mark.parametrize("workload", ["append", "wr"])
+def test_transactions_are_strict_serializable_under_partitions_kills_and_pauses(sb, workload):
+    p = sb.run("run", "raftkv", "--workload", workload, "--nemesis", "partition,kill,pause",
+               "--time-limit", "30", "--nemesis-interval", "4", "--seed", "7")
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = sb.results()
+    elle = res["checkers"]["elle"]
+    assert elle["valid"] is True and elle["consistency"] == "strict-serializable", elle
+    txns = [e for e in sb.history() if e.get("f") == "txn" and e["type"] == "ok"]
+    assert len(txns) > 200 and any(len(e["value"]) > 1 for e in txns)
+    faults = {e["f"] for e in sb.history() if e["process"] == "nemesis"}
+    assert {"start-partition", "start-kill", "start-pause"} <= faults
+
+
+@pytest.mark.parametrize("workload", ["append", "wr"])
+def test_nonatomic_txn_is_found_without_faults(sb, workload):
+    p = sb.run("run", "raftkv", "--workload", workload, "--bug", "nonatomic-txn", "--nemesis",
+               "none", "--time-limit", "10", "--seed", "3")
+    assert p.returncode == 1, p.stdout + p.stderr
+    elle = sb.results()["checkers"]["elle"]
+    assert elle["valid"] is False and elle["anomaly_types"], elle
+    assert "elle           INVALID" in p.stdout
+    c = sb.run("check", str(sb.latest))
+    assert c.returncode == 1, c.stdout + c.stderr
