@@ -23,8 +23,9 @@ from checkers.history import History
 
 
 class Kafka:
-    def __init__(self) -> None:
+    def __init__(self, step_ms: float = 1.0) -> None:
         self.ops: list[dict[str, Any]] = []
+        self.step_ns = step_ms * 1_000_000  # time from one op's invocation to its completion
 
     def _op(self, **op: Any) -> "Kafka":
         op.setdefault("process", 0)
@@ -87,7 +88,7 @@ class Kafka:
                 rows.append((stop, {"process": op["process"], "type": op["type"], "f": op["f"],
                                     "value": done, **fields, **op["extra"]}))
         rows.sort(key=lambda r: r[0])
-        return [{"index": n, "time": int(t * 1_000_000), **e} for n, (t, e) in enumerate(rows)]
+        return [{"index": n, "time": int(t * self.step_ns), **e} for n, (t, e) in enumerate(rows)]
 
     def _values(self, op: dict[str, Any]) -> tuple[Any, Any]:
         f, ok = op["f"], op["type"] == "ok"
@@ -99,9 +100,8 @@ class Kafka:
             return None, ({str(p): [list(x) for x in xs] for p, xs in op["polled"].items()}
                           if ok else None)
         if f == "txn":
-            sent = [{"key": f"k{v}", "value": v, **({"partition": p, "offset": o} if ok else
-                                                     {"partition": p})}
-                    for p, v, o in op["sends"]]
+            sent = [{"key": f"k{v}", "value": v, "partition": p,
+                     **({"offset": o} if o is not None else {})} for p, v, o in op["sends"]]
             polled = {str(p): [list(x) for x in xs] for p, xs in op.get("polled", {}).items()}
             return None, {"poll": polled, "send": sent}
         if f in ("subscribe", "assign"):
@@ -138,7 +138,7 @@ class Kafka:
                         "lost", e.get("keys", []))))} for e in log]
                 rows.append((stop, _edn_op(op["process"], op["type"], op["f"], done, extra)))
         rows.sort(key=lambda r: r[0])
-        lines = [text.replace("{", f"{{:index {n}, :time {int(t * 1_000_000)}, ", 1)
+        lines = [text.replace("{", f"{{:index {n}, :time {int(t * self.step_ns)}, ", 1)
                  for n, (t, text) in enumerate(rows)]
         path.write_text("[" + "\n".join(lines) + "]\n")
         return path
