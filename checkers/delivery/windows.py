@@ -50,8 +50,10 @@ def windows(index: LogIndex, findings: list[tuple[str, list[dict[str, Any]]]]) -
                 marks[name].setdefault(o, set()).add(kind)
     spans: list[tuple[Any, int, int]] = []
     for name in order:
+        log = index.logs[name]
+        end = max(log.offsets[-1] if log.offsets else 0, max(marks[name]))
         for lo, hi in _spans(sorted(marks[name])):
-            spans.append((name, lo, hi))
+            spans.append((name, lo, min(hi, end)))  # nothing to show past the log's end
             if len(spans) >= MAX_WINDOWS:
                 break
         if len(spans) >= MAX_WINDOWS:
