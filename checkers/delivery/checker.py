@@ -95,7 +95,7 @@ class DeliveryChecker:
         kafka = read_kafka_history(history)
         index = LogIndex(kafka)
         result: dict[str, Any] = {"valid": True, "delivery": self.delivery,  # type: ignore[attr-defined]
-                                  "messages": _counts(index), "partitions": len(index.logs)}
+                                  "messages": index.counts, "partitions": len(index.logs)}
         if kafka.other_ops:
             result["other_ops"] = kafka.other_ops
         found: dict[str, list[dict[str, Any]]] = {}
@@ -243,16 +243,6 @@ def _value(key: str, option: Option, value: Any) -> Any:
             raise OptionError(f"delivery option {key}={value}: must be at least {option.low:g}")
         value = option.kind(value)
     return value
-
-
-def _counts(index: LogIndex) -> dict[str, int]:
-    out = {"sent_ok": 0, "sent_info": 0, "sent_fail": 0, "polled": 0}
-    for k in index.ops:
-        if k.sends:
-            out[f"sent_{k.type}"] += len(k.sends)
-        if k.reads and k.type == "ok":
-            out["polled"] += sum(len(pairs) for _n, pairs in k.reads)
-    return out
 
 
 def _severity(kind: str) -> tuple[int, str]:

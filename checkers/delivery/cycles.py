@@ -17,6 +17,7 @@ this module. A cycle's transactions are named T and the index of their invocatio
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Final
 
 from checkers.delivery.logs import LogIndex, PartitionLog
@@ -45,7 +46,7 @@ class KafkaGraph:
         self.graph = DependencyGraph(len(self.nodes))
         if ww_deps:
             self._write_edges()
-        self._read_edges(rw_deps)
+        self._read_edges(ww_deps, rw_deps)
         add_process_edges(self.txns, self.graph)
         add_realtime_chain(self.txns, self.graph)
 
@@ -62,7 +63,15 @@ class KafkaGraph:
                     add(node_of[prev.id], node_of[w.id], WW)
                 prev = w
 
-    def _read_edges(self, rw_deps: bool) -> None:
+    def _read_edges(self, ww_deps: bool, rw_deps: bool) -> None:
+        """wr edges from the sender of each message polled to the poll (and rw edges from the
+        poll to the sender of the message after its last read of each partition).
+
+        With ww edges, the sender of every message a poll read in a clean partition
+        (PartitionLog.clean) reaches the sender of the poll's highest one through the ww chain
+        along the log, so that one wr edge stands for the rest: the graph has the same paths,
+        hence the same components and the same kinds of cycles, with one edge per poll and
+        partition instead of one per message."""
         add = self.graph.add
         node_of = self.node_of
         logs = self.index.logs
@@ -73,18 +82,27 @@ class KafkaGraph:
             me = node_of[k.id]
             last = None
             for name, pairs in k.reads:
+                if not pairs:
+                    continue
                 log = logs[name]
                 writer = log.writer
-                top = -1
-                for pair in pairs:
-                    w = writer.get(pair[1])
-                    if w is None and unplaced:
-                        w = unplaced.get(pair[1])
-                    if w is not None and w is not k and w is not last:
+                if ww_deps and log.clean:
+                    top = max(map(_offset_of_pair, pairs))
+                    w = writer[log.at[top]]
+                    if w is not k and w is not last:
                         add(node_of[w.id], me, WR)
                         last = w
-                    if pair[0] is not None and pair[0] > top:
-                        top = pair[0]
+                else:
+                    top = -1
+                    for pair in pairs:
+                        w = writer.get(pair[1])
+                        if w is None and unplaced:
+                            w = unplaced.get(pair[1])
+                        if w is not None and w is not k and w is not last:
+                            add(node_of[w.id], me, WR)
+                            last = w
+                        if pair[0] is not None and pair[0] > top:
+                            top = pair[0]
                 if rw_deps and top >= 0:
                     after = _next_writer(log, top)
                     if after is not None and after is not k:
@@ -136,6 +154,9 @@ class KafkaGraph:
                     return (f"{a.name} polled partition {name} up to offset {top} and did not see "
                             f"{log.at[after]!r}, which {b.name} sent next (offset {after})")
         return None
+
+
+_offset_of_pair = itemgetter(0)
 
 
 def _next_writer(log: PartitionLog, offset: int) -> KafkaOp | None:

@@ -25,7 +25,7 @@ findings break it (PROMISES).
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from typing import Any, Callable, Final
 
 from checkers.delivery.evidence import (at_s, crash_ref, partition, rebalance_ref, ref, seconds)
@@ -83,6 +83,9 @@ class Group:
         self.crashes: list[Crash] = []
         self.rebalances: list[Rebalance] = []
         self.commits: list[Commit] = []
+        self.crash_times: list[int | float] = []  # the times of the three above, for bisect
+        self.rebalance_times: list[int | float] = []
+        self.commit_times: list[int | float] = []
         self.last_act: dict[Any, int | float] = {}  # member -> when its last op ended
         self.processing_ops: list[KafkaOp] = []  # the ops that processed messages
         self._done: dict[Any, list[tuple[int, KafkaOp]]] = {}  # partition -> (offset, op) sorted
@@ -131,6 +134,9 @@ def build_groups(index: LogIndex, crashes: list[Crash], grouped: bool) -> dict[A
         g.rebalances.sort(key=lambda r: r.time)
         g.commits.sort(key=lambda c: c.time)
         g.crashes = [c for c in crashes if c.members & g.members or c.processes & g.processes]
+        g.crash_times = [c.time for c in g.crashes]
+        g.rebalance_times = [r.time for r in g.rebalances]
+        g.commit_times = [c.time for c in g.commits]
         if grouped:
             g.logs.update(n for n in every if type(n) is int)
             g.logs.update(n for r in g.rebalances for n in r.logs)
@@ -191,21 +197,26 @@ def _unprocessed(index: LogIndex, g: Group) -> tuple[list[Any], list[Any]]:
         return g._missing
     lost: list[Any] = []
     unprocessed: list[Any] = []
-    logs = g.logs
-    processed = g.processed
-    progress = g.progress
-    for k in index.ops:
-        if k.type != "ok" or not k.sends:
+    for name in g.logs:
+        log = index.logs.get(name)
+        if log is None:
             continue
-        for name, o, v in k.sends:
-            if name not in logs:
+        missing = log.writer.keys() - g.processed.get(name, {}).keys()  # a set operation
+        top = g.progress.get(name, -1)
+        for v in missing:
+            k = log.writer[v]
+            if k.type != "ok":
                 continue
-            seen = processed.get(name)
-            if seen is not None and v in seen:
-                continue
-            (lost if o <= progress.get(name, -1) else unprocessed).append((name, o, v, k))
+            o = next(o for n, o, w in k.sends if n == name and w == v)
+            (lost if o <= top else unprocessed).append((name, o, v, k))
+    lost.sort(key=_by_place)
+    unprocessed.sort(key=_by_place)
     g._missing = (lost, unprocessed)
     return g._missing
+
+
+def _by_place(m: tuple[Any, int, Any, KafkaOp]) -> tuple[str, int]:
+    return (repr(m[0]), m[1])
 
 
 def lost_message_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
@@ -256,10 +267,12 @@ def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: i
          lost: bool) -> dict[str, Any]:
     """The crashes, rebalances of the partition and commits of it that the group saw between
     lo and hi, the cause they point to and a clause saying so."""
-    crashes = [c for c in g.crashes if lo <= c.time <= hi]
-    moved = [r for r in g.rebalances if lo <= r.time <= hi and name in r.logs]
-    commits = [c for c in g.commits if lo <= c.time <= hi and name in c.offsets]
-    before = [c for c in g.commits if c.time < lo and name in c.offsets]
+    crashes = _between(g.crashes, g.crash_times, lo, hi)
+    moved = [r for r in _between(g.rebalances, g.rebalance_times, lo, hi) if name in r.logs]
+    commits = [c for c in _between(g.commits, g.commit_times, lo, hi) if name in c.offsets]
+    earlier = bisect_left(g.commit_times, lo)
+    before = next(([g.commits[i]] for i in range(earlier - 1, -1, -1)
+                   if name in g.commits[i].offsets), [])
     owner_crash = next((c for c in crashes if owner in c.members), None)
     if owner_crash is None and crashes:
         owner_crash = crashes[0]
@@ -282,7 +295,7 @@ def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: i
         cause = "unexplained"
         because = ": no crash, rebalance or commit recorded between them explains it"
     if not lost:
-        last = (commits or before)
+        last = commits or before
         last_commit = max((c for c in last if c.time <= hi), key=lambda c: c.time, default=None)
         if last_commit is not None:
             because += (f"; the group's last commit of the partition before it was offset "
@@ -292,7 +305,13 @@ def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: i
             "rebalances": [rebalance_ref(r) for r in moved[:EVENTS_LISTED]],
             "commits": [{"offset": c.offsets[name], "member": c.op.member, "op": c.op.name,
                          "time_s": seconds(c.time), "certain": c.certain}
-                        for c in (before[-1:] + commits)[:EVENTS_LISTED]]}
+                        for c in (before + commits)[:EVENTS_LISTED]]}
+
+
+def _between(events: list[Any], times: list[int | float], lo: int | float,
+             hi: int | float) -> list[Any]:
+    """The events (sorted by time, `times` their times) from lo to hi, both included."""
+    return events[bisect_left(times, lo):bisect_right(times, hi)]
 
 
 # -- duplicates ----------------------------------------------------------------------------------

@@ -91,9 +91,9 @@ def g1a_cases(index: LogIndex) -> list[dict[str, Any]]:
     """An ok poll returned a message that only a failed send tried to write."""
     suspects: dict[Any, set[Any]] = {}
     for name, log in index.logs.items():
-        bad = log.ok_read & log.failed
+        bad = log.failed.intersection(log.first_read)
         if index.unplaced_failed:
-            bad |= log.ok_read & index.unplaced_failed
+            bad |= index.unplaced_failed.intersection(log.first_read)
         if bad:
             suspects[name] = bad
     cases = []
@@ -146,18 +146,17 @@ def lost_write_cases(index: LogIndex) -> list[dict[str, Any]]:
 
 
 def _unread_below(log: PartitionLog, bound: int) -> list[tuple[int, Any]]:
-    read = log.ok_read
-    at = log.at
+    """(offset, value) of the messages at offsets up to bound that no ok poll returned."""
+    unread = set(log.at.values())
+    for values in log.conflicts.values():
+        unread.update(values)
+    unread.difference_update(log.first_read)  # set operations: no Python loop per message
     out = []
-    for o in log.offsets:
-        if o > bound:
-            break
-        v = at[o]
-        if v not in read:
-            out.append((o, v))
-        conflict = log.conflicts.get(o)
-        if conflict is not None:
-            out.extend((o, w) for w in conflict if w != v and w not in read)
+    for v in unread:
+        for o in sorted(log.duplicates.get(v, (log.offset_of[v],))):
+            if o <= bound:
+                out.append((o, v))
+    out.sort(key=lambda ov: ov[0])
     return out
 
 
@@ -189,7 +188,7 @@ def garbage_read_cases(index: LogIndex) -> list[dict[str, Any]]:
     cases = []
     suspects = {}
     for name, log in index.logs.items():
-        unknown = {v for v in log.ok_read if v not in log.writer}
+        unknown = log.first_read.keys() - log.writer.keys()
         unknown.difference_update(index.unplaced)
         if unknown:
             suspects[name] = unknown
@@ -212,48 +211,54 @@ def garbage_read_cases(index: LogIndex) -> list[dict[str, Any]]:
 
 
 class Unseen:
-    """Acknowledged messages no ok poll had returned yet, after each op's completion: the
-    series (seconds, count) and what was still unseen at the end."""
+    """Acknowledged messages no ok poll had returned yet, over time (as the history's ops
+    completed), and what was still unseen at the end.
+
+    A message is unseen from the completion of its acknowledged send until the completion of
+    the first ok poll that returned it (never, if that poll completed first), so the count is
+    a sum of +1s and -1s at completion indexes: gathered into BUCKETS buckets, it gives the
+    series (seconds, count) at every bucket's end without sorting a million events; `peak` is
+    the highest count at a bucket's end."""
+
+    BUCKETS: Final = 4096
 
     def __init__(self, index: LogIndex) -> None:
-        ops = [k for k in index.ops if k.type == "ok" and (k.sends or k.reads)]
-        ops.sort(key=_completed)
-        unseen: dict[Any, set[Any]] = {}
-        polled: dict[Any, set[Any]] = {}
-        total = 0
-        series: list[tuple[float | None, int]] = []
-        step = max(1, len(ops) // SERIES_POINTS)
-        peak = (0, None)
-        for i, k in enumerate(ops):
-            for name, _o, v in k.sends:
-                seen = polled.get(name)
-                if seen is None or v not in seen:
-                    waiting = unseen.get(name)
-                    if waiting is None:
-                        waiting = unseen[name] = set()
-                    if v not in waiting:
-                        waiting.add(v)
-                        total += 1
-            for name, pairs in k.reads:
-                seen = polled.get(name)
-                if seen is None:
-                    seen = polled[name] = set()
-                waiting = unseen.get(name)
-                for pair in pairs:
-                    v = pair[1]
-                    seen.add(v)
-                    if waiting is not None and v in waiting:
-                        waiting.discard(v)
-                        total -= 1
-            if total > peak[0]:
-                peak = (total, k.op.end)
-            if i % step == 0 or i == len(ops) - 1:
-                series.append((seconds(k.op.end), total))
-        self.series = series
-        self.peak = {"count": peak[0], "time_s": seconds(peak[1]) if peak[1] is not None
-                     else None}
-        self.final = {name: vs for name, vs in unseen.items() if vs}
         self.index = index
+        last = max((k.op.complete_index for k in index.ops if k.op.complete_index is not None),
+                   default=0) + 1
+        width = max(1, -(-last // self.BUCKETS))
+        n = -(-last // width)
+        up = [0] * n
+        down = [0] * n
+        final: dict[Any, list[Any]] = {}
+        for k in index.ops:
+            if k.type != "ok" or not k.sends:
+                continue
+            done = k.op.complete_index
+            b = done // width  # type: ignore[operator]
+            for name, _o, v in k.sends:
+                read = index.logs[name].first_read.get(v)
+                if read is None:
+                    up[b] += 1
+                    final.setdefault(name, []).append(v)
+                elif read > done:  # type: ignore[operator]
+                    up[b] += 1
+                    down[read // width] += 1
+        times = index.history.time_at
+        series: list[tuple[float | None, int]] = []
+        count = 0
+        peak = (0, 0)
+        step = max(1, n // SERIES_POINTS)
+        for b in range(n):
+            count += up[b] - down[b]
+            at = min(last - 1, (b + 1) * width - 1)
+            if count > peak[0]:
+                peak = (count, at)
+            if b % step == step - 1 or b == n - 1:
+                series.append((seconds(times(at)), count))
+        self.series = series
+        self.peak = {"count": peak[0], "time_s": seconds(times(peak[1])) if peak[0] else None}
+        self.final = final
 
     def cases(self) -> list[dict[str, Any]]:
         out = []
@@ -270,11 +275,6 @@ class Unseen:
                                        f" (offsets {listed(offsets)}; polls reached "
                                        f"{log.ok_max if log else 'nothing'})"})
         return out
-
-
-def _completed(k: KafkaOp) -> Any:
-    i = k.op.complete_index
-    return k.op.invoke_index if i is None else i
 
 
 CASES: Final[dict[str, Callable[[LogIndex], list[dict[str, Any]]]]] = {

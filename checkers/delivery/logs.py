@@ -30,7 +30,7 @@ class PartitionLog:
     """One partition: offset -> message, and the disagreements met while building it."""
 
     __slots__ = ("name", "at", "offset_of", "conflicts", "duplicates", "offsets", "writer",
-                 "failed", "ok_read", "ok_max", "ok_max_reader")
+                 "failed", "first_read", "ok_max", "ok_max_reader", "writerless", "blind_reads")
 
     def __init__(self, name: Any) -> None:
         self.name = name
@@ -41,9 +41,13 @@ class PartitionLog:
         self.offsets: list[int] = []  # sorted offsets with a message (after finish())
         self.writer: dict[Any, KafkaOp] = {}  # value -> the op that sent it (Jepsen's writer-of)
         self.failed: set[Any] = set()  # values only failed sends tried to write here
-        self.ok_read: set[Any] = set()  # values ok polls returned
+        # value -> the completion index of the first ok poll that returned it (so `v in
+        # first_read` is "some ok poll returned v")
+        self.first_read: dict[Any, int] = {}
         self.ok_max = -1  # the highest offset an ok poll returned
         self.ok_max_reader: KafkaOp | None = None
+        self.writerless: set[Any] = set()  # observed values no op sent (after finish())
+        self.blind_reads = 0  # polled records without an offset
 
     def observe(self, offset: int, value: Any) -> None:
         prev = self.at.get(offset, MISSING)
@@ -67,6 +71,18 @@ class PartitionLog:
 
     def finish(self) -> None:
         self.offsets = sorted(self.at)
+        observed = set(self.at.values())
+        for values in self.conflicts.values():
+            observed.update(values)
+        observed.difference_update(self.writer)
+        self.writerless = observed
+
+    @property
+    def clean(self) -> bool:
+        """Every observed offset holds one message, every message has a sender, every read an
+        offset: each read's position in the log is its offset's, and every message is on the
+        chain of ww edges."""
+        return not self.conflicts and not self.writerless and not self.blind_reads
 
     def index(self, offset: int) -> int:
         """The dense position of an observed offset."""
@@ -94,11 +110,13 @@ class LogIndex:
 
     def __init__(self, history: KafkaHistory) -> None:
         self.ops = history.ops
+        self.history = history
         self.logs: dict[Any, PartitionLog] = {}
         self.unplaced: dict[Any, KafkaOp] = {}  # value -> sender, partition unknown
         self.unplaced_failed: set[Any] = set()
         self.subscribes = any(k.mode == "subscribe" for k in history.ops)
         self.memo: dict[str, Any] = {}  # results several findings share (skips and inversions)
+        self.counts = {"sent_ok": 0, "sent_info": 0, "sent_fail": 0, "polled": 0}
         self._build()
 
     def log(self, name: Any) -> PartitionLog:
@@ -110,35 +128,46 @@ class LogIndex:
     def _build(self) -> None:
         doubtful: list[KafkaOp] = []  # info ops that sent with offsets: in the log if committed
         logs = self.logs
+        sent = {"ok": 0, "info": 0, "fail": 0}
+        polled = 0
         for k in self.ops:
             ok = k.type == OK
-            for name, pairs in k.reads:
-                log = logs.get(name)
-                if log is None:
-                    log = self.log(name)
-                at = log.at
-                if ok:
-                    ok_read = log.ok_read
-                    top = log.ok_max
-                    for pair in pairs:
-                        o = pair[0]
-                        v = pair[1]
-                        ok_read.add(v)
-                        if o is None:
-                            continue
-                        if o > top:
-                            top = o
-                            log.ok_max_reader = k
-                        if at.get(o, MISSING) != v:
-                            log.observe(o, v)
-                    log.ok_max = top
-                else:
-                    for pair in pairs:
-                        o = pair[0]
-                        if o is not None and at.get(o, MISSING) != pair[1]:
-                            log.observe(o, pair[1])
+            if k.reads:
+                done = k.op.complete_index
+                for name, pairs in k.reads:
+                    log = logs.get(name)
+                    if log is None:
+                        log = self.log(name)
+                    at = log.at
+                    if ok:
+                        polled += len(pairs)
+                        first_read = log.first_read
+                        top = log.ok_max
+                        for pair in pairs:
+                            o = pair[0]
+                            v = pair[1]
+                            seen = first_read.get(v)
+                            if seen is None or done < seen:
+                                first_read[v] = done
+                            if o is None:
+                                log.blind_reads += 1
+                                continue
+                            if o > top:
+                                top = o
+                                log.ok_max_reader = k
+                            if at.get(o, MISSING) != v:
+                                log.observe(o, v)
+                        log.ok_max = top
+                    else:
+                        for pair in pairs:
+                            o = pair[0]
+                            if o is None:
+                                log.blind_reads += 1
+                            elif at.get(o, MISSING) != pair[1]:
+                                log.observe(o, pair[1])
             if not k.sends:
                 continue
+            sent[k.type] += len(k.sends)
             failed = k.type == FAIL
             for name, o, v in k.sends:
                 if name is None:
@@ -163,8 +192,15 @@ class LogIndex:
                 for name, o, v in k.sends:
                     if name is not None and o is not None:
                         self.logs[name].observe(o, v)
+        unplaced = self.unplaced
         for log in logs.values():
             log.finish()
+            if unplaced and log.writerless:  # sent to an unknown partition: now it is known
+                for v in log.writerless & unplaced.keys():
+                    log.writer[v] = unplaced[v]
+                log.writerless.difference_update(unplaced)
+        self.counts = {"sent_ok": sent["ok"], "sent_info": sent["info"],
+                       "sent_fail": sent["fail"], "polled": polled}
 
     def committed(self, k: KafkaOp) -> bool:
         """Jepsen's must-have-committed: ok, or info and some message it sent was polled by an
@@ -175,11 +211,11 @@ class LogIndex:
             return False
         for name, _o, v in k.sends:
             if name is None:
-                if any(v in log.ok_read for log in self.logs.values()):
+                if any(v in log.first_read for log in self.logs.values()):
                     return True
             else:
                 log = self.logs.get(name)
-                if log is not None and v in log.ok_read:
+                if log is not None and v in log.first_read:
                     return True
         return False
 

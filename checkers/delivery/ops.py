@@ -127,11 +127,26 @@ class KafkaHistory:
     """The history's Kafka ops (invocation order), consumer crashes, and what else it held."""
 
     def __init__(self, ops: list[KafkaOp], crashes: list[Crash], other_ops: int,
-                 grouped: bool) -> None:
+                 grouped: bool, events: list[Any]) -> None:
         self.ops = ops
         self.crashes = crashes
         self.other_ops = other_ops
         self.grouped = grouped  # some op names its group (our workload), else one implicit group
+        self.events = events
+
+    def time_at(self, index: int) -> int | float:
+        """The time of the event with this index in the file (or the nearest before it)."""
+        events = self.events
+        if not events:
+            return 0
+        if 0 <= index < len(events) and events[index].index == index:
+            return events[index].time
+        found = 0
+        for e in events:  # indexes not 0, 1, 2, ...: the latest event at or before it
+            if e.index > index:
+                break
+            found = e.time
+        return found
 
 
 def log_name(key: Any, topic: Any = None) -> Any:
@@ -156,6 +171,19 @@ def read_kafka_history(history: History) -> KafkaHistory:
     other = 0
     for op in ops:
         f = op.f
+        value = op.value
+        if f == "send" and op.type == "ok" and type(value) is dict and not independent:
+            # the common op, an acknowledged send in our shape, read without the general path
+            p = value.get("partition")
+            o = value.get("offset")
+            v = value.get("value")
+            if type(p) is int and type(o) is int and o >= 0 and \
+                    (type(v) is int or type(v) is str) and "topic" not in value:
+                k = KafkaOp(len(out), op, "ok", None, op.process)
+                k.sends = ((p, o, v),)
+                k.raw = value
+                out.append(k)
+                continue
         if f not in KAFKA_FS and f not in CONSUMER_FS:
             other += 1
             continue
@@ -165,7 +193,6 @@ def read_kafka_history(history: History) -> KafkaHistory:
             group = NO_GROUP
         member = extra.get("member", op.process)
         k = KafkaOp(len(out), op, op.type, group, member)
-        value = op.value
         if op.type == "info" and op.complete_index is not None:
             value = completions.value(op)  # the completion may still say what happened
         if independent and op.key is not None:  # misread as jepsen.independent: undo it
@@ -184,7 +211,7 @@ def read_kafka_history(history: History) -> KafkaHistory:
         out.append(k)
     crashes.extend(_nemesis_crashes(history))
     crashes.sort(key=lambda c: c.time)
-    return KafkaHistory(out, crashes, other, grouped)
+    return KafkaHistory(out, crashes, other, grouped, history.events)
 
 
 def _when(op: Operation) -> int | float:

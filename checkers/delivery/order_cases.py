@@ -68,23 +68,32 @@ def _int_poll_cases(index: LogIndex, kind: str) -> list[dict[str, Any]]:
         for k in index.ops:
             if not k.reads:
                 continue
-            moved = {n for r in k.rebalances for n in r.logs}
+            moved = {n for r in k.rebalances for n in r.logs} if k.rebalances else ()
             last: dict[Any, tuple[Any, Any]] = {}
             for name, pairs in k.reads:
-                prev = last.get(name)
+                if not pairs:
+                    continue
+                prev = last.get(name) if len(k.reads) > 1 else None
+                po = pv = None
+                started = prev is not None
+                if started:
+                    po, pv = prev  # type: ignore[misc]
+                check = name not in moved
                 for pair in pairs:
-                    o, v = pair[0], pair[1]
-                    if prev is not None and name not in moved:
-                        d = _delta(index, name, prev[0], prev[1], o, v)
+                    o = pair[0]
+                    if started and check and not (o is not None and po is not None
+                                                  and o == po + 1):  # adjacent: the usual
+                        v = pair[1]
+                        d = _delta(index, name, po, pv, o, v)
                         if d != 1:
                             which = "skip" if d > 1 else "nonmonotonic"
-                            case = _case(index, which, name, prev, (o, v), d)
+                            case = _case(index, which, name, (po, pv), (o, v), d)
                             case["op"] = ref(k)
                             case["explanation"] = _int_sentence(k, "polled", which, case)
                             found[which].append(case)
-                    prev = (o, v)
-                if prev is not None:
-                    last[name] = prev
+                    po, pv = o, pair[1]
+                    started = True
+                last[name] = (po, pv)
     return found[kind]  # type: ignore[no-any-return]
 
 
@@ -250,16 +259,22 @@ def nonmonotonic_send_cases(index: LogIndex) -> list[dict[str, Any]]:
             continue
         if not k.sends:
             continue
-        firsts: dict[Any, tuple[Any, Any]] = {}
-        lasts: dict[Any, tuple[Any, Any]] = {}
-        for name, o, v in k.sends:
-            if name is not None:
-                firsts.setdefault(name, (o, v))
-                lasts[name] = (o, v)
+        if len(k.sends) == 1:  # the usual op: one message
+            name, o, v = k.sends[0]
+            if name is None:
+                continue
+            firsts = lasts = {name: (o, v)}
+        else:
+            firsts = {}
+            lasts = {}
+            for name, o, v in k.sends:
+                if name is not None:
+                    firsts.setdefault(name, (o, v))
+                    lasts[name] = (o, v)
         for name, (o, v) in firsts.items():
             prev = sent.get(name)
-            if prev is None:
-                continue
+            if prev is None or (o is not None and prev[1] is not None and o > prev[1]):
+                continue  # none before, or later in the log: the usual
             d = _delta(index, name, prev[1], prev[2], o, v)
             if d < 1:
                 case = _case(index, "nonmonotonic", name, (prev[1], prev[2]), (o, v), d)
