@@ -95,12 +95,12 @@ class KafkaGraph:
                 else:
                     top = -1
                     for pair in pairs:
-                        w = writer.get(pair[1])
-                        if w is None and unplaced:
-                            w = unplaced.get(pair[1])
-                        if w is not None and w is not k and w is not last:
-                            add(node_of[w.id], me, WR)
-                            last = w
+                        sender = writer.get(pair[1])
+                        if sender is None and unplaced:
+                            sender = unplaced.get(pair[1])
+                        if sender is not None and sender is not k and sender is not last:
+                            add(node_of[sender.id], me, WR)
+                            last = sender
                         if pair[0] is not None and pair[0] > top:
                             top = pair[0]
                 if rw_deps and top >= 0:

@@ -221,12 +221,14 @@ def _by_place(m: tuple[Any, int, Any, KafkaOp]) -> tuple[str, int]:
 
 def lost_message_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
     """Acknowledged messages the group never processed, though it went past them."""
-    return [_lost_case(g, *m, beyond=False) for m in _unprocessed(c.index, g)[0]]
+    return [_lost_case(g, name, o, v, sender, False)
+            for name, o, v, sender in _unprocessed(c.index, g)[0]]
 
 
 def unprocessed_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
     """Acknowledged messages past the last offset of its partition the group processed."""
-    return [_lost_case(g, *m, beyond=True) for m in _unprocessed(c.index, g)[1]]
+    return [_lost_case(g, name, o, v, sender, True)
+            for name, o, v, sender in _unprocessed(c.index, g)[1]]
 
 
 def _lost_case(g: Group, name: Any, o: int, v: Any, sender: KafkaOp,
@@ -350,8 +352,14 @@ def holdings(g: Group) -> dict[Any, list[Holding]]:
     open_: dict[tuple[Any, Any], Holding] = {}
     out: dict[Any, list[Holding]] = {}
     ends: dict[Any, tuple[int | float, str]] = {}
+    by_process: dict[Any, set[Any]] = {}
+    for k in g.ops:
+        by_process.setdefault(k.op.process, set()).add(k.member)
     for c in g.crashes:
-        for m in c.members | {k.member for k in g.ops if k.op.process in c.processes}:
+        named = set(c.members)
+        for p in c.processes:
+            named.update(by_process.get(p, ()))
+        for m in named:
             if m in g.members and c.time < ends.get(m, (math.inf, ""))[0]:
                 ends[m] = (c.time, f"its crash ({c.source})")
     for k in g.ops:
@@ -368,9 +376,9 @@ def holdings(g: Group) -> dict[Any, list[Holding]]:
                     h = open_[key] = Holding(member, name, r.time, f"assigned in {r.op.name}")
                     out.setdefault(name, []).append(h)
             elif r.kind in ("revoked", "lost"):
-                h = open_.pop(key, None)  # type: ignore[assignment]
-                if h is not None:
-                    h.end, h.ended = r.time, f"{r.kind} in {r.op.name}"
+                held = open_.pop(key, None)
+                if held is not None:
+                    held.end, held.ended = r.time, f"{r.kind} in {r.op.name}"
     for h in open_.values():
         stop, why = ends.get(h.member, (math.inf, ""))
         last = g.last_act.get(h.member, math.inf)

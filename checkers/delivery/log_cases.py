@@ -96,18 +96,18 @@ def g1a_cases(index: LogIndex) -> list[dict[str, Any]]:
             bad |= index.unplaced_failed.intersection(log.first_read)
         if bad:
             suspects[name] = bad
-    cases = []
+    cases: list[dict[str, Any]] = []
     if not suspects:
         return cases
     for k in index.ops:
         if k.type != "ok":
             continue
         for name, pairs in k.reads:
-            bad = suspects.get(name)
-            if not bad:
+            failed = suspects.get(name)
+            if not failed:
                 continue
             for o, v in pairs:
-                if v in bad:
+                if v in failed:
                     writer = index.writer_of(name, v)
                     cases.append({"partition": name, "value": v, "offset": o, "reader": ref(k),
                                   "writer": ref(writer) if writer is not None else None,
@@ -185,8 +185,8 @@ def precommitted_read_cases(index: LogIndex) -> list[dict[str, Any]]:
 
 def garbage_read_cases(index: LogIndex) -> list[dict[str, Any]]:
     """An ok poll returned a message that no op ever sent."""
-    cases = []
-    suspects = {}
+    cases: list[dict[str, Any]] = []
+    suspects: dict[Any, set[Any]] = {}
     for name, log in index.logs.items():
         unknown = log.first_read.keys() - log.writer.keys()
         unknown.difference_update(index.unplaced)

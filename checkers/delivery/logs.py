@@ -134,6 +134,8 @@ class LogIndex:
             ok = k.type == OK
             if k.reads:
                 done = k.op.complete_index
+                if done is None:
+                    done = k.op.invoke_index  # never completed: not ok, so never compared
                 for name, pairs in k.reads:
                     log = logs.get(name)
                     if log is None:

@@ -399,9 +399,9 @@ def _rebalances(k: KafkaOp, log: Any) -> tuple[Rebalance, ...]:
                 found = True
         if not found:
             keys = entry.get("keys") or ()
-            kind = entry.get("type") if entry.get("type") in ("assigned", "revoked", "lost") \
-                else "rebalance"
-            out.append(Rebalance(time, str(kind), tuple(log_name(p) for p in keys), k))
+            said = entry.get("type")
+            kind = str(said) if said in ("assigned", "revoked", "lost") else "rebalance"
+            out.append(Rebalance(time, kind, tuple(log_name(p) for p in keys), k))
     return tuple(out)
 
 

@@ -110,7 +110,7 @@ def _rows(index: LogIndex, spans: list[tuple[Any, int, int]]) -> dict[tuple[Any,
                 continue
             log = index.logs[name]
             where = o if o is not None else log.offset_of.get(v)
-            if inside(name, where):
+            if where is not None and inside(name, where):
                 sent = rows.setdefault((name, where), ([], []))[0]
                 if len(sent) < SENDERS_LISTED:
                     sent.append({"op": k.name, "type": k.type, "process": k.op.process,
