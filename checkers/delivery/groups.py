@@ -437,12 +437,12 @@ def missed_by_group_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
         for name, theirs in other.processed.items():
             if name not in g.logs:
                 continue
-            mine = g.processed.get(name, {})
             top = g.progress.get(name, -1)
             log = index.logs.get(name)
-            for v, k in theirs.items():
-                if v in mine or log is None:
-                    continue
+            if log is None:
+                continue
+            for v in theirs.keys() - g.processed.get(name, {}).keys():  # a set operation
+                k = theirs[v]
                 o = log.offset_of.get(v)
                 if o is None or o > top:
                     continue
