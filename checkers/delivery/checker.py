@@ -98,6 +98,8 @@ class DeliveryChecker:
                                   "messages": index.counts, "partitions": len(index.logs)}
         if kafka.other_ops:
             result["other_ops"] = kafka.other_ops
+        if not any(k.sends or k.reads for k in kafka.ops):
+            result["note"] = "no send, poll or txn operation sent or polled anything"
         found: dict[str, list[dict[str, Any]]] = {}
         for cases in (log_cases.CASES, order_cases.CASES):
             for kind, find in cases.items():
@@ -220,7 +222,7 @@ class DeliveryChecker:
                                 f"{', '.join(open_)}")
             return
         unjudged = [n for n, g in group_results.items() if g["promise"] is None]
-        if unjudged and len(unjudged) == len(group_results):
+        if unjudged and len(unjudged) == len(group_results) and "note" not in result:
             result["note"] = (f"consumer groups {', '.join(unjudged)} record no commit policy; "
                               f"pass delivery=at-least-once (or another promise) to judge them")
 

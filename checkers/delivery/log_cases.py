@@ -18,7 +18,7 @@ plain dict with an "explanation" sentence and references to the ops involved.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Final
+from typing import Any, Callable, Final, Iterator
 
 from checkers.delivery.evidence import listed, partition, ref, seconds
 from checkers.delivery.logs import LogIndex, PartitionLog
@@ -97,24 +97,30 @@ def g1a_cases(index: LogIndex) -> list[dict[str, Any]]:
         if bad:
             suspects[name] = bad
     cases: list[dict[str, Any]] = []
+    for k, name, o, v in _ok_reads_among(index, suspects):
+        writer = index.writer_of(name, v)
+        cases.append({"partition": name, "value": v, "offset": o, "reader": ref(k),
+                      "writer": ref(writer) if writer is not None else None,
+                      "explanation": f"{k.name} polled {v!r} at {partition(name)} offset {o}, "
+                                     f"but its send {writer.name if writer else ''} failed"})
+    return cases
+
+
+def _ok_reads_among(index: LogIndex, suspects: dict[Any, set[Any]]) -> Iterator[
+        tuple[KafkaOp, Any, Any, Any]]:
+    """(op, partition, offset, value) of every record an ok poll returned whose value is among
+    its partition's suspects."""
     if not suspects:
-        return cases
+        return
     for k in index.ops:
         if k.type != "ok":
             continue
         for name, pairs in k.reads:
-            failed = suspects.get(name)
-            if not failed:
-                continue
-            for o, v in pairs:
-                if v in failed:
-                    writer = index.writer_of(name, v)
-                    cases.append({"partition": name, "value": v, "offset": o, "reader": ref(k),
-                                  "writer": ref(writer) if writer is not None else None,
-                                  "explanation": f"{k.name} polled {v!r} at {partition(name)} "
-                                                 f"offset {o}, but its send "
-                                                 f"{writer.name if writer else ''} failed"})
-    return cases
+            bad = suspects.get(name)
+            if bad:
+                for o, v in pairs:
+                    if v in bad:
+                        yield k, name, o, v
 
 
 def lost_write_cases(index: LogIndex) -> list[dict[str, Any]]:
@@ -192,21 +198,14 @@ def garbage_read_cases(index: LogIndex) -> list[dict[str, Any]]:
         unknown.difference_update(index.unplaced)
         if unknown:
             suspects[name] = unknown
-    if not suspects:
-        return cases
-    for k in index.ops:
-        if k.type != "ok":
-            continue
-        for name, pairs in k.reads:
-            bad = suspects.get(name)
-            if not bad:
-                continue
-            for o, v in pairs:
-                if v in bad:
-                    bad.discard(v)  # one case per message
-                    cases.append({"partition": name, "value": v, "offset": o, "reader": ref(k),
-                                  "explanation": f"{k.name} polled {v!r} at {partition(name)} "
-                                                 f"offset {o}, which no op sent"})
+    told: set[tuple[Any, Any]] = set()
+    for k, name, o, v in _ok_reads_among(index, suspects):
+        if (name, v) in told:
+            continue  # one case per message
+        told.add((name, v))
+        cases.append({"partition": name, "value": v, "offset": o, "reader": ref(k),
+                      "explanation": f"{k.name} polled {v!r} at {partition(name)} offset {o}, "
+                                     f"which no op sent"})
     return cases
 
 

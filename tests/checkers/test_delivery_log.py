@@ -327,3 +327,10 @@ def test_jepsen_edn_whose_every_value_has_two_elements(tmp_path):
     r = DeliveryChecker().check(history)
     assert r["messages"]["sent_ok"] == 2 and r["messages"]["polled"] == 2
     assert r["anomaly_types"] == ["precommitted-read"]  # process 1 polled its own send of 2
+
+
+def test_a_history_without_kafka_ops_says_so(tmp_path):
+    from checkers.history import Event, History
+    r = DeliveryChecker().check(History([Event(0, 0, 0, "invoke", "write", 1),
+                                         Event(1, 5, 0, "ok", "write", 1)]))
+    assert r["valid"] is True and r["other_ops"] == 1 and "no send, poll" in r["note"]
