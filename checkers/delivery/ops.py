@@ -35,7 +35,9 @@ from checkers.history import History, HistoryError, Operation
 KAFKA_FS: Final = frozenset(("send", "poll", "txn"))
 MODE_FS: Final = frozenset(("subscribe", "assign"))
 CONSUMER_FS: Final = frozenset(("poll", "txn", "subscribe", "assign", "commit", "close", "crash"))
-NO_GROUP: Final = "default"  # the group of every consumer when the history names none
+# the group of every subscribed consumer when the history names none (Jepsen's); a consumer that
+# assigns itself partitions is in no group, and with neither subscribe nor assign, all are
+NO_GROUP: Final = "default"
 POLICIES: Final = ("before", "after", "auto", "txn")
 
 
@@ -166,6 +168,8 @@ def read_kafka_history(history: History) -> KafkaHistory:
     independent = bool(history.meta.get("independent"))
     completions = _Completions(history)
     grouped = any("group" in op.extra for op in ops if op.f in CONSUMER_FS)
+    modes = not grouped and any(op.f in MODE_FS for op in ops)
+    mode: dict[Any, str] = {}  # process -> subscribe | assign, as its last such op left it
     out: list[KafkaOp] = []
     crashes: list[Crash] = []
     other = 0
@@ -189,8 +193,11 @@ def read_kafka_history(history: History) -> KafkaHistory:
             continue
         extra = op.extra
         group = extra.get("group")
-        if group is None and not grouped and f in CONSUMER_FS:
-            group = NO_GROUP
+        if not grouped and f in CONSUMER_FS:
+            if f in MODE_FS and op.type != "fail":
+                mode[op.process] = f
+            if not modes or mode.get(op.process) == "subscribe":
+                group = NO_GROUP
         member = extra.get("member", op.process)
         k = KafkaOp(len(out), op, op.type, group, member)
         if op.type == "info" and op.complete_index is not None:

@@ -281,3 +281,20 @@ def test_options_are_checked(tmp_path):
         DeliveryChecker(rebalance_grace=-1)
     c = DeliveryChecker(**{"rebalance-grace": "1.5", "ww_deps": "false", "max_cases": "3"})
     assert (c.rebalance_grace, c.ww_deps, c.max_cases) == (1.5, False, 3)
+
+
+def test_jepsen_edn_lost_messages_judged_at_least_once(tmp_path):
+    # process 1 polls offset 0, dies in its next poll (which had moved the group past 1 and 2);
+    # process 2 resumes at 3; process 3, assigned (outside the group), reads everything
+    h = produced(Kafka(), [1, 2, 3, 4])
+    h.subscribe([0], process=1).poll({0: [(0, 1)]}, process=1)
+    h.poll({}, process=1, type="info")
+    h.crash(1)
+    h.subscribe([0], process=2).poll({0: [(3, 4)]}, process=2)
+    h.assign([0], process=3).poll({0: [(0, 1), (1, 2), (2, 3), (3, 4)]}, process=3)
+    r = check(h, tmp_path, "edn", delivery="at-least-once")
+    assert r["failing"] == []  # the log lost nothing
+    g = r["groups"]["default"]
+    assert g["members"] == 2 and g["failing"] == ["lost-message"]
+    lost = g["anomalies"]["lost-message"]
+    assert [c["offset"] for c in lost] == [1, 2] and lost[0]["cause"] == "crash"
