@@ -41,11 +41,12 @@ COMPILED = [
 # The search itself, in C (kernel.py feeds it); used only together with the compiled core.
 NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/_wgl.c"],
                           extra_compile_args=["-O2"])
-# The elle checker's strongly connected components and list-append loops, in C (each has a
-# Python twin that runs without it: checkers/elle/native.py).
-ELLE_SCC = Extension("checkers.elle._scc", ["checkers/elle/_scc.c"], extra_compile_args=["-O2"])
+# The elle checker's graph kernels and list-append loops, in C (each has a Python twin that runs
+# without it: checkers/elle/native.py).
+ELLE_GRAPH = Extension("checkers.elle._graph", ["checkers/elle/_graph.c"],
+                       depends=["checkers/elle/_edges.h"], extra_compile_args=["-O2"])
 ELLE_APPEND = Extension("checkers.elle._append", ["checkers/elle/_append.c"],
-                        extra_compile_args=["-O2"])
+                        depends=["checkers/elle/_edges.h"], extra_compile_args=["-O2"])
 
 
 class OptionalBuildExt(build_ext):
@@ -81,7 +82,7 @@ def compiled_extensions() -> list:
     try:
         # group_name: the shared library checkers/native.py looks for (SHARED)
         return mypycify(COMPILED, opt_level="3",
-                        group_name="splitbrain_checkers_core") + [NATIVE_SEARCH, ELLE_SCC, ELLE_APPEND]
+                        group_name="splitbrain_checkers_core") + [NATIVE_SEARCH, ELLE_GRAPH, ELLE_APPEND]
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"splitbrain: mypyc refused the checker core ({exc}); it stays pure Python",
               file=sys.stderr)

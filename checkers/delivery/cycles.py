@@ -25,7 +25,7 @@ from checkers.delivery.ops import KAFKA_FS, KafkaOp
 from checkers.elle.cycles import ComponentReport, search_graph
 from checkers.elle.explain import explain_cycle
 from checkers.elle.graph import KIND_NAMES, PROCESS, REALTIME, RW, WR, WW, DependencyGraph
-from checkers.elle.orders import add_process_edges, add_realtime_chain
+from checkers.elle.orders import add_order_edges
 from checkers.elle.transactions import Txn
 
 VARIANTS: Final = [0, PROCESS, PROCESS | REALTIME]
@@ -47,8 +47,7 @@ class KafkaGraph:
         if ww_deps:
             self._write_edges()
         self._read_edges(ww_deps, rw_deps)
-        add_process_edges(self.txns, self.graph)
-        add_realtime_chain(self.txns, self.graph)
+        add_order_edges(self.txns, self.graph, True, True)
 
     def _write_edges(self) -> None:
         add = self.graph.add

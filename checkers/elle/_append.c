@@ -2,11 +2,12 @@
  * ._place_reads and add_dependencies, over the same Python objects, giving the same results.
  *
  * scan(mops_per_txn, outcomes) -> (writer, intermediate, appended_after, failed_keys, longest,
- *     longest_reader, read_txn, read_key, read_value, multi_key_txns), or None when a
+ *     longest_reader, read_txn, read_key, read_value, rereads, read_then_append), or None when a
  *     transaction is anything but well formed (an unknown f, a duplicated append, a read that is
  *     not a list, an unhashable key): the Python code then runs and says what is wrong.
  *     outcomes: bytes, one per transaction: 0 ok, 1 info, 2 failed.
- * place_reads(longest, repeated, read_txn, read_key, read_value) -> (read_end, incompatible)
+ * place_reads(longest, repeated, intermediate, read_txn, read_key, read_value)
+ *     -> (read_end, incompatible, intermediate_reads)
  * dependencies(order, writer, outcomes, unread, repeated, read_txn, read_key, read_value,
  *     read_end, kinds) -> (src, dst, kind) as int32/int32/int8 bytes; kinds = (WW, WR, RW).
  *
@@ -17,6 +18,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "_edges.h"
 
 enum { OK = 0, INFO = 1, FAILED = 2 };
 
@@ -68,7 +71,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *writer = PyDict_New(), *intermediate = PyDict_New(), *after = PyDict_New();
     PyObject *failed_keys = PySet_New(NULL), *longest = PyDict_New(), *reader = PyDict_New();
     PyObject *read_txn = PyList_New(0), *read_key = PyList_New(0), *read_value = PyList_New(0);
-    PyObject *multi = PyList_New(0), *empty = PyList_New(0);
+    PyObject *rereads = PyList_New(0), *read_then_append = PyList_New(0);
+    PyObject *empty = PyList_New(0);
     PyObject *result = NULL;
     int malformed = 0;
     /* this transaction's appends so far: parallel arrays of key and latest element */
@@ -76,7 +80,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject **own_key = PyMem_Malloc(own_cap * sizeof(PyObject *));
     PyObject **own_value = PyMem_Malloc(own_cap * sizeof(PyObject *));
     if (!writer || !intermediate || !after || !failed_keys || !longest || !reader || !read_txn ||
-        !read_key || !read_value || !multi || !empty || !own_key || !own_value)
+        !read_key || !read_value || !rereads || !read_then_append || !empty || !own_key ||
+        !own_value)
         goto done;
     Py_ssize_t count = PyList_GET_SIZE(all_mops);
     if (outcomes.len != count) {
@@ -165,24 +170,32 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
         }
         if (!malformed && ok && n > 1) {
-            /* a key in more than one micro-op */
-            int repeats = 0;
-            for (Py_ssize_t i = 0; i < n && !repeats; i++) {
-                PyObject *ki = PyList_GET_ITEM(PyList_GET_ITEM(mops, i), 1);
-                for (Py_ssize_t j = i + 1; j < n; j++) {
-                    int same = PyObject_RichCompareBool(
-                        ki, PyList_GET_ITEM(PyList_GET_ITEM(mops, j), 1), Py_EQ);
+            /* a read of a key after an earlier micro-op on it; an append after a read of it */
+            int reread = 0, after_read = 0;
+            for (Py_ssize_t i = 1; i < n && !(reread && after_read); i++) {
+                PyObject *mi = PyList_GET_ITEM(mops, i);
+                PyObject *ki = PyList_GET_ITEM(mi, 1);
+                int read_i = mop_f(PyList_GET_ITEM(mi, 0)) == 'r';
+                for (Py_ssize_t j = 0; j < i; j++) {
+                    PyObject *mj = PyList_GET_ITEM(mops, j);
+                    int same = PyObject_RichCompareBool(PyList_GET_ITEM(mj, 1), ki, Py_EQ);
                     if (same < 0) { Py_DECREF(tid_obj); goto error_or_malformed; }
-                    if (same) { repeats = 1; break; }
+                    if (!same) continue;
+                    if (read_i) reread = 1;
+                    else if (mop_f(PyList_GET_ITEM(mj, 0)) == 'r') after_read = 1;
                 }
             }
-            if (repeats && PyList_Append(multi, tid_obj) < 0) { Py_DECREF(tid_obj); goto done; }
+            if ((reread && PyList_Append(rereads, tid_obj) < 0) ||
+                (after_read && PyList_Append(read_then_append, tid_obj) < 0)) {
+                Py_DECREF(tid_obj);
+                goto done;
+            }
         }
         Py_DECREF(tid_obj);
     }
     if (malformed) goto leave_to_python;
-    result = Py_BuildValue("(OOOOOOOOOO)", writer, intermediate, after, failed_keys, longest,
-                           reader, read_txn, read_key, read_value, multi);
+    result = Py_BuildValue("(OOOOOOOOOOO)", writer, intermediate, after, failed_keys, longest,
+                           reader, read_txn, read_key, read_value, rereads, read_then_append);
     goto done;
 error_or_malformed:
     /* unhashable keys and the like: Python reports them better */
@@ -203,7 +216,8 @@ done:
     Py_XDECREF(read_txn);
     Py_XDECREF(read_key);
     Py_XDECREF(read_value);
-    Py_XDECREF(multi);
+    Py_XDECREF(rereads);
+    Py_XDECREF(read_then_append);
     Py_XDECREF(empty);
     PyBuffer_Release(&outcomes);
     return result;
@@ -214,27 +228,46 @@ static int is_prefix(PyObject *v, PyObject *full) {
     if (v == full) return 1;
     Py_ssize_t n = PyList_GET_SIZE(v);
     if (n > PyList_GET_SIZE(full)) return 0;
+    PyObject **a = ((PyListObject *)v)->ob_item, **b = ((PyListObject *)full)->ob_item;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int same = PyObject_RichCompareBool(PyList_GET_ITEM(v, i), PyList_GET_ITEM(full, i), Py_EQ);
+        if (a[i] == b[i]) continue; /* the common case: the same (small int) object */
+        int same = PyObject_RichCompareBool(a[i], b[i], Py_EQ);
         if (same <= 0) return same;
     }
     return 1;
 }
 
 static PyObject *place_reads(PyObject *self, PyObject *args) {
-    PyObject *longest, *repeated, *read_txn, *read_key, *read_value;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!", &PyDict_Type, &longest, &PySet_Type, &repeated,
-                          &PyList_Type, &read_txn, &PyList_Type, &read_key, &PyList_Type,
-                          &read_value))
+    PyObject *longest, *repeated, *intermediate, *read_txn, *read_key, *read_value;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!", &PyDict_Type, &longest, &PySet_Type, &repeated,
+                          &PyDict_Type, &intermediate, &PyList_Type, &read_txn, &PyList_Type,
+                          &read_key, &PyList_Type, &read_value))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(read_value);
-    PyObject *ends = PyList_New(n), *incompatible = PyDict_New();
-    if (!ends || !incompatible) goto fail;
+    PyObject *ends = PyList_New(n), *incompatible = PyDict_New(), *suspects = PyList_New(0);
+    if (!ends || !incompatible || !suspects) goto fail;
+    int any_intermediate = PyDict_GET_SIZE(intermediate) > 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v = PyList_GET_ITEM(read_value, i);
         Py_ssize_t len = PyList_GET_SIZE(v), end = len;
         if (len) {
             PyObject *k = PyList_GET_ITEM(read_key, i);
+            if (any_intermediate) {
+                PyObject *middle = PyDict_GetItemWithError(intermediate, k);
+                if (!middle && PyErr_Occurred()) goto fail;
+                if (middle) {
+                    int in = PySet_Contains(middle, PyList_GET_ITEM(v, len - 1));
+                    if (in < 0) goto fail;
+                    if (in) {
+                        PyObject *at = PyLong_FromSsize_t(i);
+                        if (!at || PyList_Append(suspects, at) < 0) {
+                            Py_XDECREF(at);
+                            goto fail;
+                        }
+                        Py_DECREF(at);
+                    }
+                }
+            }
             PyObject *full = PyDict_GetItemWithError(longest, k);
             if (!full) {
                 if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "read of an unknown key");
@@ -270,43 +303,16 @@ static PyObject *place_reads(PyObject *self, PyObject *args) {
         if (!number) goto fail;
         PyList_SET_ITEM(ends, i, number);
     }
-    PyObject *result = PyTuple_Pack(2, ends, incompatible);
+    PyObject *result = PyTuple_Pack(3, ends, incompatible, suspects);
     Py_DECREF(ends);
     Py_DECREF(incompatible);
+    Py_DECREF(suspects);
     return result;
 fail:
     Py_XDECREF(ends);
     Py_XDECREF(incompatible);
+    Py_XDECREF(suspects);
     return NULL;
-}
-
-/* growable edge arrays */
-typedef struct {
-    int32_t *src, *dst;
-    int8_t *kind;
-    Py_ssize_t n, cap;
-} Edges;
-
-static int add_edge(Edges *e, long a, long b, int kind) {
-    if (e->n == e->cap) {
-        Py_ssize_t cap = e->cap ? e->cap * 2 : 1024;
-        int32_t *s = PyMem_Realloc(e->src, cap * sizeof(int32_t));
-        if (s) e->src = s;
-        int32_t *d = PyMem_Realloc(e->dst, cap * sizeof(int32_t));
-        if (d) e->dst = d;
-        int8_t *k = PyMem_Realloc(e->kind, cap * sizeof(int8_t));
-        if (k) e->kind = k;
-        if (!s || !d || !k) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        e->cap = cap;
-    }
-    e->src[e->n] = (int32_t)a;
-    e->dst[e->n] = (int32_t)b;
-    e->kind[e->n] = (int8_t)kind;
-    e->n++;
-    return 0;
 }
 
 /* writer of element e of key k (a dict e -> tid), or -1; -2 on error */
@@ -404,13 +410,9 @@ static PyObject *dependencies(PyObject *self, PyObject *args) {
     }
 #undef NODE
     if (PyErr_Occurred()) goto done;
-    result = Py_BuildValue("(y#y#y#)", (const char *)e.src, e.n * (Py_ssize_t)sizeof(int32_t),
-                           (const char *)e.dst, e.n * (Py_ssize_t)sizeof(int32_t),
-                           (const char *)e.kind, e.n);
+    result = edges_bytes(&e);
 done:
-    PyMem_Free(e.src);
-    PyMem_Free(e.dst);
-    PyMem_Free(e.kind);
+    edges_free(&e);
     PyBuffer_Release(&outcomes);
     return result;
 }

@@ -1,12 +1,14 @@
 """The `elle` checker: transactional anomalies and the consistency models they rule out.
 
     ElleChecker(consistency="strict-serializable", workload="auto", process=None,
-                realtime=None, wfr=True, cycle_search_timeout=10.0, max_cases=100)
+                realtime=None, wfr=True, sequential_keys=False, linearizable_keys=False,
+                cycle_search_timeout=10.0, max_cases=100)
         .check(history) -> {"valid", "not", "also_not", "anomaly_types", "anomalies", ...}
 
 Options arrive as keyword arguments from a checker spec ({"name": "elle", "consistency":
-"serializable"}), so from `--opt consistency=serializable` too: strings are parsed, and dashes
-may stand for underscores (`cycle-search-timeout=5`).
+"serializable"}), so from `--opt consistency=serializable` too: strings are parsed, dashes may
+stand for underscores (`cycle-search-timeout=5`), `elle.` may prefix a name, and names with
+another prefix (`workload.keys`) are someone else's and left alone.
 
 - consistency: the model the history must satisfy (consistency.MODELS); anomalies it allows are
   reported but do not make the history invalid.
@@ -15,6 +17,8 @@ may stand for underscores (`cycle-search-timeout=5`).
 - process / realtime: add session-order / real-time-order edges (default: when the model rules
   out the -process / -realtime anomalies those edges reveal).
 - wfr: rw-register only; infer that a transaction's write follows the version it read.
+- sequential_keys / linearizable_keys: rw-register only; the store promises each key is
+  sequentially consistent / linearizable, so versions follow session / real-time order.
 - cycle_search_timeout: seconds for the whole cycle search; what it did not finish is reported
   as undecided, and the verdict is unknown if the model needed it.
 - max_cases: examples kept per anomaly kind (counts are always complete).
@@ -23,7 +27,9 @@ The pipeline, one module each: transactions (history -> Txn list), list_append /
 (version orders, non-cycle anomalies, ww/wr/rw edges, their explanations), orders (process and
 real-time edges), graph (the edge arrays and their strongly connected components), cycles (the
 search inside components), anomalies (what a cycle is), consistency (the model lattice) and
-explain (cycles in words).
+explain (cycles in words). The hot loops of list_append, orders and graph have C twins
+(_append.c, _graph.c: checkers/elle/native.py picks them when built), which tests hold to the
+Python code's results.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from checkers.elle import consistency, list_append, rw_register
 from checkers.elle.cycles import search_graph, suffix
 from checkers.elle.explain import explain_cycle
 from checkers.elle.graph import KIND_NAMES, PROCESS, REALTIME, DependencyGraph
-from checkers.elle.orders import add_process_edges, add_realtime_chain
+from checkers.elle.orders import add_order_edges
 from checkers.elle.transactions import (FAIL, INFO, LIST_APPEND, OK, WORKLOAD_NAMES, Txn,
                                         TxnShapeError, detect_workload, transactions)
 from checkers.history import History, gc_paused
@@ -72,8 +78,8 @@ def _number(name: str, value: Any, kind: Callable[[Any], Any]) -> Any:
     return number
 
 
-OPTIONS: Final = ("consistency", "workload", "process", "realtime", "wfr",
-                  "cycle_search_timeout", "max_cases")
+OPTIONS: Final = ("consistency", "workload", "process", "realtime", "wfr", "sequential_keys",
+                  "linearizable_keys", "cycle_search_timeout", "max_cases")
 
 
 class ElleChecker:
@@ -83,7 +89,12 @@ class ElleChecker:
     name = "elle"
 
     def __init__(self, **options: Any) -> None:
-        given = {k.replace("-", "_"): v for k, v in options.items()}
+        given: dict[str, Any] = {}
+        for key, value in options.items():
+            owner, dot, name = str(key).replace("-", "_").rpartition(".")
+            if dot and owner not in ("elle", "checker"):
+                continue  # addressed to another part (workload.keys=...)
+            given[name] = value
         unknown = sorted(set(given) - set(OPTIONS))
         if unknown:
             raise OptionError(f"elle has no option {', '.join(unknown)}; options: "
@@ -107,6 +118,8 @@ class ElleChecker:
         self.wfr = _bool("wfr", given.get("wfr"))
         if self.wfr is None:
             self.wfr = True
+        self.sequential_keys = bool(_bool("sequential_keys", given.get("sequential_keys")))
+        self.linearizable_keys = bool(_bool("linearizable_keys", given.get("linearizable_keys")))
         timeout = given.get("cycle_search_timeout")
         self.timeout = DEFAULT_TIMEOUT_S if timeout is None else \
             _number("cycle_search_timeout", timeout, float)
@@ -134,7 +147,8 @@ class ElleChecker:
                 explain_data: Callable[[Txn, Txn, int], str | None] = \
                     lambda a, b, k: list_append.explain_edge(la_index, a, b, k)
             else:
-                rw_index = rw_register.RegisterIndex(txns, bool(self.wfr))
+                rw_index = rw_register.RegisterIndex(txns, bool(self.wfr), self.sequential_keys,
+                                                     self.linearizable_keys)
                 index = rw_index
                 cases = dict(rw_register.CASES)
                 add_dependencies = rw_register.add_dependencies
@@ -157,10 +171,7 @@ class ElleChecker:
 
         graph = DependencyGraph(len(txns))
         add_dependencies(index, graph)
-        if self.process:
-            add_process_edges(txns, graph)
-        if self.realtime:
-            add_realtime_chain(txns, graph)
+        add_order_edges(txns, graph, self.process, self.realtime)
         result["graph"] = {"edges": len(graph), **{
             name: graph.kind.count(kind) for kind, name in KIND_NAMES.items()
             if kind not in (REALTIME,) or self.realtime}}

@@ -20,14 +20,14 @@ The searches, in the order they run:
 
 Process and real-time variants run the same searches with those edges allowed; a kind found
 without them implies its variants (consistency.IMPLIES), so those are not searched again.
-Shortest: every path is a breadth-first shortest path from the edge it starts at, so each cycle
-is the shortest through that edge, as Elle's are (not necessarily the shortest in the component).
+Shortest: each cycle is the shortest through the edge it starts at (a breadth-first path back),
+and after the first one MORE_TRIES more edges are tried for a shorter one (searches cut at the
+best length so far): the shortest in a small component, a short one in a huge one.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -40,6 +40,7 @@ from checkers.elle.transactions import Txn
 
 CHECK_EVERY = 2048  # BFS steps between looks at the clock
 COMPONENTS_LISTED = 20  # components described one by one in the search's summary
+MORE_TRIES = 32  # edges tried for a shorter cycle after the first one found
 
 
 class SearchTimeout(Exception):
@@ -187,27 +188,58 @@ def label(mask: int, allowed: int) -> int:
 
 def _cycle_through(g: Any, adjacency: dict[int, list[tuple[int, int]]], allowed: int,
                    start: int, deadline: Deadline) -> list[tuple[int, int, int]] | None:
-    """A cycle of `allowed` edges through an edge of kind `start` (labelled so), if any: every
-    such edge inside a component of the filtered graph lies on one."""
+    """A short cycle of `allowed` edges through an edge of kind `start` (labelled so), if any:
+    every such edge inside a component of the filtered graph lies on one."""
     import networkx as nx  # type: ignore[import-untyped]
 
     view = nx.subgraph_view(g, filter_edge=lambda a, b: bool(g[a][b]["kinds"] & allowed))
-    for members in nx.strongly_connected_components(view):
-        deadline.check()
-        if len(members) < 2:
-            continue
-        for a in members:
-            for b, mask in adjacency[a]:
-                if mask & start and b in members:
-                    path = _shortest_path(adjacency, b, a, allowed, deadline)
-                    if path is not None:
-                        return [(a, b, start)] + path
-    return None
+
+    def candidates() -> Iterator[tuple[int, int]]:
+        for members in nx.strongly_connected_components(view):
+            if len(members) < 2:
+                continue
+            for a in members:
+                for b, mask in adjacency[a]:
+                    if mask & start and b in members:
+                        yield a, b
+
+    return _shortest_of(candidates(), start, lambda a, b, limit: _shortest_path(
+        adjacency, b, a, allowed, deadline, limit), deadline, 2)
+
+
+def _shortest_of(candidates: Iterator[tuple[int, int]], kind: int,
+                 close: Callable[[int, int, int | None], list[tuple[int, int, int]] | None],
+                 deadline: Deadline, floor: int) -> list[tuple[int, int, int]] | None:
+    """The shortest of the cycles that close candidate edges a -> b (labelled `kind`) with a
+    path close(a, b, limit) of at most `limit` steps: after the first cycle, MORE_TRIES more
+    candidates are tried, each search cut at the best length so far, unless the best is already
+    `floor` long (none shorter exists). A deadline met after the first cycle keeps it."""
+    best: list[tuple[int, int, int]] | None = None
+    tried_after = 0
+    for a, b in candidates:
+        try:
+            deadline.check()
+            path = close(a, b, None if best is None else len(best) - 2)
+        except SearchTimeout:
+            if best is None:
+                raise
+            return best
+        if path is not None and (best is None or len(path) + 1 < len(best)):
+            best = [(a, b, kind)] + path
+            if len(best) <= floor:
+                return best
+        if best is not None:
+            tried_after += 1
+            if tried_after >= MORE_TRIES:
+                break
+    return best
 
 
 def _shortest_path(adjacency: dict[int, list[tuple[int, int]]], source: int, target: int,
-                   allowed: int, deadline: Deadline) -> list[tuple[int, int, int]] | None:
-    """Breadth-first: the fewest `allowed` steps from source to target, labelled."""
+                   allowed: int, deadline: Deadline, limit: int | None = None) -> list[
+                       tuple[int, int, int]] | None:
+    """Breadth-first: the fewest `allowed` steps (at most `limit`) from source to target,
+    labelled."""
     if source == target:
         return []
 
@@ -216,28 +248,33 @@ def _shortest_path(adjacency: dict[int, list[tuple[int, int]]], source: int, tar
             if mask & allowed:
                 yield w, label(mask, allowed)
 
-    return _breadth_first(source, target, moves, deadline)
+    return _breadth_first(source, target, moves, deadline, limit)
 
 
 def _breadth_first(source: Any, target: Any, moves: Callable[[Any], Iterator[tuple[Any, int]]],
-                   deadline: Deadline) -> list[tuple[int, int, int]] | None:
-    """The fewest moves from state source to state target, as labelled transaction steps;
-    `moves(state)` gives (next state, label of the step)."""
+                   deadline: Deadline, limit: int | None = None) -> list[
+                       tuple[int, int, int]] | None:
+    """The fewest moves (at most `limit`) from state source to state target, as labelled
+    transaction steps; `moves(state)` gives (next state, label of the step)."""
     parent: dict[Any, tuple[Any, int]] = {source: (source, 0)}
-    queue = deque([source])
+    frontier = [source]
+    depth = 0
     steps = 0
-    while queue:
-        state = queue.popleft()
-        steps += 1
-        if steps % CHECK_EVERY == 0:
-            deadline.check()
-        for nxt, kind in moves(state):
-            if nxt in parent:
-                continue
-            parent[nxt] = (state, kind)
-            if nxt == target:
-                return _unwind(parent, source, target)
-            queue.append(nxt)
+    while frontier and (limit is None or depth < limit):
+        depth += 1
+        following = []
+        for state in frontier:
+            steps += 1
+            if steps % CHECK_EVERY == 0:
+                deadline.check()
+            for nxt, kind in moves(state):
+                if nxt in parent:
+                    continue
+                parent[nxt] = (state, kind)
+                if nxt == target:
+                    return _unwind(parent, source, target)
+                following.append(nxt)
+        frontier = following
     return None
 
 
@@ -279,12 +316,8 @@ def _g_single(g: Any, adjacency: dict[int, list[tuple[int, int]]],
               report: ComponentReport) -> list[tuple[int, int, int]] | None:
     """One rw edge a -> b closed by a path of ww, wr (and extra) edges from b back to a."""
     allowed = WW | WR | extras
-    for a, b in _candidates(g, rw_edges, allowed, report):
-        deadline.check()
-        path = _shortest_path(adjacency, b, a, allowed, deadline)
-        if path is not None:
-            return [(a, b, RW)] + path
-    return None
+    return _shortest_of(_candidates(g, rw_edges, allowed, report), RW, lambda a, b, limit:
+                        _shortest_path(adjacency, b, a, allowed, deadline, limit), deadline, 2)
 
 
 def _g_nonadjacent(g: Any, adjacency: dict[int, list[tuple[int, int]]],
@@ -303,12 +336,8 @@ def _g_nonadjacent(g: Any, adjacency: dict[int, list[tuple[int, int]]],
             if mask & RW and not after_rw:
                 yield (w, True), RW
 
-    for a, b in _candidates(g, rw_edges, allowed, report):
-        deadline.check()
-        path = _breadth_first((b, True), (a, False), moves, deadline)
-        if path is not None:
-            return [(a, b, RW)] + path
-    return None
+    return _shortest_of(_candidates(g, rw_edges, allowed, report), RW, lambda a, b, limit:
+                        _breadth_first((b, True), (a, False), moves, deadline, limit), deadline, 4)
 
 
 __all__ = ["CYCLE_KINDS", "ComponentReport", "Deadline", "FoundCycle", "SearchTimeout",

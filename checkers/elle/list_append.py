@@ -28,8 +28,8 @@ from typing import Any, Final
 
 from checkers.elle import native
 from checkers.elle.graph import RW, WR, WW, DependencyGraph
-from checkers.elle.transactions import (APPEND, FAIL, INFO, OK, READ, Txn, TxnShapeError,
-                                        future_read, op_ref, record_writer)
+from checkers.elle.transactions import (APPEND, FAIL, MIXED, OK, READ, Txn, TxnShapeError,
+                                        future_read, op_ref, outcome_codes, record_writer)
 
 MAX_CASES: Final = 100  # examples kept per anomaly kind (each result also gives the count)
 SHOWN: Final = 6  # elements shown at the end of a long list in words ("[.., 4, 5]")
@@ -41,9 +41,7 @@ class ListAppendIndex:
     def __init__(self, txns: list[Txn], use_c: bool = True) -> None:
         self.txns = txns
         self.failed = [t.type == FAIL for t in txns]  # by transaction id
-        # 0 ok, 1 info, 2 failed, by transaction id (for _append.c)
-        self.outcomes = bytes([2 if t.type == FAIL else 1 if t.type == INFO else 0
-                               for t in txns])
+        self.outcomes = outcome_codes(txns)  # for _append.c
         # the C twin of _scan, _place_reads and add_dependencies (checkers/elle/_append.c)
         self.c = native.extension("_append") if use_c else None
         # key -> element -> id of the transaction (ok, info or failed) that appended it
@@ -59,16 +57,18 @@ class ListAppendIndex:
         self.read_txn: list[int] = []
         self.read_key: list[Any] = []
         self.read_value: list[list[Any]] = []
-        # ids of committed transactions with a key in more than one micro-op: the only ones
-        # that can be internal, future-read or lost-update cases
-        self.multi_key_txns: list[int] = []
+        # ids of committed transactions that read a key after an earlier micro-op on it (the
+        # only ones that can be internal), and that append to a key after reading it (the only
+        # ones that can be future-read or lost-update cases)
+        self.rereads: list[int] = []
+        self.read_then_append: list[int] = []
         scanned = None if self.c is None else self.c.scan([t.mops for t in txns], self.outcomes)
         if scanned is None:  # no C, or something to complain about: Python says what
             self._scan()
         else:
             (self.writer, self.intermediate, self.appended_after, failed_keys, self.longest,
              self.longest_reader, self.read_txn, self.read_key, self.read_value,
-             self.multi_key_txns) = scanned
+             self.rereads, self.read_then_append) = scanned
             self.failed_keys = failed_keys
         # key -> the version order (the longest read, without repeated elements) and each
         # element's position in it
@@ -90,11 +90,14 @@ class ListAppendIndex:
         self.read_end: list[int] = []
         # key -> reads that are not prefixes of the version order: (reader id, the read)
         self.incompatible: dict[Any, list[tuple[int, list[Any]]]] = {}
+        # positions (in read_txn...) of the reads ending in an intermediate append: G1b suspects
+        self.intermediate_reads: list[int] = []
         if self.c is None:
             self._place_reads()
         else:
-            self.read_end, self.incompatible = self.c.place_reads(
-                self.longest, self.repeated, self.read_txn, self.read_key, self.read_value)
+            self.read_end, self.incompatible, self.intermediate_reads = self.c.place_reads(
+                self.longest, self.repeated, self.intermediate, self.read_txn, self.read_key,
+                self.read_value)
         # key -> ids of transactions (ok or info) whose appends to it no read shows
         self.unread: dict[Any, list[int]] = self._unread_appends()
 
@@ -125,7 +128,7 @@ class ListAppendIndex:
                             self.appended_after.setdefault(k, {})[v] = prev
                         own[k] = v
                 elif f != READ:
-                    raise TxnShapeError(f"{t.name}: {f!r} in a list-append history")
+                    raise TxnShapeError(MIXED)
                 elif ok:
                     if v is None:
                         v = _EMPTY
@@ -139,12 +142,29 @@ class ListAppendIndex:
                     if current is None or len(v) > len(current):
                         longest[k] = v
                         reader[k] = tid
-            if ok and len(mops) > 1 and len({m[1] for m in mops}) < len(mops):
-                self.multi_key_txns.append(tid)
+            if ok and len(mops) > 1:
+                self._note_candidates(tid, mops)
+
+    def _note_candidates(self, tid: int, mops: list[Any]) -> None:
+        touched: set[Any] = set()
+        read: set[Any] = set()
+        reread = appended_after_read = False
+        for mop in mops:
+            k = mop[1]
+            if mop[0] == READ:
+                reread = reread or k in touched
+                read.add(k)
+            else:
+                appended_after_read = appended_after_read or k in read
+            touched.add(k)
+        if reread:
+            self.rereads.append(tid)
+        if appended_after_read:
+            self.read_then_append.append(tid)
 
     def _place_reads(self) -> None:
-        longest, position, repeated = self.longest, self.position, self.repeated
-        incompatible = self.incompatible
+        longest, repeated = self.longest, self.repeated
+        incompatible, intermediate = self.incompatible, self.intermediate
         read_key, read_value = self.read_key, self.read_value
         ends = self.read_end
         for i in range(len(read_value)):
@@ -154,6 +174,9 @@ class ListAppendIndex:
                 ends.append(0)
                 continue
             k = read_key[i]
+            middle = intermediate.get(k)
+            if middle is not None and v[-1] in middle:
+                self.intermediate_reads.append(i)
             full = longest[k]
             if v is not full and v != full[:n]:
                 incompatible.setdefault(k, []).append((self.read_txn[i], v))
@@ -385,15 +408,10 @@ def g1b_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """Intermediate read: a committed read ends in an element that its appender followed with
     another append to the same key (so the reader saw a state inside that transaction)."""
     cases: list[dict[str, Any]] = []
-    intermediate = index.intermediate
-    if not intermediate:
-        return cases
     txns = index.txns
-    for i, k in enumerate(index.read_key):
-        middle = intermediate.get(k)
+    for i in index.intermediate_reads:
+        k = index.read_key[i]
         read = index.read_value[i]
-        if middle is None or not read or read[-1] not in middle:
-            continue
         last = read[-1]
         w = index.writer[k][last]
         t = txns[index.read_txn[i]]
@@ -442,7 +460,7 @@ def internal_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """A transaction inconsistent with itself: a read of a key that does not show what the
     transaction's own earlier reads and appends of that key say it must."""
     cases = []
-    for tid in index.multi_key_txns:
+    for tid in index.rereads:
         t = index.txns[tid]
         # key -> (known prefix? , expected list or expected suffix)
         expected: dict[Any, tuple[bool, list[Any]]] = {}
@@ -475,7 +493,7 @@ def internal_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
 def future_read_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """A read shows an element that the same transaction appends only later."""
     cases = []
-    for tid in index.multi_key_txns:
+    for tid in index.read_then_append:
         t = index.txns[tid]
         found = future_read(t, lambda read, v: v in read)
         if found is not None:
@@ -493,7 +511,7 @@ def lost_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     should have seen the other's append."""
     groups: dict[tuple[Any, Any], list[int]] = {}
     empty = object()
-    for tid in index.multi_key_txns:
+    for tid in index.read_then_append:
         t = index.txns[tid]
         read_at: dict[Any, Any] = {}  # key -> last element of its first read, before appends
         wrote: set[Any] = set()

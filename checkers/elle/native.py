@@ -1,4 +1,4 @@
-"""The elle checker's C extensions (_scc.c, _append.c), when they are built and current.
+"""The elle checker's C extensions (_graph.c, _append.c), when they are built and current.
 
 Each has a pure-Python twin that gives the same results (tests compare them): the C one is used
 unless it was not built, SPLITBRAIN_PURE_PYTHON=1 asks for Python, or its source is newer than
@@ -29,8 +29,8 @@ def _load(name: str) -> Any:
         module = importlib.import_module(f"checkers.elle.{name}")
     except ImportError:
         return None
-    source = Path(__file__).with_name(f"{name}.c")
-    built = Path(str(module.__file__))
-    if source.exists() and source.stat().st_mtime > built.stat().st_mtime:
-        return None
+    built = Path(str(module.__file__)).stat().st_mtime
+    for source in (Path(__file__).with_name(f"{name}.c"), Path(__file__).with_name("_edges.h")):
+        if source.exists() and source.stat().st_mtime > built:
+            return None
     return module

@@ -17,8 +17,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from checkers.elle import native
 from checkers.elle.graph import PROCESS, REALTIME, DependencyGraph
-from checkers.elle.transactions import FAIL, OK, Txn, seconds
+from checkers.elle.transactions import FAIL, OK, Txn, outcome_codes, seconds
+
+
+def add_order_edges(txns: list[Txn], graph: DependencyGraph, process: bool, realtime: bool,
+                    use_c: bool = True) -> None:
+    """Process edges (if asked), then the real-time chain (if asked): by _graph.c's
+    order_edges when it is built and the times are integers, else by the two functions below,
+    which it mirrors."""
+    kernel = native.extension("_graph") if use_c else None
+    found = None
+    if kernel is not None and (process or realtime):
+        outcomes = outcome_codes(txns)
+        ok_count = outcomes.count(0)
+        first = graph.nodes  # the time nodes, when asked for, are numbered from here
+        found = kernel.order_edges([t.op.start for t in txns],
+                                   [t.op.end if t.type == OK else 0 for t in txns],
+                                   [t.op.process for t in txns], outcomes, process, realtime,
+                                   first)
+        if found is not None and realtime:
+            graph.add_time_nodes(ok_count)
+    if found is None:  # no C, or times that are not 64-bit integers (another tool's floats)
+        if process:
+            add_process_edges(txns, graph)
+        if realtime:
+            add_realtime_chain(txns, graph)
+        return
+    src, dst, kind = found
+    graph.src.frombytes(src)
+    graph.dst.frombytes(dst)
+    graph.kind.frombytes(kind)
 
 
 def add_process_edges(txns: list[Txn], graph: DependencyGraph) -> None:

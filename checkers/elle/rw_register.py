@@ -11,6 +11,18 @@ does):
   every model from read committed up assumes; with wfr=false only the initial state orders
   versions.
 
+and, when the store promises it for single keys, from two more (Elle's options of those names,
+off by default):
+
+- `sequential_keys`: each key is sequentially consistent, so the versions of k one process
+  sees, transaction after transaction, never go back: the last version of k a committed
+  transaction saw or wrote precedes (or is) the first one the process's next committed
+  transaction that touches k sees or writes;
+- `linearizable_keys`: each key is linearizable, so the same holds between any two committed
+  transactions touching k, the first completed before the second was invoked.
+
+A version that would have to precede the initial state makes the key's order cyclic.
+
 A transaction's external read of k is its first read of k before it writes k; its external
 write is its last write of k (the earlier ones are intermediate: no one else may see them).
 
@@ -29,7 +41,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from checkers.elle.graph import RW, WR, WW, DependencyGraph, tarjan
-from checkers.elle.transactions import (FAIL, OK, READ, WRITE, Txn, TxnShapeError,
+from checkers.elle.orders import realtime_edges
+from checkers.elle.transactions import (FAIL, MIXED, OK, READ, WRITE, Txn, TxnShapeError,
                                         future_read, op_ref, record_writer)
 
 INITIAL: Final = None  # the version every key starts at
@@ -38,21 +51,31 @@ INITIAL: Final = None  # the version every key starts at
 class RegisterIndex:
     """What the history says about each key, computed once for all the functions below."""
 
-    def __init__(self, txns: list[Txn], wfr: bool = True) -> None:
+    def __init__(self, txns: list[Txn], wfr: bool = True, sequential_keys: bool = False,
+                 linearizable_keys: bool = False) -> None:
         self.txns = txns
         self.wfr = wfr
+        self.key_orders = sequential_keys or linearizable_keys
         self.writer: dict[Any, dict[Any, int]] = {}  # key -> value -> writer id (any outcome)
         self.intermediate: dict[Any, set[Any]] = {}  # key -> values overwritten in their txn
         self.readers: dict[Any, dict[Any, list[int]]] = {}  # key -> value -> external readers
         # key -> value -> values inferred to precede it (INITIAL left out: it precedes all)
         self.before: dict[Any, dict[Any, set[Any]]] = {}
+        # (key, v1, v2) -> why v1 precedes v2: ("wfr", txn, txn), ("process" or "realtime",
+        # the earlier txn, the later one); the first reason found is kept
+        self.why: dict[tuple[Any, Any, Any], tuple[str, int, int]] = {}
         self.failed_keys: set[Any] = set()
+        # per committed transaction: key -> (first version of it seen or written, last one)
+        self.versions: dict[int, dict[Any, tuple[Any, Any]]] = {}
         self._scan()
+        if sequential_keys:
+            self._order_by(self._session_pairs(), "process")
+        if linearizable_keys:
+            self._order_by(self._realtime_pairs(), "realtime")
         self.cyclic: dict[Any, list[Any]] = self._cyclic_keys()
 
     def _scan(self) -> None:
-        writer, intermediate, readers, before = (self.writer, self.intermediate, self.readers,
-                                                 self.before)
+        writer, intermediate, readers = self.writer, self.intermediate, self.readers
         for t in self.txns:
             tid = t.id
             ok = t.type == OK
@@ -91,11 +114,67 @@ class RegisterIndex:
                     else:
                         got.append(tid)
                 else:
-                    raise TxnShapeError(f"{t.name}: {f!r} in an rw-register history")
+                    raise TxnShapeError(MIXED)
             if self.wfr and ok and written is not None and external is not None:
                 for k, v2 in written.items():
                     if k in external and external[k] is not INITIAL:
-                        before.setdefault(k, {}).setdefault(v2, set()).add(external[k])
+                        self._precedes(k, external[k], v2, ("wfr", tid, tid))
+            if ok and self.key_orders:
+                self.versions[tid] = _seen_versions(t)
+
+    def _session_pairs(self) -> list[tuple[int, int, Any]]:
+        """(earlier, later, key): consecutive committed transactions of one process on a key."""
+        last: dict[tuple[Any, Any], int] = {}  # (process, key) -> its latest txn on the key
+        pairs: list[tuple[int, int, Any]] = []
+        for tid, per_key in self.versions.items():
+            process = self.txns[tid].op.process
+            for k in per_key:
+                prev = last.get((process, k))
+                if prev is not None:
+                    pairs.append((prev, tid, k))
+                last[(process, k)] = tid
+        return pairs
+
+    def _realtime_pairs(self) -> list[tuple[int, int, Any]]:
+        """(earlier, later, key): committed transactions on a key, the first completed before
+        the second began (enough pairs for the order to follow transitively)."""
+        on_key: dict[Any, list[Txn]] = {}
+        for tid, per_key in self.versions.items():
+            for k in per_key:
+                on_key.setdefault(k, []).append(self.txns[tid])
+        pairs: list[tuple[int, int, Any]] = []
+        for k, txns in on_key.items():
+            pairs.extend((a, b, k) for a, b in realtime_edges(txns))
+        return pairs
+
+    def _order_by(self, pairs: list[tuple[int, int, Any]], reason: str) -> None:
+        """The last version of k in the earlier transaction precedes the first in the later."""
+        for a, b, k in pairs:
+            v1 = self.versions[a][k][1]
+            v2 = self.versions[b][k][0]
+            if v1 != v2 and v1 is not INITIAL:
+                # v2 INITIAL: the key went back to its initial state, a cycle (_cyclic_keys)
+                self._precedes(k, v1, v2, (reason, a, b))
+
+    def _precedes(self, k: Any, v1: Any, v2: Any, why: tuple[str, int, int]) -> None:
+        self.before.setdefault(k, {}).setdefault(v2, set()).add(v1)
+        self.why.setdefault((k, v1, v2), why)
+
+    def because(self, k: Any, v1: Any, v2: Any) -> str:
+        """Why version v1 of k precedes v2, in words."""
+        if v1 is INITIAL:
+            return "the initial state precedes every write"
+        kind, a, b = self.why.get((k, v1, v2), ("?", -1, -1))
+        if kind == "wfr":
+            return f"{self.txns[a].name} read {v1!r} before writing {v2!r}"
+        if kind == "process":
+            return (f"{self.txns[a].name} saw {v1!r} and then {self.txns[b].name}, next on "
+                    f"process {self.txns[a].op.process}, saw {_shown(v2)} (key {k!r} is "
+                    f"sequentially consistent)")
+        if kind == "realtime":
+            return (f"{self.txns[a].name} saw {v1!r} and completed before {self.txns[b].name}, "
+                    f"which saw {_shown(v2)}, began (key {k!r} is linearizable)")
+        return f"{v1!r} was inferred to precede {v2!r}"
 
     def _cyclic_keys(self) -> dict[Any, list[Any]]:
         """key -> the values of one cycle in its inferred version order, for keys that have
@@ -105,6 +184,9 @@ class RegisterIndex:
         src: list[int] = []
         dst: list[int] = []
         for k, preds in self.before.items():
+            if INITIAL in preds:  # the initial state precedes every version, even these
+                preds = {**preds, **{v1: preds.get(v1, set()) | {INITIAL}
+                                     for v1 in preds[INITIAL]}}
             for v2, v1s in preds.items():
                 for v1 in v1s:
                     for version in ((k, v1), (k, v2)):
@@ -281,6 +363,20 @@ def lost_update_cases(index: RegisterIndex) -> list[dict[str, Any]]:
     return cases
 
 
+def _shown(v: Any) -> str:
+    return "the initial state" if v is INITIAL else repr(v)
+
+
+def _seen_versions(t: Txn) -> dict[Any, tuple[Any, Any]]:
+    """key -> (first, last) version of it that t read or wrote, in micro-op order."""
+    seen: dict[Any, tuple[Any, Any]] = {}
+    for mop in t.mops:
+        k, v = mop[1], mop[2]
+        first = seen.get(k)
+        seen[k] = (v if first is None else first[0], v)
+    return seen
+
+
 def _writes(t: Txn, k: Any) -> bool:
     return any(m[0] == WRITE and m[1] == k for m in t.mops)
 
@@ -292,12 +388,10 @@ def cyclic_version_cases(index: RegisterIndex) -> list[dict[str, Any]]:
         steps = []
         for i, v1 in enumerate(cycle):
             v2 = cycle[(i + 1) % len(cycle)]
-            w = index.writer[k].get(v2, -1)
-            who = index.txns[w].name if w >= 0 else "a transaction"
-            steps.append(f"{who} read {v1!r} and then wrote {v2!r}")
+            steps.append(f"{_shown(v1)} precedes {_shown(v2)}: {index.because(k, v1, v2)}")
         cases.append({"key": k, "cycle": list(cycle),
-                      "explanation": f"key {k!r}: " + "; ".join(steps) + ", so each version "
-                                     f"follows itself"})
+                      "explanation": f"key {k!r}: " + "; ".join(steps) + "; so each version "
+                                     "follows itself"})
     return cases
 
 
@@ -326,7 +420,7 @@ def explain_edge(index: RegisterIndex, a: Txn, b: Txn, kind: int) -> str | None:
             continue
         preds = index.before.get(k, {}).get(v2, set())
         for v1 in sorted(preds, key=repr):
-            because = f"{b.name} read {v1!r} before writing {v2!r}"
+            because = index.because(k, v1, v2)
             if kind == WW and index.node_writer(k, v1) == a.id:
                 return (f"{a.name} wrote key {k!r} = {v1!r} before {b.name} wrote {v2!r}, "
                         f"because {because}")

@@ -178,25 +178,28 @@ def freeze(x: Any) -> Any:
 
 
 def detect_workload(txns: list[Txn]) -> str:
-    """list-append when any micro-op appends, rw-register when any writes (both: an error);
-    with reads only, list-append when a read returned a list."""
-    appends = writes = lists = False
+    """list-append when the first write is an append, rw-register when it is a w (a history
+    with both is refused by the workload's own scan: MIXED); with reads only, list-append when
+    a read returned a list."""
+    lists = False
     for t in txns:
         for f, _k, v in t.mops:
             if f == APPEND:
-                appends = True
-            elif f == WRITE:
-                writes = True
-            elif type(v) is list:
+                return LIST_APPEND
+            if f == WRITE:
+                return RW_REGISTER
+            if type(v) is list:
                 lists = True
-        if appends and writes:
-            raise TxnShapeError("the history mixes appends and writes; check list-append and "
-                                "rw-register histories separately (option workload=...)")
-    if appends:
-        return LIST_APPEND
-    if writes:
-        return RW_REGISTER
     return LIST_APPEND if lists else RW_REGISTER
+
+
+MIXED: Final = ("the history mixes appends and writes; check list-append and rw-register "
+                "histories separately (option workload=...)")
+
+
+def outcome_codes(txns: list[Txn]) -> bytes:
+    """One byte per transaction, by id: 0 ok, 1 info, 2 failed (what the C kernels take)."""
+    return bytes([2 if t.type == FAIL else 1 if t.type == INFO else 0 for t in txns])
 
 
 def record_writer(writers: dict[Any, dict[Any, int]], t: Txn, k: Any, v: Any, txns: list[Txn],

@@ -223,6 +223,47 @@ def test_register_g1a_g1b_garbage_internal_future_lost_update():
     assert "lost-update" in r["anomaly_types"]
 
 
+def test_register_linearizable_keys_order_versions_by_real_time():
+    # x=1 then x=2, each completed before the next began; a later read of 1 went back in time
+    txns = (T(["w", "x", 1], start=0, end=10), T(["w", "x", 2], start=20, end=30),
+            T(["r", "x", 1], start=40, end=50))
+    assert check(*txns, consistency="serializable")["valid"] is True  # nothing orders 1 and 2
+    r = check(*txns, consistency="serializable", linearizable_keys=True)
+    assert r["valid"] is False and "cyclic-versions" in r["anomaly_types"]
+    assert "is linearizable" in r["anomalies"]["cyclic-versions"][0]["explanation"]
+    # a stale read of the initial state after a completed write: the key went back to it
+    r = check(T(["w", "x", 1], start=0, end=10), T(["r", "x", None], start=20, end=30),
+              consistency="serializable", linearizable_keys=True)
+    assert "cyclic-versions" in r["anomaly_types"]
+    # concurrent operations may see either order
+    assert check(T(["w", "x", 1], start=0, end=30), T(["w", "x", 2], start=5, end=35),
+                 T(["r", "x", 1], start=40, end=50), T(["r", "y", None], start=41, end=51),
+                 linearizable_keys=True, consistency="serializable")["valid"] is True
+
+
+def test_register_sequential_keys_order_versions_by_session():
+    # one process saw 2 and then 1; the other wrote 1 before 2 (it read 1 first)
+    txns = (T(["w", "x", 1]), T(["r", "x", 1], ["w", "x", 2]),
+            T(["r", "x", 2], process=9, start=5, end=1100), T(["r", "x", 1], process=9,
+                                                                start=1200, end=1300))
+    assert check(*txns, consistency="serializable")["valid"] is True
+    r = check(*txns, consistency="serializable", sequential_keys=True)
+    assert "cyclic-versions" in r["anomaly_types"]
+    assert "next on process 9" in r["anomalies"]["cyclic-versions"][0]["explanation"]
+
+
+def test_register_linearizable_keys_reveal_read_skew():
+    # x=1 completed before x=2 (with y=5) began, so 1 < 2; T2 saw x=1 but y=5: a G-single that
+    # without the option has no order of x's versions to stand on
+    txns = (T(["w", "x", 1], start=0, end=10), T(["w", "x", 2], ["w", "y", 5], start=20, end=30),
+            T(["r", "x", 1], ["r", "y", 5], start=15, end=50))
+    assert check(*txns, consistency="serializable")["valid"] is True
+    r = check(*txns, consistency="serializable", linearizable_keys=True)
+    assert r["anomaly_types"] == ["G-single"]
+    assert "completed before T3, which saw 2, began (key 'x' is linearizable)" in \
+        r["anomalies"]["G-single"][0]["explanation"]
+
+
 # -- valid histories -----------------------------------------------------------------------------
 
 def test_serial_list_append_history_is_strict_serializable():
@@ -302,6 +343,8 @@ def test_options_from_strings_as_the_cli_passes_them():
                        "realtime": "false", "max_cases": "3"})
     assert (c.consistency, c.timeout, c.realtime, c.max_cases) == ("serializable", 2.5, False, 3)
     assert ElleChecker(consistency="strong-serializable").consistency == "strict-serializable"
+    prefixed = ElleChecker(**{"elle.consistency": "read-committed", "workload.keys": "7"})
+    assert prefixed.consistency == "read-committed"
     for bad in ({"consistency": "linearizable"}, {"cycle_search_timeout": "soon"},
                 {"realtime": "maybe"}, {"colour": "red"}, {"workload": "bank"}):
         with pytest.raises(OptionError):

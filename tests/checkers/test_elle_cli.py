@@ -80,3 +80,25 @@ def test_malformed_transactions_are_unknown_not_a_traceback(tmp_path):
     assert p.returncode == 2, p.stdout + p.stderr
     assert "f must be r, append or w" in p.stdout
     assert "Traceback" not in p.stdout + p.stderr
+
+
+GENERATE = Path(__file__).resolve().parents[2] / "bench" / "elle" / "generate.py"
+
+
+def test_the_benchmark_generator_makes_histories_the_checker_agrees_with(tmp_path):
+    serial = tmp_path / "serial.jsonl"
+    subprocess.run([sys.executable, str(GENERATE), str(serial), "--txns", "400"], check=True,
+                   timeout=120)
+    assert ElleChecker().check(read_history(serial))["valid"] is True
+    edn = tmp_path / "serial.edn"
+    subprocess.run([sys.executable, str(GENERATE), str(edn), "--txns", "200", "--format", "edn"],
+                   check=True, timeout=120)
+    assert ElleChecker().check(read_history(edn))["valid"] is True
+    # generalized snapshot isolation: valid at snapshot-isolation, not strict-serializable
+    gsi = tmp_path / "gsi.jsonl"
+    subprocess.run([sys.executable, str(GENERATE), str(gsi), "--txns", "1500",
+                    "--snapshot-isolation", "--snapshot-lag", "50"], check=True, timeout=120)
+    history = read_history(gsi)
+    assert ElleChecker(consistency="snapshot-isolation").check(history)["valid"] is True
+    strict = ElleChecker().check(history)
+    assert strict["valid"] is False and "G2-item" in strict["anomaly_types"]

@@ -1,6 +1,6 @@
 """The elle checker's fast graph paths against networkx and against the definitions.
 
-- strongly connected components: the C Tarjan (_scc.c, when built) and the Python one
+- strongly connected components: the C Tarjan (_graph.c, when built) and the Python one
   (graph.tarjan) give networkx's components on random graphs;
 - real-time order: the chain of time nodes (whole graph) and the sparse edges (inside a
   component) both have exactly the reachability of the definition, "T1 completed before T2 was
@@ -23,7 +23,7 @@ from checkers.elle.anomalies import classify
 from checkers.elle.cycles import Deadline, search_component
 from checkers.elle.graph import (PROCESS, REALTIME, RW, WR, WW, DependencyGraph, component_graph,
                                  native_components, tarjan)
-from checkers.elle.orders import add_realtime_chain, realtime_edges
+from checkers.elle.orders import add_order_edges, add_realtime_chain, realtime_edges
 from checkers.elle.transactions import Txn
 from checkers.history import Operation
 
@@ -75,7 +75,7 @@ def make_txns(windows):
     """Txns from (outcome, start, end) triples (end None: info, never completed)."""
     txns = []
     for i, (outcome, start, end) in enumerate(windows):
-        op = Operation(i, i, "txn", None, None, outcome, [], [], start,
+        op = Operation(i, i % 3, "txn", None, None, outcome, [], [], start,
                        float("inf") if outcome == "info" else end, i, None)
         txns.append(Txn(i, op, outcome, []))
     return txns
@@ -103,6 +103,23 @@ def test_realtime_chain_has_exactly_the_real_time_order(rows):
     reach = {(a.id, b.id) for a in txns for b in txns
              if a.id != b.id and nx.has_path(g, a.id, b.id)}
     assert reach == definition(txns)
+
+
+@pytest.mark.skipif(native_components() is None, reason="the C graph kernels are not built")
+@settings(max_examples=300, deadline=None)
+@given(windows, st.lists(st.integers(0, 3), max_size=25), st.booleans(), st.booleans())
+def test_c_order_edges_equal_the_python_ones(rows, processes, process, realtime):
+    txns = make_txns(rows)
+    for t, p in zip(txns, processes):
+        t.op.process = p
+    if rows and processes and processes[0] == 3:  # float times: the Python twin runs
+        txns[0].op.start = float(txns[0].op.start) + 0.5
+    edges = {}
+    for use_c in (True, False):
+        graph = DependencyGraph(len(txns))
+        add_order_edges(txns, graph, process, realtime, use_c=use_c)
+        edges[use_c] = (graph.nodes, sorted(zip(graph.src, graph.dst, graph.kind)))
+    assert edges[True] == edges[False]
 
 
 @settings(max_examples=300, deadline=None)
@@ -156,3 +173,14 @@ def test_no_time_left_means_undecided_not_absent():
     assert not report.found and report.undecided
     report = search_component(component_graph(edges), [0], Deadline(None))
     assert set(report.found) == {"G-nonadjacent"}
+
+
+def test_the_shortest_cycle_of_a_small_component_is_reported():
+    # a six-step write cycle, and a two-step one inside it: the two-step one is the witness
+    ring = [(i, (i + 1) % 6, WW) for i in range(6)] + [(3, 2, WW)]
+    report = search_component(component_graph(ring), [0], Deadline(None))
+    assert len(report.found["G0"].steps) == 2
+    # the same for an rw edge closed by a long and by a short dependency path
+    edges = [(0, 1, RW)] + [(i, i + 1, WR) for i in range(1, 6)] + [(6, 0, WR), (1, 0, WR)]
+    report = search_component(component_graph(edges), [0], Deadline(None))
+    assert [k for _a, _b, k in report.found["G-single"].steps] == [RW, WR]

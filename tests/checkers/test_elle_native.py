@@ -17,8 +17,8 @@ pytestmark = pytest.mark.skipif(native.extension("_append") is None,
                                 reason="the C list-append loops are not built")
 
 FIELDS = ("writer", "intermediate", "appended_after", "failed_keys", "longest", "longest_reader",
-          "read_txn", "read_key", "read_value", "multi_key_txns", "order", "position",
-          "repeated", "read_end", "incompatible", "unread")
+          "read_txn", "read_key", "read_value", "rereads", "read_then_append", "order",
+          "position", "repeated", "read_end", "incompatible", "intermediate_reads", "unread")
 
 elements = st.integers(1, 6)
 mop = st.one_of(

@@ -143,6 +143,9 @@ def test_serial_list_append_executions_are_strict_serializable(txns):
 def test_serial_register_executions_are_strict_serializable(txns):
     r = check(txns)
     assert r["valid"] is True, r.get("reason") or r.get("error")
+    # such a store is linearizable per key too: ordering versions by it finds nothing either
+    r = check(txns, linearizable_keys=True, sequential_keys=True)
+    assert r["valid"] is True, r.get("reason") or r.get("error")
 
 
 @st.composite

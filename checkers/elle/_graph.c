@@ -1,4 +1,5 @@
-/* Strongly connected components of the elle checker's dependency graph, in C.
+/* The elle checker's graph kernels in C: strongly connected components, and the session and
+ * real-time order edges.
  *
  * components(nodes, src, dst) -> list of lists: every strongly connected component of more than
  * one node. src and dst are int32 buffers (array('i')) of equal length: edge i goes from src[i]
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "_edges.h"
 
 typedef int32_t i32;
 
@@ -146,15 +149,142 @@ done:
     return result;
 }
 
+/* order_edges(starts, ends, processes, outcomes, process, realtime, first_time_node)
+ *     -> (src, dst, kind) bytes, or None when a time is not a 64-bit integer
+ *
+ * checkers/elle/orders.py's add_process_edges (when `process`) and add_realtime_chain (when
+ * `realtime`, time nodes numbered from first_time_node), in that order, over each
+ * transaction's invocation and completion time (lists of ints; give 0 as the completion time
+ * of a transaction that is not ok: it is not read), process (a list) and outcome (bytes: 0 ok,
+ * 1 info, 2 failed). */
+
+typedef struct {
+    int64_t end;
+    Py_ssize_t id;
+} Done;
+
+static int by_end(const void *a, const void *b) {
+    const Done *x = a, *y = b;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+enum { PROCESS_KIND = 8, REALTIME_KIND = 16 };
+
+/* int64 copies of a list of ints; NULL without an exception when one is not an int that
+ * fits (the caller then leaves the work to Python) */
+static int64_t *int64s(PyObject *list, int *unfit) {
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    int64_t *out = PyMem_Malloc((n > 0 ? n : 1) * sizeof(int64_t));
+    if (!out) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyList_GET_ITEM(list, i);
+        int overflow = 0;
+        out[i] = PyLong_Check(x) ? PyLong_AsLongLongAndOverflow(x, &overflow) : 0;
+        if (!PyLong_Check(x) || overflow) {
+            PyMem_Free(out);
+            *unfit = 1;
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static PyObject *order_edges(PyObject *self, PyObject *args) {
+    PyObject *starts_list, *ends_list, *processes;
+    Py_buffer outcomes;
+    int want_process, want_realtime;
+    Py_ssize_t first;
+    if (!PyArg_ParseTuple(args, "O!O!O!y*ppn", &PyList_Type, &starts_list, &PyList_Type,
+                          &ends_list, &PyList_Type, &processes, &outcomes, &want_process,
+                          &want_realtime, &first))
+        return NULL;
+    const unsigned char *outcome = outcomes.buf;
+    Py_ssize_t n = outcomes.len;
+    Edges e = {NULL, NULL, NULL, 0, 0};
+    Done *done = NULL;
+    int64_t *starts = NULL, *ends = NULL;
+    PyObject *last = NULL, *result = NULL;
+    int unfit = 0;
+    if (PyList_GET_SIZE(starts_list) != n || PyList_GET_SIZE(ends_list) != n ||
+        PyList_GET_SIZE(processes) != n) {
+        PyErr_SetString(PyExc_ValueError, "one start, end, process and outcome per transaction");
+        goto done;
+    }
+    starts = int64s(starts_list, &unfit);
+    if (starts) ends = int64s(ends_list, &unfit);
+    if (!starts || !ends) {
+        if (unfit) {
+            Py_INCREF(Py_None);
+            result = Py_None;
+        }
+        goto done;
+    }
+    if (want_process) {
+        /* process -> id of its latest transaction that may have happened */
+        last = PyDict_New();
+        if (!last) goto done;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (outcome[i] == 2) continue;
+            PyObject *process = PyList_GET_ITEM(processes, i);
+            PyObject *prev = PyDict_GetItemWithError(last, process);
+            if (!prev && PyErr_Occurred()) goto done;
+            if (prev) {
+                Py_ssize_t p = PyLong_AsSsize_t(prev);
+                if (outcome[p] == 0 && add_edge(&e, p, i, PROCESS_KIND) < 0) goto done;
+            }
+            PyObject *id = PyLong_FromSsize_t(i);
+            int rc = id ? PyDict_SetItem(last, process, id) : -1;
+            Py_XDECREF(id);
+            if (rc < 0) goto done;
+        }
+    }
+    if (want_realtime) {
+        Py_ssize_t count = 0;
+        done = PyMem_Malloc((n > 0 ? n : 1) * sizeof(Done));
+        if (!done) { PyErr_NoMemory(); goto done; }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (outcome[i] != 0) continue;
+            done[count].end = ends[i];
+            done[count++].id = i;
+        }
+        qsort(done, count, sizeof(Done), by_end);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (add_edge(&e, done[i].id, first + i, REALTIME_KIND) < 0) goto done;
+            if (i && add_edge(&e, first + i - 1, first + i, REALTIME_KIND) < 0) goto done;
+        }
+        Py_ssize_t passed = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (outcome[i] == 2) continue;
+            while (passed < count && done[passed].end < starts[i]) passed++;
+            if (passed && add_edge(&e, first + passed - 1, i, REALTIME_KIND) < 0) goto done;
+        }
+    }
+    result = edges_bytes(&e);
+done:
+    Py_XDECREF(last);
+    PyMem_Free(done);
+    PyMem_Free(starts);
+    PyMem_Free(ends);
+    edges_free(&e);
+    PyBuffer_Release(&outcomes);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"components", components, METH_VARARGS,
      "components(nodes, src, dst) -> the strongly connected components of more than one node"},
+    {"order_edges", order_edges, METH_VARARGS,
+     "order_edges(starts, ends, processes, outcomes, process, realtime, first_time_node)"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scc",
-                                    "Tarjan's strongly connected components over int32 edge "
-                                    "arrays (checkers/elle/graph.py).",
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_graph",
+                                    "The elle checker's graph kernels (checkers/elle/graph.py, "
+                                    "orders.py).",
                                     -1, methods};
 
-PyMODINIT_FUNC PyInit__scc(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__graph(void) { return PyModule_Create(&module); }
