@@ -5,8 +5,9 @@ way etcd's own STM (clientv3/concurrency) runs one, optimistically:
 
 1. read every key the transaction touches, in one txn of ranges (one revision), with each key's
    mod_revision (0: absent);
-2. run the micro-ops against that snapshot here: reads see the snapshot and the transaction's
-   own earlier writes, an append extends the key's list, a write replaces the register;
+2. run the micro-ops against that snapshot here (systems/txn.py): reads see the snapshot and the
+   transaction's own earlier writes, an append extends the key's list, a write replaces the
+   register;
 3. commit in one txn that compares every touched key's mod_revision with what step 1 saw (a
    key that was absent must still be absent) and puts the final value of every written key.
 
@@ -29,9 +30,9 @@ from typing import Any
 from systems.base import ClusterContext, Completion, Invocation
 from systems.etcd.client import (EtcdError, EtcdHttp, NotSentError, _describe, _revision, b64,
                                  unb64)
+from systems.txn import COMMIT_ATTEMPTS, run_micro_ops, shape_problem, touched_keys
 
 KEY_PREFIX = "/txn/"
-COMMIT_ATTEMPTS = 5  # optimistic commits tried before answering fail
 
 
 class EtcdTxnClient:
@@ -52,17 +53,18 @@ class EtcdTxnClient:
     def invoke(self, op: Invocation) -> Completion:
         if self.http is None:
             return Completion.fail("client not opened")
-        problem = _shape_problem(op)
+        problem = shape_problem(op)
         if problem:
             return Completion.fail(problem)
         micro_ops = [list(m) for m in op.value]
-        keys = sorted({str(k) for _, k, _ in micro_ops})
+        keys = touched_keys(micro_ops)
         for _ in range(COMMIT_ATTEMPTS):
             try:
                 snapshot = self._read(keys)
             except (NotSentError, EtcdError, OSError, http.client.HTTPException, ValueError) as e:
                 return Completion.fail(f"reading the keys: {_describe(e)}")
-            done, writes = _run(micro_ops, {k: v for k, (v, _) in snapshot.items()})
+            done, writes = run_micro_ops(micro_ops, {k: v for k, (v, _) in snapshot.items()
+                                                     if v is not None})
             if not writes and all(f == "r" for f, _, _ in micro_ops):
                 # read-only: the snapshot was one linearizable read at one revision
                 return Completion.ok(done)
@@ -110,38 +112,6 @@ class EtcdTxnClient:
         http_, self.http = self.http, None
         if http_ is not None:
             http_.close()
-
-
-def _run(micro_ops: list[list[Any]], state: dict[str, Any]) -> tuple[list[list[Any]],
-                                                                      dict[str, Any]]:
-    """The micro-ops run against `state` (key text -> value): what they return, and the final
-    value of every key they wrote."""
-    state = dict(state)
-    writes: dict[str, Any] = {}
-    done: list[list[Any]] = []
-    for f, key, value in micro_ops:
-        k = str(key)
-        if f == "r":
-            current = state.get(k)
-            done.append([f, key, list(current) if isinstance(current, list) else current])
-            continue
-        if f == "append":
-            current = state.get(k)
-            state[k] = (current if isinstance(current, list) else []) + [value]
-        else:
-            state[k] = value
-        writes[k] = state[k]
-        done.append([f, key, value])
-    return done, writes
-
-
-def _shape_problem(op: Invocation) -> str | None:
-    if op.f != "txn" or not isinstance(op.value, (list, tuple)) or not op.value:
-        return f"the transaction client takes txn ops of micro-ops, not {op.f!r}"
-    for m in op.value:
-        if not (isinstance(m, (list, tuple)) and len(m) == 3 and m[0] in ("r", "w", "append")):
-            return f"micro-op {m!r} is not [r|w|append, key, value]"
-    return None
 
 
 __all__ = ["EtcdTxnClient"]

@@ -46,7 +46,7 @@ class ZooKeeper(OneDaemonPerNode):
     daemon_role = "server"
     daemon_log = "zookeeper.log"
     kept_files = (daemon_log, "conf/zoo.cfg")
-    workloads = ("register", "lock", "set")
+    workloads = ("register", "lock", "set", "wr", "append")
     bugs: dict[str, str] = {}
     node_counts = (3, 5)
     options = {
@@ -102,6 +102,9 @@ class ZooKeeper(OneDaemonPerNode):
             return ZkLockClient(self.connect_string, session_s, s["lock_wait_ms"] / 1000.0)
         if workload == "set":
             return ZkSetClient(self.connect_string, session_s)
+        if workload in ("wr", "append"):  # transactions, one multi each
+            from systems.zookeeper.transactions import ZkTxnClient
+            return ZkTxnClient(self.connect_string, session_s)
         raise ValueError(f"zookeeper supports the workloads {', '.join(self.workloads)}, "
                          f"not {workload!r}")
 

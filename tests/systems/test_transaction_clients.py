@@ -1,12 +1,14 @@
-"""The etcd transaction client's local half: micro-ops run against the snapshot it read (the
-commit that follows is compared against that snapshot's revisions; see the integration test)."""
+"""The transaction clients' local half (systems/txn.py): micro-ops run against the snapshot a
+client read (the commit that follows is guarded by that snapshot's versions; see the
+integration tests of etcd and ZooKeeper)."""
 
 from __future__ import annotations
 
 import pytest
 
 from systems.base import Invocation
-from systems.etcd.transactions import _run, _shape_problem
+from systems.txn import run_micro_ops as _run
+from systems.txn import shape_problem as _shape_problem
 
 
 def test_reads_see_the_snapshot_and_the_transactions_own_writes():
