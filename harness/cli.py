@@ -113,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="render report.html again from a run's files")
     report.add_argument("run_dir")
 
-    sub.add_parser("list", help="systems, workloads, nemeses, checkers, models and bugs")
+    listing = sub.add_parser("list", help="systems (and whether they are installed), workloads, "
+                                          "nemeses, environments, checkers, models and bugs")
+    listing.add_argument("--json", action="store_true",
+                         help="print it all as one JSON object instead of tables")
 
     sub.add_parser("clean", help="remove what runs killed with SIGKILL left behind (namespaces, "
                                  "bridges, firewall rules, delayers, node processes)")
@@ -300,46 +303,101 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # -- list -----------------------------------------------------------------------------------------
 
-def cmd_list() -> int:
+def catalogue() -> dict[str, Any]:
+    """Everything `splitbrain list` shows, as plain data (what `list --json` prints)."""
+    from checkers.registry import checker_names, model_names
+    from harness.envs import ENVIRONMENTS, default_environment
+    from harness.install import missing
+
+    systems = []
+    for name in registry.names("system"):
+        cls = registry.load("system", name)  # client libraries load only when a system is used
+        lacking = missing(name)
+        counts = getattr(cls, "node_counts", None)
+        systems.append({
+            "name": name, "workloads": list(getattr(cls, "workloads", ()) or ()),
+            "node_counts": list(counts) if counts else None,
+            "bugs": dict(getattr(cls, "bugs", {}) or {}),
+            "options": {k: {"default": o.default, "doc": o.doc,
+                            "choices": list(o.choices) if o.choices else None}
+                        for k, o in (getattr(cls, "options", {}) or {}).items()},
+            "installed": not lacking, "missing": lacking, "install": f"splitbrain install {name}"})
+    faults = []
+    for name in registry.names("nemesis"):
+        f = registry.load("nemesis", name)
+        faults.append({"name": name, "doc": f.doc, "default_target": f.default_target,
+                       "targets": [f.default_target] + [t for t in f.targets
+                                                        if t != f.default_target],
+                       "params": {k: {"default": p.default, "doc": p.doc}
+                                  for k, p in f.params.items()}})
+    return {
+        "systems": systems,
+        "workloads": [{"name": n, "description": getattr(registry.load("workload", n),
+                                                          "description", "")}
+                      for n in registry.names("workload")],
+        "nemeses": faults,
+        "environments": [{"name": n, "doc": e.doc, "default": n == default_environment()}
+                         for n, e in ENVIRONMENTS.items()],
+        "checkers": list(checker_names()),
+        "models": list(model_names()),
+    }
+
+
+def cmd_list(as_json: bool) -> int:
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
-    from checkers.registry import checker_names, model_names
-
+    data = catalogue()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
     console = Console()
-    systems = Table("system", "workloads", "bugs (--bug)", "options (--opt KEY=VALUE)",
-                    title="systems", title_justify="left")
-    for name in registry.names("system"):
-        cls = registry.load("system", name)
-        bugs = getattr(cls, "bugs", {}) or {}
-        options = getattr(cls, "options", {}) or {}
-        counts = getattr(cls, "node_counts", None)
-        systems.add_row(name + (f"\n(nodes: {', '.join(map(str, counts))})" if counts else ""),
-                        ", ".join(getattr(cls, "workloads", ()) or ()),
-                        "\n".join(f"{b}: {d}" for b, d in bugs.items()) or "-",
-                        "\n".join(f"{k}={o.default}: {o.doc}" for k, o in options.items()) or "-")
-    console.print(systems)
-    workloads = Table("workload", "description", title="workloads", title_justify="left")
-    for name in registry.names("workload"):
-        cls = registry.load("workload", name)
-        workloads.add_row(name, getattr(cls, "description", ""))
-    console.print(workloads)
-    faults = Table("fault", "targets (default first)", "parameters", "what it does",
-                   title="nemeses: FAULT[:TARGET][:key=value...]", title_justify="left")
-    for name in registry.names("nemesis"):
-        f = registry.load("nemesis", name)
-        targets = [f.default_target] + [t for t in f.targets if t != f.default_target]
-        params = "\n".join(f"{k}={p.default} ({p.doc})" for k, p in f.params.items())
-        faults.add_row(name, ", ".join(targets), params, f.doc)
-    console.print(faults)
-    from harness.envs import ENVIRONMENTS, default_environment
-    envs = Table("environment", "what it is", title=f"environments (--env; default here: "
-                 f"{default_environment()})", title_justify="left")
-    for name, env in ENVIRONMENTS.items():
-        envs.add_row(name, env.doc)
-    console.print(envs)
-    console.print("[bold]checkers[/bold]: " + ", ".join(checker_names()))
-    console.print("[bold]models[/bold]: " + ", ".join(model_names()))
+    piped = not console.is_terminal
+    if piped:
+        # Piped or redirected: never wrap or cut a cell, so every name can be copied or parsed.
+        console = Console(width=100_000)
+
+    def table(title: str, *columns: str) -> Table:
+        t = Table(title=title, title_justify="left")
+        for c in columns:
+            t.add_column(c, overflow="fold")  # on a narrow terminal: fold, never cut with "…"
+        return t
+
+    systems = table("systems", "system", "workloads", "bugs (--bug)", "options (--opt KEY=VALUE)",
+                    "installed")
+    for s in data["systems"]:
+        counts = s["node_counts"]
+        systems.add_row(s["name"] + (f"\n(nodes: {', '.join(map(str, counts))})" if counts else ""),
+                        ", ".join(s["workloads"]),
+                        "\n".join(f"{b}: {d}" for b, d in s["bugs"].items()) or "-",
+                        "\n".join(f"{k}={o['default']}: {o['doc']}"
+                                  for k, o in s["options"].items()) or "-",
+                        "yes" if s["installed"] else f"no: {s['install']}")
+    workloads = table("workloads", "workload", "description")
+    for w in data["workloads"]:
+        workloads.add_row(w["name"], w["description"])
+    faults = table("nemeses: FAULT[:TARGET][:key=value...]", "fault", "targets (default first)",
+                   "parameters", "what it does")
+    for f in data["nemeses"]:
+        faults.add_row(f["name"], ", ".join(f["targets"]),
+                       "\n".join(f"{k}={p['default']} ({p['doc']})" for k, p in f["params"].items()),
+                       f["doc"])
+    default = next(e["name"] for e in data["environments"] if e["default"])
+    envs = table(f"environments (--env; default here: {default})", "environment", "what it is")
+    for e in data["environments"]:
+        envs.add_row(e["name"], e["doc"])
+    parts = [systems, workloads, faults, envs,
+             "[bold]checkers[/bold] (--checker): " + ", ".join(data["checkers"]),
+             "[bold]models[/bold] (--model): " + ", ".join(data["models"])]
+    with console.capture() as captured:
+        for part in parts:
+            console.print(part)
+    text = captured.get()
+    if piped:  # a title is padded to its table's width
+        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    sys.stdout.write(text)
     return 0
 
 
@@ -387,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return cmd_report(args)
         if args.command == "list":
-            return cmd_list()
+            return cmd_list(args.json)
         if args.command == "clean":
             return cmd_clean()
         if args.command == "install":

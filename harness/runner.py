@@ -75,6 +75,7 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     env = make_environment(spec.env)  # an unknown environment is bad input, before anything starts
     check_environment(spec)
     system = registry.load("system", spec.system)()
+    _check_installed(spec)
     workload = registry.load("workload", spec.workload)()
     offered = getattr(system, "workloads", None)
     if offered is not None and spec.workload not in offered:
@@ -118,6 +119,17 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
     spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
     return Prepared(spec, system, workload, faults, generator)
+
+
+def _check_installed(spec: TestSpec) -> None:
+    """Refuse a system whose client library (or, for nodes on this machine, whose servers) is not
+    installed yet, with the command that installs it, before anything starts."""
+    from harness.install import missing
+
+    lacking = missing(spec.system, debian=spec.env != "ssh")  # ssh: the servers are the hosts'
+    if lacking:
+        raise UsageError(f"{spec.system} is not installed yet (missing {', '.join(lacking)}): "
+                         f"run `splitbrain install {spec.system}`")
 
 
 WORKLOAD_OPTION = "workload."  # --opt workload.KEY=VALUE goes to the workload, not the system
