@@ -194,11 +194,40 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                       f"{spec.nodes} nodes, {spec.concurrency} workers, {spec.time_limit:g} s, "
                       f"seed {spec.seed}" + (f", bugs {', '.join(spec.bugs)}" if spec.bugs else ""))
     outcome = execute(prepared, live)
+    if spec.nemesis:
+        print(f"  {'faults':<14} {describe_faults(outcome.results.get('faults') or {})}")
     _print_verdicts(outcome.results)
     word = VERDICT_WORDS.get(outcome.valid, "unknown")
     suffix = " (interrupted)" if outcome.interrupted else ""
-    print(f"{word}{suffix}: {outcome.run_dir / 'report.html'}")
+    print(f"{word}{suffix}: {_shown(outcome.run_dir / 'report.html')}")
     return outcome.exit_code
+
+
+def _shown(path: Any) -> str:
+    """A path as short as it can be said: relative to the working directory when inside it."""
+    import os
+
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def describe_faults(summary: dict[str, Any]) -> str:
+    """Which of the given faults ran and how often; why one that did not run did not."""
+    ran, planned = summary.get("ran", {}), summary.get("planned", {})
+    slots = sum(planned.values())
+    parts = []
+    for spec in summary.get("given", []):
+        n = ran.get(spec, 0)
+        if n:
+            parts.append(f"{spec} ran {n}x")
+        elif not planned.get(spec):
+            parts.append(f"{spec} did not run (the time limit left room for {slots} "
+                         f"fault{'s' if slots != 1 else ''})")
+        elif summary.get("skipped", {}).get(spec):
+            parts.append(f"{spec} did not run (nothing to target when it was due)")
+        else:
+            parts.append(f"{spec} did not run (the run ended before it was due)")
+    return ", ".join(parts) or "none"
 
 
 def _print_verdicts(results: dict[str, Any]) -> None:

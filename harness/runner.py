@@ -185,6 +185,7 @@ def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
     history = read_history_file(run_dir / "history.jsonl", "jsonl")
     results = run_checkers(history, list(spec.checkers))
     results["interrupted"] = run.interrupted
+    results["faults"] = run.fault_summary()
     results["run_dir"] = str(run_dir)
     if error is not None:
         results["error"] = str(error)
@@ -225,6 +226,9 @@ class _Run:
         self.main_scope = trio.CancelScope()
         self.heal_scope = trio.CancelScope()
         self.active: dict[int, _ActiveFault] = {}
+        # Per fault spec: how often it was applied, and how often it found nothing to target.
+        self.faults_ran: dict[str, int] = {}
+        self.faults_skipped: dict[str, int] = {}
         self.next_process = self.spec.concurrency
         # Abandoned calls keep their thread until their connection is closed under them.
         self.limiter = trio.CapacityLimiter(max(40, 4 * self.spec.concurrency))
@@ -418,6 +422,14 @@ class _Run:
 
     # -- nemesis -----------------------------------------------------------------------------
 
+    def fault_summary(self) -> dict[str, Any]:
+        """Which of the faults the run was given ran, and how often (results.json "faults")."""
+        given = [str(parse_fault(text)) for text in self.spec.nemesis]  # as the schedule names them
+        return {"given": given,
+                "planned": {g: sum(1 for i in self.spec.schedule if i["spec"] == g) for g in given},
+                "ran": {g: self.faults_ran.get(g, 0) for g in given},
+                "skipped": {g: n for g, n in self.faults_skipped.items() if n}}
+
     def _nemesis_state(self) -> str:
         if not self.spec.schedule:
             return "none"
@@ -456,6 +468,7 @@ class _Run:
                 # Nothing to target right now (no leader): recorded, and the schedule goes on.
                 self.writer.append("nemesis", "info", f"start-{item['fault']}",
                                    {**base, "targets": [], "skipped": str(e)})
+                self.faults_skipped[item["spec"]] = self.faults_skipped.get(item["spec"], 0) + 1
                 return
             value = {**base, "targets": targets, **shape}  # e.g. a partition's groups
             self.writer.append("nemesis", "invoke", f"start-{item['fault']}", value)
@@ -471,6 +484,7 @@ class _Run:
                                          f"to apply: {e}") from None
             self.writer.append("nemesis", "info", f"start-{item['fault']}",
                                {**value, **active.started})
+            self.faults_ran[item["spec"]] = self.faults_ran.get(item["spec"], 0) + 1
 
     async def _stop_fault(self, fault_id: int, wait_health: bool = True) -> None:
         active = self.active.get(fault_id)
