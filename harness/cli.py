@@ -9,6 +9,7 @@ goes to a file, not the terminal.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -236,6 +237,9 @@ def _print_verdicts(results: dict[str, Any]) -> None:
         print(f"  {name:<14} {word}{_first_finding(res)}")
 
 
+FINDING_CHARS = 200  # a verdict line's evidence: whole sentences up to this, at least one
+
+
 def _first_finding(res: dict[str, Any]) -> str:
     """One short line of evidence for an invalid or unknown verdict."""
     if res.get("valid") is True:
@@ -243,15 +247,32 @@ def _first_finding(res: dict[str, Any]) -> str:
     failures = res.get("failures") or []
     if failures:
         f = failures[0]
-        more = f" (+{len(failures) - 1} more keys)" if len(failures) > 1 else ""
+        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
         if not isinstance(f, dict):  # some checkers list their failures as sentences
-            return f": {str(f)[:200]}" + (f" (+{len(failures) - 1} more)" if len(failures) > 1 else "")
-        return f": key {f.get('key')!r}: {f.get('expected', '')}{more}"
+            return f": {shorten(str(f))}{more}"
+        finding = f"key {f.get('key')!r}: {f.get('expected', '')}"
+        return f": {shorten(finding)}{more.replace(' more', ' more keys')}"
     for field in ("error", "reason", "note", "problems"):
         if res.get(field):
             text = res[field] if isinstance(res[field], str) else str(res[field])
-            return f": {text[:200]}"
+            return f": {shorten(text)}"
     return ""
+
+
+def shorten(text: str, limit: int = FINDING_CHARS) -> str:
+    """`text` on one line, shortened to the whole sentences (or `;` clauses) that fit in `limit`
+    characters, and always at least the first one: never cut in the middle of one."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    # A sentence ends at ". " before a capital (so "e.g. value" and "12.5 s" stay whole) or at "; ".
+    pieces = re.split(r"(?<=\.)\s+(?=[A-Z])|(?<=;)\s+", text)
+    kept = pieces[0]
+    for piece in pieces[1:]:
+        if len(kept) + 1 + len(piece) > limit:
+            break
+        kept += " " + piece
+    return kept.rstrip(";") + " […]"
 
 
 # -- check ----------------------------------------------------------------------------------------
