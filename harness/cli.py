@@ -65,6 +65,8 @@ def _option(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.spec import TestSpec
+
     p = _Parser(prog="splitbrain", description="Jepsen-style correctness and chaos testing.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -72,47 +74,87 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("system", nargs="?", help="system under test (see `splitbrain list`)")
     run.add_argument("--from", dest="from_spec", metavar="TEST_JSON",
                      help="run the spec recorded in a run's test.json again")
-    run.add_argument("--workload", default=None)
-    run.add_argument("--nemesis", default=None,
-                     help="FAULT[:TARGET][:k=v...] separated by commas, or none")
-    run.add_argument("--nemesis-interval", type=_positive_float, default=None)
-    run.add_argument("--nodes", type=_positive_int, default=None)
-    run.add_argument("--concurrency", type=_positive_int, default=None)
-    run.add_argument("--time-limit", type=_positive_float, default=None)
-    run.add_argument("--rate", type=_positive_float, default=None)
-    run.add_argument("--op-timeout", type=_positive_float, default=None)
-    run.add_argument("--seed", type=int, default=None)
+    spec = TestSpec  # the defaults a run gets for what is not given
+    run.add_argument("--workload", default=None,
+                     help="what the clients do; the workloads, and which system offers which, are "
+                          "listed by `splitbrain list` (default: the system's first)")
+    run.add_argument("--nemesis", default=None, metavar="FAULT[:TARGET][:k=v...],...",
+                     help="faults to inject, comma-separated, or none; faults, targets and "
+                          "parameters are listed by `splitbrain list` and docs/nemesis.md "
+                          f"(default: {','.join(spec.nemesis)})")
+    run.add_argument("--nemesis-interval", type=_positive_float, default=None, metavar="S",
+                     help="seconds between faults: each gap is 0.5..1 x S "
+                          f"(default: {spec.nemesis_interval:g})")
+    run.add_argument("--nodes", type=_positive_int, default=None, metavar="N",
+                     help="cluster size; some systems take only certain sizes, listed by "
+                          f"`splitbrain list` (default: {spec.nodes}, or the system's only size; "
+                          "with --hosts: one per host)")
+    run.add_argument("--concurrency", type=_positive_int, default=None, metavar="N",
+                     help=f"client workers, spread over the nodes (default: {spec.concurrency})")
+    run.add_argument("--time-limit", type=_positive_float, default=None, metavar="S",
+                     help=f"seconds of the main phase, before heal and final reads "
+                          f"(default: {spec.time_limit:g})")
+    run.add_argument("--rate", type=_positive_float, default=None, metavar="OPS",
+                     help=f"operations per second over all workers (default: {spec.rate:g})")
+    run.add_argument("--op-timeout", type=_positive_float, default=None, metavar="S",
+                     help="seconds before an operation is recorded as info (unknown outcome) "
+                          f"(default: {spec.op_timeout:g})")
+    run.add_argument("--seed", type=int, default=None,
+                     help="fixes the fault schedule, the operations and their values "
+                          f"(default: {spec.seed})")
     run.add_argument("--env", default=None,
-                     help="where nodes run: netns (default as root on Linux), local, or ssh")
+                     help="where nodes run: netns (own network namespace per node), local "
+                          "(127.0.0.1) or ssh (--hosts); listed by `splitbrain list` (default: "
+                          "netns as root on Linux, else local)")
     run.add_argument("--nemesis-overlap", action="store_true", default=None,
                      help="let faults overlap (default: one at a time)")
-    run.add_argument("--subnet", default=None,
+    run.add_argument("--subnet", default=None, metavar="CIDR",
                      help="env netns: the lab's private IPv4 subnet (default: a free 10.77.X.0/24)")
     run.add_argument("--hosts", type=_host_list, default=None, metavar="H1,H2,...",
-                     help="env ssh: one host per node")
-    run.add_argument("--ssh-user", default=None, help="env ssh: login user (default root)")
-    run.add_argument("--ssh-key", default=None, metavar="PATH", help="env ssh: private key")
-    run.add_argument("--ssh-port", type=_positive_int, default=None, help="env ssh: port (22)")
+                     help="env ssh: one host per node (default: none; implies --env ssh)")
+    run.add_argument("--ssh-user", default=None,
+                     help=f"env ssh: login user, sudo when not root (default: {spec.ssh_user})")
+    run.add_argument("--ssh-key", default=None, metavar="PATH",
+                     help="env ssh: private key (default: the keys in ~/.ssh)")
+    run.add_argument("--ssh-port", type=_positive_int, default=None,
+                     help=f"env ssh: port (default: {spec.ssh_port})")
     run.add_argument("--accept-new-host-keys", action="store_true", default=None,
-                     help="env ssh: trust and save host keys not yet in known_hosts")
-    run.add_argument("--bug", action="append", default=None, help="switch on a system's bug")
-    run.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE")
-    run.add_argument("--store", default=None, help="run store directory (default: store)")
-    run.add_argument("--name", default=None)
-    run.add_argument("--quiet", action="store_true", help="no live progress")
+                     help="env ssh: trust and save host keys not yet in known_hosts "
+                          "(default: refuse them)")
+    run.add_argument("--bug", action="append", default=None, metavar="BUG",
+                     help="switch on one of the system's bugs, repeatable; each system's bugs are "
+                          "listed by `splitbrain list` (default: none)")
+    run.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE",
+                     help="a system option, or workload.KEY=VALUE for the workload, repeatable; "
+                          "each system's options and defaults are listed by `splitbrain list`")
+    run.add_argument("--store", default=None, metavar="DIR",
+                     help=f"where runs are recorded, as DIR/NAME/TIMESTAMP/ (default: "
+                          f"{spec.store}, in the working directory)")
+    run.add_argument("--name", default=None,
+                     help="the run's directory name in the store (default: SYSTEM-WORKLOAD[-BUGS])")
+    run.add_argument("--quiet", action="store_true",
+                     help="no live progress on stderr (default: show it)")
 
     check = sub.add_parser("check", help="check recorded histories offline")
-    check.add_argument("histories", nargs="+", metavar="HISTORY")
-    check.add_argument("--checker", action="append", default=[])
-    check.add_argument("--model", default=None, help="run the linearizability check with MODEL")
-    check.add_argument("--format", default="auto")
+    check.add_argument("histories", nargs="+", metavar="HISTORY", help="history files to check")
+    check.add_argument("--checker", action="append", default=[],
+                       help="a checker to run, repeatable; listed by `splitbrain list` (default: "
+                            "the checkers the test.json beside the history names)")
+    check.add_argument("--model", default=None,
+                       help="run the linearizability check with MODEL; listed by `splitbrain list` "
+                            "(default: none)")
+    check.add_argument("--format", default="auto",
+                       help="the history format: auto (told from the content) or one listed by "
+                            "`splitbrain list` (default: auto)")
     check.add_argument("--timeout", type=_positive_float, default=None,
-                       help="seconds for the linearizability search (then: unknown)")
+                       help="seconds for the linearizability search, then: unknown (default: no "
+                            "limit)")
     check.add_argument("--no-split", action="store_true",
-                       help="check the history as one object, not per key")
+                       help="check the history as one object, not per key (default: per key)")
 
     report = sub.add_parser("report", help="render report.html again from a run's files")
-    report.add_argument("run_dir")
+    report.add_argument("run_dir", metavar="RUN_DIR",
+                        help="a run directory, a file in it, or a store (its latest run)")
 
     listing = sub.add_parser("list", help="systems (and whether they are installed), workloads, "
                                           "nemeses, environments, checkers, models and bugs")
@@ -123,13 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
                                  "bridges, firewall rules, delayers, node processes)")
 
     install = sub.add_parser("install", help="install what systems or the test suite need")
-    install.add_argument("targets", nargs="+", metavar="TARGET", help="a system name, or tests")
+    install.add_argument("targets", nargs="+", metavar="TARGET",
+                         help="a system (as `splitbrain list` shows them), lab (every fault's "
+                              "tools) or tests (everything the test suite needs)")
     install.add_argument("--hosts", type=_host_list, default=None, metavar="H1,H2,...",
-                         help="install on these SSH hosts too (the nodes of --env ssh)")
-    install.add_argument("--ssh-user", default="root")
-    install.add_argument("--ssh-key", default=None, metavar="PATH")
-    install.add_argument("--ssh-port", type=_positive_int, default=22)
-    install.add_argument("--accept-new-host-keys", action="store_true")
+                         help="install on these SSH hosts too, the nodes of --env ssh (default: "
+                              "this machine only)")
+    install.add_argument("--ssh-user", default="root",
+                         help="with --hosts: login user, sudo when not root (default: root)")
+    install.add_argument("--ssh-key", default=None, metavar="PATH",
+                         help="with --hosts: private key (default: the keys in ~/.ssh)")
+    install.add_argument("--ssh-port", type=_positive_int, default=22,
+                         help="with --hosts: port (default: 22)")
+    install.add_argument("--accept-new-host-keys", action="store_true",
+                         help="with --hosts: trust and save host keys not yet in known_hosts "
+                              "(default: refuse them)")
     return p
 
 
@@ -355,6 +405,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def catalogue() -> dict[str, Any]:
     """Everything `splitbrain list` shows, as plain data (what `list --json` prints)."""
+    from checkers.formats import FORMATS
     from checkers.registry import checker_names, model_names
     from harness.envs import ENVIRONMENTS, default_environment
     from harness.install import missing
@@ -390,6 +441,7 @@ def catalogue() -> dict[str, Any]:
                          for n, e in ENVIRONMENTS.items()],
         "checkers": list(checker_names()),
         "models": list(model_names()),
+        "formats": list(FORMATS),
     }
 
 
@@ -440,7 +492,8 @@ def cmd_list(as_json: bool) -> int:
         envs.add_row(e["name"], e["doc"])
     parts = [systems, workloads, faults, envs,
              "[bold]checkers[/bold] (--checker): " + ", ".join(data["checkers"]),
-             "[bold]models[/bold] (--model): " + ", ".join(data["models"])]
+             "[bold]models[/bold] (--model): " + ", ".join(data["models"]),
+             "[bold]history formats[/bold] (check --format): " + ", ".join(data["formats"])]
     with console.capture() as captured:
         for part in parts:
             console.print(part)

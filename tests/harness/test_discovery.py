@@ -109,11 +109,13 @@ def test_list_prints_cells_whole_when_piped(tmp_path):
 
 def test_list_json_has_every_section():
     data = cli.catalogue()
-    assert set(data) == {"systems", "workloads", "nemeses", "environments", "checkers", "models"}
+    assert set(data) == {"systems", "workloads", "nemeses", "environments", "checkers", "models",
+                         "formats"}
     assert {f["name"] for f in data["nemeses"]} == set(registry.names("nemesis"))
     assert {w["name"] for w in data["workloads"]} == set(registry.names("workload"))
     assert sum(e["default"] for e in data["environments"]) == 1
     assert "linearizable" in data["checkers"] and "cas-register" in data["models"]
+    assert "auto" in data["formats"] and "jepsen-edn" in data["formats"]
     json.dumps(data)  # plain data throughout
 
 
