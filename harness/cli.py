@@ -86,9 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds between faults: each gap is 0.5..1 x S "
                           f"(default: {spec.nemesis_interval:g})")
     run.add_argument("--nodes", type=_positive_int, default=None, metavar="N",
-                     help="cluster size; some systems take only certain sizes, listed by "
-                          f"`splitbrain list` (default: {spec.nodes}, or the system's only size; "
-                          "with --hosts: one per host)")
+                     help="cluster size; systems that take only certain sizes list them in "
+                          f"`splitbrain list` (default: {spec.nodes}; with --hosts: one per host)")
     run.add_argument("--concurrency", type=_positive_int, default=None, metavar="N",
                      help=f"client workers, spread over the nodes (default: {spec.concurrency})")
     run.add_argument("--time-limit", type=_positive_float, default=None, metavar="S",

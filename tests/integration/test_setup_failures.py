@@ -1,4 +1,5 @@
-"""Setup that cannot succeed: one clear line naming what to do, exit 255, nothing left running.
+"""Setup that cannot succeed: one clear line naming what to do, exit 255 (254 for a system not
+installed yet, refused before it starts), nothing left running.
 
 (A port already taken: tests/integration/test_redis.py and tests/systems/test_raftkv_cluster.py;
 a cluster whose nodes never answer: tests/integration/test_external.py.)
@@ -30,16 +31,17 @@ def test_a_failed_install_is_one_line_and_255(tmp_path):
     assert "install" in lines[0] and str(blocker) in lines[0]
 
 
-def test_a_system_that_is_not_installed_says_what_to_run(sb, tmp_path):
+def test_a_system_that_is_not_installed_is_refused_before_anything_starts(sb, tmp_path):
+    """Kafka's broker jars missing (an empty cache): refused as not installed yet, one line
+    naming the command that installs it, exit 254, before a run directory or process exists."""
     empty = tmp_path / "empty-cache"
     empty.mkdir()
     p = subprocess.run(sb.argv("run", "kafka", "--env", "local", "--time-limit", "5",
                                "--store", str(sb.store), "--quiet"),
                        capture_output=True, text=True, timeout=300, cwd=PROJECT,
                        env={**os.environ, "SPLITBRAIN_CACHE": str(empty)})
-    assert p.returncode == 255, p.stdout + p.stderr
+    assert p.returncode == 254, p.stdout + p.stderr
     lines = [x for x in p.stderr.strip().splitlines() if x.strip()]
     assert len(lines) == 1 and "Traceback" not in p.stderr
-    assert "splitbrain install kafka" in lines[0]
-    # The run is still recorded and checkable, and the fixture finds no process left.
-    assert (sb.latest / "test.json").exists() and (sb.latest / "results.json").exists()
+    assert "kafka_2.13-3.9.1" in lines[0] and "run `splitbrain install kafka`" in lines[0]
+    assert not sb.store.exists()
