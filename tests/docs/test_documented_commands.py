@@ -286,9 +286,17 @@ def test_synopsis_names_real_subcommands_and_options(cmd):
 # -- running --------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """The reader's own directory: outside the checkout, with the default store."""
-    return tmp_path_factory.mktemp("reader")
+def workdirs(tmp_path_factory):
+    """The reader's own directory for each document: outside the checkout, with the default
+    store, so `store/latest` is the last run that document showed."""
+    made: dict[str, Path] = {}
+
+    def workdir(document: str) -> Path:
+        if document not in made:
+            made[document] = tmp_path_factory.mktemp(Path(document).stem)
+        return made[document]
+
+    return workdir
 
 
 def _write_shown_files(cmd: DocCommand, where: Path) -> None:
@@ -356,8 +364,9 @@ RUNNABLE = [pytest.param(c, marks=_marks(c), id=f"{c.where[0]} {c.text[:80]}")
 
 
 @pytest.mark.parametrize("cmd", RUNNABLE)
-def test_documented_command(cmd, workdir):
+def test_documented_command(cmd, workdirs):
     judgement = judge(cmd)
+    workdir = workdirs(cmd.document)
     _write_shown_files(cmd, workdir)
     if cmd.reads_store:
         _given_a_recorded_run(workdir)
