@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -307,37 +306,13 @@ def _write_shown_files(cmd: DocCommand, where: Path) -> None:
         path.write_text(m.group(2))
 
 
-def _pids_under(where: Path) -> list[int]:
-    """Processes (other than us) whose command line names the directory: node servers."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if str(where) in cmdline and "pytest" not in cmdline:
-                pids.append(int(d.name))
-    return pids
-
-
 def _shell(text: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     """The command through a shell, as a reader types it; `splitbrain` and `python3` are the
     ones of the interpreter running the tests."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
-    try:
-        return subprocess.run(["bash", "-c", text], cwd=cwd, env=env, capture_output=True,
-                              text=True, timeout=timeout, start_new_session=True)
-    finally:
-        leftovers = _pids_under(cwd)
-        for pid in leftovers:  # servers never outlive a test, even when the harness failed
-            for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        assert not leftovers, f"processes outlived {text!r}: {leftovers}"
+    return subprocess.run(["bash", "-c", text], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, start_new_session=True)
 
 
 def _timeout(cmd: DocCommand) -> float:
@@ -346,11 +321,25 @@ def _timeout(cmd: DocCommand) -> float:
     return limit + 420  # setup of a JVM cluster, heal, final reads, teardown, check
 
 
-def _given_a_recorded_run(workdir: Path) -> None:
+@pytest.fixture
+def run_in(reap):
+    """`run_in(text, cwd, timeout)`: the command through a shell; afterwards no process it
+    started may be left (node servers name the directory on their command lines)."""
+    def run(text: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+        try:
+            return _shell(text, cwd, timeout)
+        finally:
+            leftovers = reap(str(cwd))
+            assert not leftovers, f"processes outlived {text!r}: {leftovers}"
+
+    return run
+
+
+def _given_a_recorded_run(workdir: Path, run_in) -> None:
     """Commands reading store/latest read the document's last run; a document showing none (or a
     single test selected alone) reads a short one made here."""
     if not (workdir / "store" / "latest" / "history.jsonl").exists():
-        p = _shell("splitbrain run raftkv --env local --nemesis none --time-limit 3 --quiet",
+        p = run_in("splitbrain run raftkv --env local --nemesis none --time-limit 3 --quiet",
                    workdir, 300)
         assert p.returncode == 0, p.stdout + p.stderr
 
@@ -364,13 +353,13 @@ RUNNABLE = [pytest.param(c, marks=_marks(c), id=f"{c.where[0]} {c.text[:80]}")
 
 
 @pytest.mark.parametrize("cmd", RUNNABLE)
-def test_documented_command(cmd, workdirs):
+def test_documented_command(cmd, workdirs, run_in):
     judgement = judge(cmd)
     workdir = workdirs(cmd.document)
     _write_shown_files(cmd, workdir)
     if cmd.reads_store:
-        _given_a_recorded_run(workdir)
-    p = _shell(cmd.text, workdir, _timeout(cmd))
+        _given_a_recorded_run(workdir, run_in)
+    p = run_in(cmd.text, workdir, _timeout(cmd))
     told = f"{', '.join(cmd.where)}: {cmd.text}\nexit {p.returncode}\n{p.stdout}\n{p.stderr[-3000:]}"
     assert p.returncode in judgement.exit_codes, told
     assert "internal error" not in p.stderr and "Traceback" not in p.stderr, told
