@@ -9,6 +9,7 @@ which is how `list` marks systems not installed yet and `run` refuses them up fr
 from __future__ import annotations
 
 import importlib
+from typing import Collection
 
 from harness import prereqs
 from harness.errors import EnvironmentFailure, UsageError
@@ -54,15 +55,17 @@ def _target(name: str) -> dict[str, list[str]]:
                      f"{', '.join(sorted(set(TARGETS) | set(registry.names('system'))))}")
 
 
-def missing(target: str, debian: bool = True) -> list[str]:
+def missing(target: str, debian: bool = True, ignore: Collection[str] = ()) -> list[str]:
     """What `splitbrain install target` would still install on this machine (empty: nothing),
-    without installing it: Python packages first, then (with `debian`) Debian packages and steps.
-    Debian packages are not judged on a machine without dpkg (they may come from elsewhere)."""
+    without installing it: Python packages first, then (with `debian`) Debian packages, except
+    those in `ignore`, and steps. Debian packages are not judged on a machine without dpkg (they
+    may come from elsewhere)."""
     wanted = _target(target)
     lacking = [p for p in wanted["pip"] if not prereqs.pip_installed(p)]
     if debian:
+        packages = [p for p in wanted["debian"] if p not in ignore]
         try:
-            lacking += prereqs.missing_debian_packages(wanted["debian"]) if wanted["debian"] else []
+            lacking += prereqs.missing_debian_packages(packages) if packages else []
         except prereqs.PrerequisiteError:
             pass
         for step in STEPS.get(target, []):

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness import cli, install, prereqs, registry
+from harness.runner import prepare
+from harness.spec import TestSpec
 from harness.store import create_run_dir
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -152,3 +154,17 @@ def test_the_run_store_is_resolved_once_to_an_absolute_path(tmp_path, monkeypatc
     assert run_dir.is_absolute()
     assert run_dir.parent == tmp_path.resolve() / "store" / "demo"
     assert (tmp_path / "store" / "latest").resolve() == run_dir
+
+
+def test_the_lab_tools_matter_to_env_netns_alone(monkeypatch, tmp_path, capsys):
+    """raftkv's install target brings the network lab's tools (iptables, nftables...), which only
+    env netns uses: a machine without them still runs raftkv on env local."""
+    real = prereqs.missing_debian_packages
+    monkeypatch.setattr(prereqs, "missing_debian_packages",
+                        lambda pkgs: [p for p in pkgs if p == "nftables"] + real(pkgs))
+    assert install.missing("raftkv") == ["nftables"]
+    assert install.missing("raftkv", ignore=prereqs.LAB_DEBIAN_PACKAGES) == []
+    prepare(TestSpec(system="raftkv", env="local", nemesis=("kill",)))  # accepted: nothing missing
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "raftkv", "--env", "netns", "--time-limit", "1"]) == 254
+    assert "missing nftables): run `splitbrain install raftkv`" in capsys.readouterr().err
