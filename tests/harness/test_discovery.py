@@ -15,7 +15,7 @@ import pytest
 
 from harness import cli, install, prereqs, registry
 from harness.runner import prepare
-from harness.spec import TestSpec
+from harness.spec import TestSpec as Spec  # (not a pytest test class)
 from harness.store import create_run_dir
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -164,7 +164,7 @@ def test_the_lab_tools_matter_to_env_netns_alone(monkeypatch, tmp_path, capsys):
                         lambda pkgs: [p for p in pkgs if p == "nftables"] + real(pkgs))
     assert install.missing("raftkv") == ["nftables"]
     assert install.missing("raftkv", ignore=prereqs.LAB_DEBIAN_PACKAGES) == []
-    prepare(TestSpec(system="raftkv", env="local", nemesis=("kill",)))  # accepted: nothing missing
+    prepare(Spec(system="raftkv", env="local", nemesis=("kill",)))  # accepted: nothing missing
     monkeypatch.chdir(tmp_path)
     assert cli.main(["run", "raftkv", "--env", "netns", "--time-limit", "1"]) == 254
     assert "missing nftables): run `splitbrain install raftkv`" in capsys.readouterr().err
