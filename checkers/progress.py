@@ -8,7 +8,9 @@ good; this one is not. It works from the history alone:
 * Progress is judged by what clients saw, as in Jepsen: some client operation must complete `ok`
   within `bound_s` seconds of each heal. If none did although the history goes on for at least
   `bound_s` after the heal, the heal fails; if the history ends sooner, that heal gets no verdict
-  (it is listed as undecided).
+  (it is listed as undecided). A heal the runner marks `"phase": "heal"` came after the workload
+  had stopped (a fault still in force when the time limit was reached): no client was there to be
+  served until the final reads, which judge it, so it gets no verdict of its own either.
 * The runner may attach `value["recovery"] = {"healthy", "leader", "seconds"}`: how long its own
   health probe took to pass after the heal. That probe asks more than clients need (ZooKeeper's,
   for instance, waits until every follower has synced), so it is kept in the heal's row as
@@ -144,8 +146,9 @@ class ProgressChecker:
         if not heal_rows and not final_ops:
             result["note"] = "no heals and no final operations in the history: nothing to judge"
         elif result["undecided"]:
-            result["note"] = (f"{len(result['undecided'])} heal(s) came less than {self.bound_s:g}s "
-                              f"before the history ended and got no verdict")
+            result["note"] = (f"{len(result['undecided'])} heal(s) got no verdict: "
+                              + "; ".join(sorted({row["why_undecided"] for row in heal_rows
+                                                  if row["verdict"] == "undecided"})))
         return result
 
     def _judge_heal(self, heal: Heal, ok_times: list[int], run_end: int,
@@ -166,9 +169,12 @@ class ProgressChecker:
         }
         problems: list[str] = row["problems"]
         if heal.completion is None:
-            row["verdict"] = "undecided"
-            row["waiting"] = "the heal never completed in the history"
-            return row
+            return _undecided(row, "the heal never completed in the history",
+                              "a heal never completed")
+        if any(e.extra.get("phase") == "heal" for e in (heal.invoke, heal.completion)):
+            return _undecided(row, "healed after the workload had stopped: the final reads judge "
+                                   "it", "healed after the workload had stopped (the final reads "
+                                         "judge it)")
 
         healed_at = heal.completion.time
         row["time_s"] = round(healed_at / NS_PER_S, 6)
@@ -183,13 +189,18 @@ class ProgressChecker:
                 problems.append(f"no client operation completed ok within {self.bound_s:g}s "
                                 f"of the heal ({later})")
             else:
-                row["verdict"] = "undecided"
-                row["waiting"] = (f"the history ended {(run_end - healed_at) / NS_PER_S:.3f}s "
-                                  f"after the heal, before the {self.bound_s:g}s bound, with no "
-                                  f"ok operation")
-                return row
+                return _undecided(row, f"the history ended {(run_end - healed_at) / NS_PER_S:.3f}s "
+                                       f"after the heal, before the {self.bound_s:g}s bound, with "
+                                       f"no ok operation",
+                                  f"the history ended less than {self.bound_s:g}s after it")
         row["verdict"] = "failed" if problems else "ok"
         return row
+
+
+def _undecided(row: dict[str, Any], waiting: str, why: str) -> dict[str, Any]:
+    """The heal's row without a verdict: `waiting` says why in full, `why_undecided` in short."""
+    row.update(verdict="undecided", waiting=waiting, why_undecided=why)
+    return row
 
 
 def _op_summary(op: Operation) -> dict[str, Any]:

@@ -489,22 +489,24 @@ class _Run:
                                {**value, **active.started})
             self.faults_ran[item["spec"]] = self.faults_ran.get(item["spec"], 0) + 1
 
-    async def _stop_fault(self, fault_id: int, wait_health: bool = True) -> None:
+    async def _stop_fault(self, fault_id: int, wait_health: bool = True,
+                          phase: str | None = None) -> None:
         active = self.active.get(fault_id)
         if active is None:
             return
         item = active.item
         value = {"fault": item["fault"], "id": item["id"], "spec": item["spec"],
                  "targets": active.targets}
+        marked = {"phase": phase} if phase else {}
         with trio.CancelScope(shield=True):
-            self.writer.append("nemesis", "invoke", f"stop-{item['fault']}", value)
+            self.writer.append("nemesis", "invoke", f"stop-{item['fault']}", value, **marked)
             try:
                 details = await trio.to_thread.run_sync(
                     active.fault.stop, self.p.system, self.ctx, active.targets, active.params,
                     active.started)
             except Exception as e:
                 self.writer.append("nemesis", "info", f"stop-{item['fault']}",
-                                   {**value, "error": str(e)})
+                                   {**value, "error": str(e)}, **marked)
                 raise EnvironmentFailure(f"nemesis {item['spec']} could not be healed: {e}") from None
             del self.active[fault_id]
         recovery = None
@@ -514,11 +516,14 @@ class _Run:
             # The heal happened even if the wait for health was cancelled (the main phase ended).
             if recovery is not None:
                 details = {**details, "recovery": recovery}
-            self.writer.append("nemesis", "info", f"stop-{item['fault']}", {**value, **details})
+            self.writer.append("nemesis", "info", f"stop-{item['fault']}", {**value, **details},
+                               **marked)
 
     async def _heal_all(self) -> None:
+        """Heal what is still in force once the workload has stopped; the events say so
+        (`"phase": "heal"`), since no client is left to be served until the final reads."""
         for fault_id in list(self.active):
-            await self._stop_fault(fault_id, wait_health=False)
+            await self._stop_fault(fault_id, wait_health=False, phase="heal")
 
     async def _await_health(self, bound: float) -> dict[str, Any] | None:
         """Poll the system's own health condition until it holds or the bound passes."""

@@ -99,6 +99,27 @@ def test_history_ending_before_the_bound_gives_no_verdict_for_that_heal():
     assert len(r["undecided"]) == 1 and "no verdict" in r["note"]
 
 
+def test_a_heal_after_the_workload_stopped_is_judged_by_the_final_reads():
+    """Measured on redis-sentinel: a partition still in force at the time limit is healed in the
+    heal phase (marked "phase": "heal"); the runner then waits for the topology to settle, and the
+    final read, the next client operation, comes 10.8 s later and succeeds. No client was there to
+    be served in between: not a failure of progress."""
+    value = {"fault": "partition", "targets": ["n1"], "id": 1}
+    rows = [*read(0, 5, 5.1), (10.0, "nemesis", "invoke", "start-partition", value),
+            (10.6, "nemesis", "info", "start-partition", value), *read(0, 20, 20.1),
+            (22.7, "nemesis", "invoke", "stop-partition", value, {"phase": "heal"}),
+            (27.7, "nemesis", "info", "stop-partition", value, {"phase": "heal"}),
+            *read(7, 38.48, 38.49, "ok", {"phase": "final"})]
+    r = ProgressChecker(bound_s=10).check(build(*rows))
+    assert r["valid"] is True, r
+    [heal] = r["heals"]
+    assert heal["verdict"] == "undecided" and "final reads judge it" in heal["waiting"]
+    assert "healed after the workload had stopped" in r["note"]
+    # ... and the final reads do judge it: one that never succeeds fails the run.
+    rows[-1] = (38.49, 7, "info", "read", None, {"phase": "final"})
+    assert ProgressChecker(bound_s=10).check(build(*rows))["valid"] is False
+
+
 def _final(i: int, t: float, process: int, key: str, type_: str) -> list[Event]:
     extra = {"phase": "final"}
     return [Event(i, int(t * S), process, "invoke", "read", None, key, extra=dict(extra)),
