@@ -8,9 +8,11 @@ good; this one is not. It works from the history alone:
 * Progress is judged by what clients saw, as in Jepsen: some client operation must complete `ok`
   within `bound_s` seconds of each heal. If none did although the history goes on for at least
   `bound_s` after the heal, the heal fails; if the history ends sooner, that heal gets no verdict
-  (it is listed as undecided). A heal the runner marks `"phase": "heal"` came after the workload
-  had stopped (a fault still in force when the time limit was reached): no client was there to be
-  served until the final reads, which judge it, so it gets no verdict of its own either.
+  (it is listed as undecided). Where the history marks when the clients stopped (a nemesis `info`
+  event `workload-end`, written by the runner at the time limit or Ctrl-C), that moment ends the
+  judging instead: a heal whose bound reaches past it with no ok operation before it, or a heal
+  after it (a fault still in force at the time limit), had no clients to serve until the final
+  reads, which judge it; it gets no verdict of its own.
 * The runner may attach `value["recovery"] = {"healthy", "leader", "seconds"}`: how long its own
   health probe took to pass after the heal. That probe asks more than clients need (ZooKeeper's,
   for instance, waits until every follower has synced), so it is kept in the heal's row as
@@ -33,6 +35,8 @@ from checkers.history import NEMESIS, Event, History, Operation
 
 NS_PER_S = 1_000_000_000
 DEFAULT_BOUND_S = 10.0
+WORKLOAD_END = "workload-end"  # the nemesis event marking when the clients stopped
+CLIENTS_STOPPED = "the clients stopped"
 
 
 def _hashable(key: Any) -> Any:
@@ -109,12 +113,17 @@ class ProgressChecker:
     def check(self, history: History) -> dict[str, Any]:
         bound_ns = int(self.bound_s * NS_PER_S)
         ok_times = sorted(e.time for e in history.events if e.is_client and e.type == "ok")
-        run_end = max((e.time for e in history.events), default=0)
+        # Heals are judged on the clients' time: until they stopped, where the history says so,
+        # else until it ends.
+        stopped = next((e.time for e in history.events
+                        if e.process == NEMESIS and e.f == WORKLOAD_END), None)
+        until = (stopped, CLIENTS_STOPPED) if stopped is not None else \
+            (max((e.time for e in history.events), default=0), "the history ended")
 
         failures: list[str] = []
         heal_rows: list[dict[str, Any]] = []
         for heal in find_heals(history):
-            row = self._judge_heal(heal, ok_times, run_end, bound_ns)
+            row = self._judge_heal(heal, ok_times, until, bound_ns)
             heal_rows.append(row)
             failures.extend(f"{heal.describe()}: {problem}" for problem in row["problems"])
 
@@ -151,8 +160,10 @@ class ProgressChecker:
                                                   if row["verdict"] == "undecided"})))
         return result
 
-    def _judge_heal(self, heal: Heal, ok_times: list[int], run_end: int,
+    def _judge_heal(self, heal: Heal, ok_times: list[int], until: tuple[int, str],
                     bound_ns: int) -> dict[str, Any]:
+        """`until`: the time judging ends, and what happened then."""
+        judged_until, ended = until
         value = heal.value
         recovery = value.get("recovery") if isinstance(value.get("recovery"), dict) else None
         row: dict[str, Any] = {
@@ -171,28 +182,27 @@ class ProgressChecker:
         if heal.completion is None:
             return _undecided(row, "the heal never completed in the history",
                               "a heal never completed")
-        if any(e.extra.get("phase") == "heal" for e in (heal.invoke, heal.completion)):
-            return _undecided(row, "healed after the workload had stopped: the final reads judge "
-                                   "it", "healed after the workload had stopped (the final reads "
-                                         "judge it)")
 
         healed_at = heal.completion.time
         row["time_s"] = round(healed_at / NS_PER_S, 6)
+        if healed_at >= judged_until and ended == CLIENTS_STOPPED:
+            return _undecided(row, "healed after the clients had stopped: the final reads judge it",
+                              "healed after the clients had stopped (the final reads judge it)")
         first = bisect.bisect_left(ok_times, healed_at)
         first_ok = ok_times[first] if first < len(ok_times) else None
         if first_ok is not None:
             row["first_ok_after_s"] = round((first_ok - healed_at) / NS_PER_S, 6)
         if first_ok is None or first_ok - healed_at > bound_ns:
-            if run_end - healed_at >= bound_ns:
+            if judged_until - healed_at >= bound_ns:
                 later = ("none came before the history ended" if first_ok is None else
                          f"the first came {(first_ok - healed_at) / NS_PER_S:.3f}s after")
                 problems.append(f"no client operation completed ok within {self.bound_s:g}s "
                                 f"of the heal ({later})")
             else:
-                return _undecided(row, f"the history ended {(run_end - healed_at) / NS_PER_S:.3f}s "
-                                       f"after the heal, before the {self.bound_s:g}s bound, with "
-                                       f"no ok operation",
-                                  f"the history ended less than {self.bound_s:g}s after it")
+                return _undecided(row, f"{ended} {(judged_until - healed_at) / NS_PER_S:.3f}s after "
+                                       f"the heal, before the {self.bound_s:g}s bound, with no ok "
+                                       f"operation",
+                                  f"{ended} less than {self.bound_s:g}s after it")
         row["verdict"] = "failed" if problems else "ok"
         return row
 

@@ -44,6 +44,7 @@ from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, In
                           SystemError_)
 
 _EVENT_FIELDS = {"index", "time", "process", "type", "f", "value", "key", "node", "error", "phase"}
+WORKLOAD_END = "workload-end"  # the f of the event marking when the clients stopped
 HEAL_WAIT_S = 30.0  # how long the heal phase waits for the system to answer again
 OPEN_RETRY_S = 0.5
 FINAL_RETRY_S = 0.5
@@ -275,9 +276,15 @@ class _Run:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.live.run, self.writer, self._nemesis_state)
                 nursery.start_soon(self._nemesis)
-                async with trio.open_nursery() as workers:
-                    for w in range(self.spec.concurrency):
-                        workers.start_soon(self._worker, w)
+                try:
+                    async with trio.open_nursery() as workers:
+                        for w in range(self.spec.concurrency):
+                            workers.start_soon(self._worker, w)
+                finally:
+                    # When the clients stopped (time limit or Ctrl-C): a heal after this, or one
+                    # whose bound reaches past it, has no clients to serve until the final reads.
+                    self.writer.append("nemesis", "info", WORKLOAD_END,
+                                       {"interrupted": self.interrupted})
                 nursery.cancel_scope.cancel()
         self.live.phase("heal")
         with self.heal_scope:  # a second Ctrl-C cancels the waiting, never the cleanup
@@ -397,9 +404,21 @@ class _Run:
         for i, inv in enumerate(ops):
             per_node[self.nodes[i % len(self.nodes)]].append(inv)
 
+        window = max(30.0, 2 * self.spec.op_timeout * len(ops) / len(self.nodes))
+        # Leave time for a last connection attempt (up to the op timeout) to end inside the window.
+        connect_by = trio.current_time() + max(1.0, window - self.spec.op_timeout - 1)
+
         async def reader(node: str, invs: list[Invocation]) -> None:
             process = self._fresh_process()
-            client = await self._open_client(node)
+            client = await self._open_client(node, connect_by)
+            if client is None:
+                # The node took no connection in the whole final phase: say so in the history,
+                # or a system that never came back would leave no final read to fail.
+                for inv in invs:
+                    for type_, error in (("invoke", None), ("info", "no connection to the node")):
+                        self.writer.append(process, type_, inv.f, inv.value, key=inv.key,
+                                           node=node, error=error, phase="final")
+                return
             try:
                 for inv in invs:
                     # Retried until it succeeds (as Jepsen's final reads are): right after a heal
@@ -417,7 +436,7 @@ class _Run:
             finally:
                 await _close_in_thread(client)
 
-        with trio.move_on_after(max(30.0, 2 * self.spec.op_timeout * len(ops) / len(self.nodes))):
+        with trio.move_on_after(window):
             async with trio.open_nursery() as nursery:
                 for node, invs in per_node.items():
                     if invs:
@@ -489,24 +508,22 @@ class _Run:
                                {**value, **active.started})
             self.faults_ran[item["spec"]] = self.faults_ran.get(item["spec"], 0) + 1
 
-    async def _stop_fault(self, fault_id: int, wait_health: bool = True,
-                          phase: str | None = None) -> None:
+    async def _stop_fault(self, fault_id: int, wait_health: bool = True) -> None:
         active = self.active.get(fault_id)
         if active is None:
             return
         item = active.item
         value = {"fault": item["fault"], "id": item["id"], "spec": item["spec"],
                  "targets": active.targets}
-        marked = {"phase": phase} if phase else {}
         with trio.CancelScope(shield=True):
-            self.writer.append("nemesis", "invoke", f"stop-{item['fault']}", value, **marked)
+            self.writer.append("nemesis", "invoke", f"stop-{item['fault']}", value)
             try:
                 details = await trio.to_thread.run_sync(
                     active.fault.stop, self.p.system, self.ctx, active.targets, active.params,
                     active.started)
             except Exception as e:
                 self.writer.append("nemesis", "info", f"stop-{item['fault']}",
-                                   {**value, "error": str(e)}, **marked)
+                                   {**value, "error": str(e)})
                 raise EnvironmentFailure(f"nemesis {item['spec']} could not be healed: {e}") from None
             del self.active[fault_id]
         recovery = None
@@ -516,14 +533,11 @@ class _Run:
             # The heal happened even if the wait for health was cancelled (the main phase ended).
             if recovery is not None:
                 details = {**details, "recovery": recovery}
-            self.writer.append("nemesis", "info", f"stop-{item['fault']}", {**value, **details},
-                               **marked)
+            self.writer.append("nemesis", "info", f"stop-{item['fault']}", {**value, **details})
 
     async def _heal_all(self) -> None:
-        """Heal what is still in force once the workload has stopped; the events say so
-        (`"phase": "heal"`), since no client is left to be served until the final reads."""
         for fault_id in list(self.active):
-            await self._stop_fault(fault_id, wait_health=False, phase="heal")
+            await self._stop_fault(fault_id, wait_health=False)
 
     async def _await_health(self, bound: float) -> dict[str, Any] | None:
         """Poll the system's own health condition until it holds or the bound passes."""

@@ -99,25 +99,48 @@ def test_history_ending_before_the_bound_gives_no_verdict_for_that_heal():
     assert len(r["undecided"]) == 1 and "no verdict" in r["note"]
 
 
-def test_a_heal_after_the_workload_stopped_is_judged_by_the_final_reads():
-    """Measured on redis-sentinel: a partition still in force at the time limit is healed in the
-    heal phase (marked "phase": "heal"); the runner then waits for the topology to settle, and the
-    final read, the next client operation, comes 10.8 s later and succeeds. No client was there to
-    be served in between: not a failure of progress."""
+def _sentinel_run(stop_done: float) -> list[tuple]:
+    """Measured on redis-sentinel: a partition of the primary stopped at 22.7 s (the stop took 5 s),
+    the clients stopped at the time limit (27.6 s), the runner waited for the topology to settle,
+    and the final read, the next client operation, came at 38.5 s and succeeded."""
     value = {"fault": "partition", "targets": ["n1"], "id": 1}
-    rows = [*read(0, 5, 5.1), (10.0, "nemesis", "invoke", "start-partition", value),
+    return [*read(0, 5, 5.1), (10.0, "nemesis", "invoke", "start-partition", value),
             (10.6, "nemesis", "info", "start-partition", value), *read(0, 20, 20.1),
-            (22.7, "nemesis", "invoke", "stop-partition", value, {"phase": "heal"}),
-            (27.7, "nemesis", "info", "stop-partition", value, {"phase": "heal"}),
+            (22.7, "nemesis", "invoke", "stop-partition", value),
+            (27.6, "nemesis", "info", "workload-end", {"interrupted": False}),
+            (stop_done, "nemesis", "info", "stop-partition", value),
             *read(7, 38.48, 38.49, "ok", {"phase": "final"})]
+
+
+@pytest.mark.parametrize("stop_done", [27.7, 27.5])
+def test_a_heal_the_clients_could_not_see_is_judged_by_the_final_reads(stop_done):
+    """Healed after the clients stopped (27.7 s), or with less than the bound left before they did
+    (27.5 s) and no ok operation in it: no client was there to be served until the final reads,
+    which judge it. Progress is what clients saw, and they saw nothing."""
+    rows = _sentinel_run(stop_done)
     r = ProgressChecker(bound_s=10).check(build(*rows))
     assert r["valid"] is True, r
     [heal] = r["heals"]
-    assert heal["verdict"] == "undecided" and "final reads judge it" in heal["waiting"]
-    assert "healed after the workload had stopped" in r["note"]
+    assert heal["verdict"] == "undecided"
+    why = "healed after the clients had stopped" if stop_done > 27.6 else \
+        "the clients stopped less than 10s after it"
+    assert why in r["note"]
     # ... and the final reads do judge it: one that never succeeds fails the run.
     rows[-1] = (38.49, 7, "info", "read", None, {"phase": "final"})
     assert ProgressChecker(bound_s=10).check(build(*rows))["valid"] is False
+
+
+def test_clients_that_record_nothing_after_a_heal_until_they_stop_fail_it():
+    """Workers that cannot even connect record no operation; the end of the workload, not the
+    last operation, says how long they had."""
+    value = {"fault": "kill", "targets": ["n1", "n2"], "id": 1}
+    rows = [*read(0, 1, 1.1), (2, "nemesis", "invoke", "start-kill", value),
+            (2.1, "nemesis", "info", "start-kill", value), (7, "nemesis", "invoke", "stop-kill", value),
+            (7.5, "nemesis", "info", "stop-kill", value),
+            (30, "nemesis", "info", "workload-end", {"interrupted": False})]
+    r = ProgressChecker(bound_s=10).check(build(*rows))
+    assert r["valid"] is False
+    assert "no client operation completed ok within 10s" in r["failures"][0]
 
 
 def _final(i: int, t: float, process: int, key: str, type_: str) -> list[Event]:
