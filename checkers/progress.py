@@ -3,8 +3,9 @@
 Safety checkers (linearizability and friends) are happy with a system that stops answering for
 good; this one is not. It works from the history alone:
 
-* A heal is a nemesis `stop-<fault>` event; its completion (the `info` half) marks the moment the
-  fault was lifted.
+* A heal is a nemesis `stop-<fault>` event; the fault was lifted at its completion (the `info`
+  half), or at the completion's `lifted_ns` where the runner gives it: the runner completes a heal
+  only after waiting for the system's health, which can take longer than clients need.
 * Progress is judged by what clients saw, as in Jepsen: some client operation must complete `ok`
   within `bound_s` seconds of each heal. If none did although the history goes on for at least
   `bound_s` after the heal, the heal fails; if the history ends sooner, that heal gets no verdict
@@ -63,6 +64,18 @@ class Heal:
                 return event.value
         return {}
 
+    @property
+    def healed_at(self) -> int | float | None:
+        """When the fault was lifted: the runner's `lifted_ns` (its completion comes only after
+        its wait for the system's health), else the completion's time; None if it never came."""
+        if self.completion is None:
+            return None
+        lifted = self.value.get("lifted_ns")
+        if isinstance(lifted, (int, float)) and not isinstance(lifted, bool) \
+                and self.invoke.time <= lifted <= self.completion.time:
+            return lifted
+        return self.completion.time
+
     def describe(self) -> str:
         targets = self.value.get("targets")
         where = f" on {', '.join(map(str, targets))}" if isinstance(targets, list) and targets else ""
@@ -70,7 +83,7 @@ class Heal:
         label = f"heal of {self.fault}{where}"
         if ident is not None:
             label += f" (id {ident})"
-        at = self.completion.time if self.completion is not None else self.invoke.time
+        at = self.healed_at if self.completion is not None else self.invoke.time
         return f"{label} at {at / NS_PER_S:.3f}s"
 
 
@@ -183,7 +196,8 @@ class ProgressChecker:
             return _undecided(row, "the heal never completed in the history",
                               "a heal never completed")
 
-        healed_at = heal.completion.time
+        healed_at = heal.healed_at
+        assert healed_at is not None
         row["time_s"] = round(healed_at / NS_PER_S, 6)
         if healed_at >= judged_until and ended == CLIENTS_STOPPED:
             return _undecided(row, "healed after the clients had stopped: the final reads judge it",

@@ -526,6 +526,8 @@ class _Run:
                                    {**value, "error": str(e)})
                 raise EnvironmentFailure(f"nemesis {item['spec']} could not be healed: {e}") from None
             del self.active[fault_id]
+            # The completion below waits for the system's health; this is when the fault ended.
+            details = {**details, "lifted_ns": self.writer.elapsed_ns()}
         recovery = None
         try:
             recovery = await self._await_health(HEAL_WAIT_S) if wait_health else None

@@ -130,6 +130,26 @@ def test_a_heal_the_clients_could_not_see_is_judged_by_the_final_reads(stop_done
     assert ProgressChecker(bound_s=10).check(build(*rows))["valid"] is False
 
 
+def test_a_heal_counts_from_when_the_fault_was_lifted_not_from_its_completion():
+    """Measured on ZooKeeper: the partition was lifted at 34.43 s, the runner's health wait went on
+    until the clients stopped (42.147 s) and only then completed the heal; clients were served
+    right after the lift."""
+    value = {"fault": "partition", "targets": ["n1"], "id": 2}
+    lifted = dict(value, lifted_ns=int(34.43 * S))
+    rows = [(18.8, "nemesis", "invoke", "start-partition", value),
+            (19.4, "nemesis", "info", "start-partition", value), *read(0, 30, 30.1),
+            (34.0, "nemesis", "invoke", "stop-partition", value), *read(0, 34.5, 34.505),
+            *read(1, 40, 40.1), (42.1469, "nemesis", "info", "workload-end", {}),
+            (42.147, "nemesis", "info", "stop-partition", lifted),
+            *read(7, 43, 43.1, "ok", {"phase": "final"})]
+    r = ProgressChecker(bound_s=10).check(build(*rows))
+    assert r["valid"] is True, r
+    [heal] = r["heals"]
+    assert heal["verdict"] == "ok" and heal["time_s"] == pytest.approx(34.43)
+    assert heal["first_ok_after_s"] == pytest.approx(0.075)
+    assert "at 34.430s" in heal["heal"]
+
+
 def test_clients_that_record_nothing_after_a_heal_until_they_stop_fail_it():
     """Workers that cannot even connect record no operation; the end of the workload, not the
     last operation, says how long they had."""
