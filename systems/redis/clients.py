@@ -21,10 +21,6 @@ from __future__ import annotations
 import uuid
 from typing import Any, Callable
 
-import redis
-from redis.exceptions import (ConnectionError as RedisConnectionError, RedisClusterException,
-                              ResponseError, TimeoutError as RedisTimeoutError)
-
 from systems.base import ClusterContext, Completion, Invocation
 
 SET_KEY = "splitbrain-set"  # the set workload's key when the op names none
@@ -56,6 +52,9 @@ REFUSALS = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING", "MOVED", "ASK", "
 
 def completion_for_error(e: Exception) -> Completion:
     """fail when the command certainly did not run, info otherwise."""
+    from redis.exceptions import (ConnectionError as RedisConnectionError, RedisClusterException,
+                                  ResponseError, TimeoutError as RedisTimeoutError)
+
     text = str(e).strip() or type(e).__name__
     name = type(e).__name__
     if name in ("MasterNotFoundError", "SlaveNotFoundError", "SlotNotCoveredError",
@@ -111,6 +110,8 @@ class RedisClient:
         self.conn, self._also_close = self._connect(ctx, node)
 
     def close(self) -> None:
+        import redis
+
         conn, self.conn = self.conn, None
         others, self._also_close = self._also_close, []
         for c in [conn, *others]:
@@ -121,6 +122,8 @@ class RedisClient:
                     pass  # closing a connection whose peer is gone
 
     def invoke(self, op: Invocation) -> Completion:
+        import redis
+
         if self.conn is None:
             return Completion.fail("not connected")
         handler = getattr(self, f"_{self.workload}_{op.f}", None)
@@ -128,7 +131,7 @@ class RedisClient:
             return Completion.fail(f"unknown operation {op.f!r} for the {self.workload} workload")
         try:
             return handler(op)
-        except (redis.RedisError, RedisClusterException) as e:
+        except (redis.RedisError, redis.RedisClusterException) as e:
             return completion_for_error(e)
         except OSError as e:  # a socket error redis-py did not wrap: the outcome is unknown
             return Completion.info(f"connection: {e}")

@@ -42,6 +42,11 @@ def test_correct_system_is_valid_under_kill_and_pause(sb):
               and e["f"].startswith("start-")]
     assert faults, "the nemesis never struck"
     assert all(e["value"]["probe"]["verified"] for e in faults)
+    # Both kinds ran (the schedule uses every fault given before repeating one), and the summary
+    # says so.
+    assert {e["f"] for e in faults} == {"start-kill", "start-pause"}
+    assert res["faults"]["ran"] == {"kill": 1, "pause": 1}
+    assert "  faults         kill ran 1x, pause ran 1x\n" in p.stdout
     # ok reads and writes on every key that saw a fair number of operations
     ok = _ops_by_key(history)
     busy = [k for k, c in ok.items() if sum(c.values()) >= 20]
