@@ -243,11 +243,15 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
     if "env" not in overrides:
         from harness.envs import default_environment
         overrides["env"] = "ssh" if args.hosts else default_environment()
+    system = registry.load("system", args.system)
     if "workload" not in overrides:
         # Without --workload, a system's first workload (raftkv: register, kafka: queue, ...).
-        offered = getattr(registry.load("system", args.system), "workloads", None)
+        offered = getattr(system, "workloads", None)
         if offered:
             overrides["workload"] = offered[0]
+    counts = getattr(system, "node_counts", None)
+    if "nodes" not in overrides and counts and TestSpec.nodes not in counts:
+        overrides["nodes"] = counts[0]  # redis runs on 1 node, redis-cluster on 6: no --nodes needed
     return TestSpec(system=args.system, **overrides)
 
 

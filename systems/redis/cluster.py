@@ -18,14 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 from systems.base import ClusterContext, Option, SystemError_
-from systems.redis.clients import SET_KEY, RedisClient
+from systems.redis.clients import SET_KEY, TXN_KEY, RedisClient
 from systems.redis.server import (COMMON_OPTIONS, SERVER_BINARY, RedisNodes, int_option, no_retry,
                                   online_replicas)
 
 SLOTS = 16384
 BUS_PORT_OFFSET = 10000  # Redis's own convention: the cluster bus listens on port + 10000
-# The key whose slot's primary is "the leader" per workload (the key the workload centres on).
-LEADER_KEYS = {"register": "k0", "set": SET_KEY, "lock": "lock-0"}
+# The key whose slot's primary is "the leader" per workload (the key the workload centres on;
+# a transaction's keys all hash to the slot of TXN_KEY).
+LEADER_KEYS = {"register": "k0", "set": SET_KEY, "lock": "lock-0", "append": TXN_KEY, "wr": TXN_KEY}
 
 CLUSTER_OPTIONS = {
     **COMMON_OPTIONS,

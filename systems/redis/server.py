@@ -86,7 +86,7 @@ class RedisNodes:
     """
 
     name = "redis"
-    workloads = ("register", "set", "lock")
+    workloads = ("register", "set", "lock", "append", "wr")
     bugs: dict[str, str] = {}
     declared_options: dict[str, Option] = COMMON_OPTIONS
 

@@ -185,7 +185,9 @@ def test_run_from_test_json_replays_the_spec(sb):
 
 @pytest.mark.parametrize("workload", ["append", "wr"])
 def test_transactions_are_strict_serializable_under_partitions_kills_and_pauses(sb, workload):
-    p = sb.run("run", "raftkv", "--workload", workload, "--nemesis", "partition,kill,pause",
+    p = sb.run("run", "raftkv", "--workload", workload, "--nemesis",
+               # durations leaving room for all three kinds in 30 s (a partition's default is 15 s)
+               "partition:duration=6,kill:duration=4,pause:duration=5",
                "--time-limit", "30", "--nemesis-interval", "4", "--seed", "7")
     assert p.returncode == 0, p.stdout + p.stderr
     res = sb.results()
