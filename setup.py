@@ -31,6 +31,12 @@ COMPILED = [
     "checkers/elle/rw_register.py",
     "checkers/elle/orders.py",
     "checkers/elle/graph.py",
+    "checkers/delivery/ops.py",
+    "checkers/delivery/logs.py",
+    "checkers/delivery/cycles.py",
+    "checkers/delivery/log_cases.py",
+    "checkers/delivery/order_cases.py",
+    "checkers/delivery/groups.py",
 ]
 # The search itself, in C (kernel.py feeds it); used only together with the compiled core.
 NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/_wgl.c"],

@@ -24,7 +24,7 @@ Jepsen's independent keys: jepsen.independent writes a key-spread history with e
 2-vector (a read's invocation being `[k nil]`), and every cas value is `[k [from to]]`, the history
 is read as independent: `key` = first element, `value` = second. A plain cas-register history
 always has a `nil` read invocation or a cas without a nested vector, so it is never misread;
-transactions (`:f :txn`) never are. `read_history(..., independent=True|False)` overrides the rule.
+transactions (`:f :txn`) and Kafka ops (`:send`, `:poll`, `:subscribe`, `:assign`) never are. `read_history(..., independent=True|False)` overrides the rule.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ _EVENT_TYPES = {t: t for t in ("invoke", "ok", "fail", "info")}
 # Fields are tab-separated, or padded with spaces in some logs.
 _LOG_LINE = re.compile(r"jepsen\.util - (\S+)\s+:(invoke|ok|fail|info)\s+:?(\S+)(?:\s+(.*?))?\s*$")
 _LOG_HINT = re.compile(rb"jepsen\.util - \S+\s+:(invoke|ok|fail|info)\s")
+# Ops whose values are no [key value] tuples though they may have two elements: transactions and
+# Jepsen's Kafka ops (two micro-ops, two topics).
+_NEVER_INDEPENDENT = frozenset(("txn", "send", "poll", "subscribe", "assign"))
 _KNOWN_KEYS = frozenset(("index", "time", "process", "type", "f", "value", "key", "node", "error"))
 # How much of a file detection looks at for NUL bytes (binary files are no history).
 _BINARY_PROBE = 8192
@@ -374,7 +377,7 @@ def _apply_independent_keys(history: History, independent: bool | None) -> None:
 
 
 def _looks_independent(e: Event) -> bool:
-    if e.key is not None or e.f == "txn":
+    if e.key is not None or e.f in _NEVER_INDEPENDENT:
         return False
     v = e.value
     if not (isinstance(v, list) and len(v) == 2):

@@ -33,6 +33,12 @@ COMPILED = (
     "checkers.elle.rw_register",
     "checkers.elle.orders",
     "checkers.elle.graph",
+    "checkers.delivery.ops",
+    "checkers.delivery.logs",
+    "checkers.delivery.cycles",
+    "checkers.delivery.log_cases",
+    "checkers.delivery.order_cases",
+    "checkers.delivery.groups",
 )
 ROOT = Path(__file__).resolve().parent.parent
 # The C search kernel.py runs (setup.py's NATIVE_SEARCH), under ROOT: part of the compiled core,

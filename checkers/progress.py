@@ -3,13 +3,22 @@
 Safety checkers (linearizability and friends) are happy with a system that stops answering for
 good; this one is not. It works from the history alone:
 
-* A heal is a nemesis `stop-<fault>` event; its completion (the `info` half) marks the moment the
-  fault was lifted. The runner may attach `value["recovery"] = {"healthy", "leader", "seconds"}`
-  after waiting for the system to answer again: an unhealthy recovery, or one slower than
-  `bound_s`, fails the heal.
-* Some client operation must complete `ok` within `bound_s` seconds of each heal. If none did
-  although the history goes on for at least `bound_s` after the heal, the heal fails; if the
-  history ends sooner, that heal gets no verdict (it is listed as undecided).
+* A heal is a nemesis `stop-<fault>` event; the fault was lifted at its completion (the `info`
+  half), or at the completion's `lifted_ns` where the runner gives it: the runner completes a heal
+  only after waiting for the system's health, which can take longer than clients need.
+* Progress is judged by what clients saw, as in Jepsen: some client operation must complete `ok`
+  within `bound_s` seconds of each heal. If none did although the history goes on for at least
+  `bound_s` after the heal, the heal fails; if the history ends sooner, that heal gets no verdict
+  (it is listed as undecided). Where the history marks when the clients stopped (a nemesis `info`
+  event `workload-end`, written by the runner at the time limit or Ctrl-C), that moment ends the
+  judging instead: a heal whose bound reaches past it with no ok operation before it, or a heal
+  after it (a fault still in force at the time limit), had no clients to serve until the final
+  reads, which judge it; it gets no verdict of its own.
+* The runner may attach `value["recovery"] = {"healthy", "leader", "seconds"}`: how long its own
+  health probe took to pass after the heal. That probe asks more than clients need (ZooKeeper's,
+  for instance, waits until every follower has synced), so it is kept in the heal's row as
+  information and never decides the verdict: a probe that is slow while clients are served is
+  not a failure.
 * Every final read (client operations marked `"phase": "final"`, after the last heal) must
   eventually succeed: the runner retries a final read that failed or timed out, as Jepsen does, so
   each (f, key) of the final phase needs at least one ok attempt. Attempts that did not succeed
@@ -27,6 +36,8 @@ from checkers.history import NEMESIS, Event, History, Operation
 
 NS_PER_S = 1_000_000_000
 DEFAULT_BOUND_S = 10.0
+WORKLOAD_END = "workload-end"  # the nemesis event marking when the clients stopped
+CLIENTS_STOPPED = "the clients stopped"
 
 
 def _hashable(key: Any) -> Any:
@@ -53,6 +64,18 @@ class Heal:
                 return event.value
         return {}
 
+    @property
+    def healed_at(self) -> int | float | None:
+        """When the fault was lifted: the runner's `lifted_ns` (its completion comes only after
+        its wait for the system's health), else the completion's time; None if it never came."""
+        if self.completion is None:
+            return None
+        lifted = self.value.get("lifted_ns")
+        if isinstance(lifted, (int, float)) and not isinstance(lifted, bool) \
+                and self.invoke.time <= lifted <= self.completion.time:
+            return lifted
+        return self.completion.time
+
     def describe(self) -> str:
         targets = self.value.get("targets")
         where = f" on {', '.join(map(str, targets))}" if isinstance(targets, list) and targets else ""
@@ -60,7 +83,7 @@ class Heal:
         label = f"heal of {self.fault}{where}"
         if ident is not None:
             label += f" (id {ident})"
-        at = self.completion.time if self.completion is not None else self.invoke.time
+        at = self.healed_at if self.completion is not None else self.invoke.time
         return f"{label} at {at / NS_PER_S:.3f}s"
 
 
@@ -103,12 +126,17 @@ class ProgressChecker:
     def check(self, history: History) -> dict[str, Any]:
         bound_ns = int(self.bound_s * NS_PER_S)
         ok_times = sorted(e.time for e in history.events if e.is_client and e.type == "ok")
-        run_end = max((e.time for e in history.events), default=0)
+        # Heals are judged on the clients' time: until they stopped, where the history says so,
+        # else until it ends.
+        stopped = next((e.time for e in history.events
+                        if e.process == NEMESIS and e.f == WORKLOAD_END), None)
+        until = (stopped, CLIENTS_STOPPED) if stopped is not None else \
+            (max((e.time for e in history.events), default=0), "the history ended")
 
         failures: list[str] = []
         heal_rows: list[dict[str, Any]] = []
         for heal in find_heals(history):
-            row = self._judge_heal(heal, ok_times, run_end, bound_ns)
+            row = self._judge_heal(heal, ok_times, until, bound_ns)
             heal_rows.append(row)
             failures.extend(f"{heal.describe()}: {problem}" for problem in row["problems"])
 
@@ -140,12 +168,15 @@ class ProgressChecker:
         if not heal_rows and not final_ops:
             result["note"] = "no heals and no final operations in the history: nothing to judge"
         elif result["undecided"]:
-            result["note"] = (f"{len(result['undecided'])} heal(s) came less than {self.bound_s:g}s "
-                              f"before the history ended and got no verdict")
+            result["note"] = (f"{len(result['undecided'])} heal(s) got no verdict: "
+                              + "; ".join(sorted({row["why_undecided"] for row in heal_rows
+                                                  if row["verdict"] == "undecided"})))
         return result
 
-    def _judge_heal(self, heal: Heal, ok_times: list[int], run_end: int,
+    def _judge_heal(self, heal: Heal, ok_times: list[int], until: tuple[int, str],
                     bound_ns: int) -> dict[str, Any]:
+        """`until`: the time judging ends, and what happened then."""
+        judged_until, ended = until
         value = heal.value
         recovery = value.get("recovery") if isinstance(value.get("recovery"), dict) else None
         row: dict[str, Any] = {
@@ -161,39 +192,39 @@ class ProgressChecker:
             "problems": [],
         }
         problems: list[str] = row["problems"]
-        if recovery is not None:
-            if recovery.get("healthy") is False:
-                problems.append("the runner found the system unhealthy after the heal")
-            seconds = recovery.get("seconds")
-            if isinstance(seconds, (int, float)) and seconds > self.bound_s:
-                problems.append(f"recovery took {seconds:.3f}s, more than the bound of "
-                                f"{self.bound_s:g}s")
-
         if heal.completion is None:
-            row["verdict"] = "failed" if problems else "undecided"
-            row["waiting"] = "the heal never completed in the history"
-            return row
+            return _undecided(row, "the heal never completed in the history",
+                              "a heal never completed")
 
-        healed_at = heal.completion.time
+        healed_at = heal.healed_at
+        assert healed_at is not None
         row["time_s"] = round(healed_at / NS_PER_S, 6)
+        if healed_at >= judged_until and ended == CLIENTS_STOPPED:
+            return _undecided(row, "healed after the clients had stopped: the final reads judge it",
+                              "healed after the clients had stopped (the final reads judge it)")
         first = bisect.bisect_left(ok_times, healed_at)
         first_ok = ok_times[first] if first < len(ok_times) else None
         if first_ok is not None:
             row["first_ok_after_s"] = round((first_ok - healed_at) / NS_PER_S, 6)
         if first_ok is None or first_ok - healed_at > bound_ns:
-            if run_end - healed_at >= bound_ns:
+            if judged_until - healed_at >= bound_ns:
                 later = ("none came before the history ended" if first_ok is None else
                          f"the first came {(first_ok - healed_at) / NS_PER_S:.3f}s after")
                 problems.append(f"no client operation completed ok within {self.bound_s:g}s "
                                 f"of the heal ({later})")
-            elif not problems:
-                row["verdict"] = "undecided"
-                row["waiting"] = (f"the history ended {(run_end - healed_at) / NS_PER_S:.3f}s "
-                                  f"after the heal, before the {self.bound_s:g}s bound, with no "
-                                  f"ok operation")
-                return row
+            else:
+                return _undecided(row, f"{ended} {(judged_until - healed_at) / NS_PER_S:.3f}s after "
+                                       f"the heal, before the {self.bound_s:g}s bound, with no ok "
+                                       f"operation",
+                                  f"{ended} less than {self.bound_s:g}s after it")
         row["verdict"] = "failed" if problems else "ok"
         return row
+
+
+def _undecided(row: dict[str, Any], waiting: str, why: str) -> dict[str, Any]:
+    """The heal's row without a verdict: `waiting` says why in full, `why_undecided` in short."""
+    row.update(verdict="undecided", waiting=waiting, why_undecided=why)
+    return row
 
 
 def _op_summary(op: Operation) -> dict[str, Any]:

@@ -23,6 +23,7 @@ BUILTIN_CHECKERS = {
     "kafka-txn": "checkers.kafka_txn:KafkaTxnChecker",
     "vip": "checkers.vip:VipChecker",
     "elle": "checkers.elle:ElleChecker",
+    "delivery": "checkers.delivery:DeliveryChecker",
 }
 
 BUILTIN_MODELS = {

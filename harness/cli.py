@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from typing import Any, NoReturn
@@ -83,6 +84,8 @@ def _option(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.spec import TestSpec
+
     p = _Parser(prog="splitbrain", description="Jepsen-style correctness and chaos testing.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -90,65 +93,115 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("system", nargs="?", help="system under test (see `splitbrain list`)")
     run.add_argument("--from", dest="from_spec", metavar="TEST_JSON",
                      help="run the spec recorded in a run's test.json again")
-    run.add_argument("--workload", default=None)
-    run.add_argument("--nemesis", default=None,
-                     help="FAULT[:TARGET][:k=v...] separated by commas, or none")
-    run.add_argument("--nemesis-interval", type=_positive_float, default=None)
-    run.add_argument("--nodes", type=_positive_int, default=None)
-    run.add_argument("--concurrency", type=_positive_int, default=None)
-    run.add_argument("--time-limit", type=_positive_float, default=None)
-    run.add_argument("--rate", type=_positive_float, default=None)
-    run.add_argument("--op-timeout", type=_positive_float, default=None)
-    run.add_argument("--seed", type=int, default=None)
+    spec = TestSpec  # the defaults a run gets for what is not given
+    run.add_argument("--workload", default=None,
+                     help="what the clients do; the workloads, and which system offers which, are "
+                          "listed by `splitbrain list` (default: the system's first)")
+    run.add_argument("--nemesis", default=None, metavar="FAULT[:TARGET][:k=v...],...",
+                     help="faults to inject, comma-separated, or none; faults, targets and "
+                          "parameters are listed by `splitbrain list` and docs/nemesis.md "
+                          f"(default: {','.join(spec.nemesis)})")
+    run.add_argument("--nemesis-interval", type=_positive_float, default=None, metavar="S",
+                     help="seconds between faults: each gap is 0.5..1 x S "
+                          f"(default: {spec.nemesis_interval:g})")
+    run.add_argument("--nodes", type=_positive_int, default=None, metavar="N",
+                     help="cluster size; systems that take only certain sizes list them in "
+                          f"`splitbrain list` (default: {spec.nodes}; with --hosts: one per host)")
+    run.add_argument("--concurrency", type=_positive_int, default=None, metavar="N",
+                     help=f"client workers, spread over the nodes (default: {spec.concurrency})")
+    run.add_argument("--time-limit", type=_positive_float, default=None, metavar="S",
+                     help=f"seconds of the main phase, before heal and final reads "
+                          f"(default: {spec.time_limit:g})")
+    run.add_argument("--rate", type=_positive_float, default=None, metavar="OPS",
+                     help=f"operations per second over all workers (default: {spec.rate:g})")
+    run.add_argument("--op-timeout", type=_positive_float, default=None, metavar="S",
+                     help="seconds before an operation is recorded as info (unknown outcome) "
+                          f"(default: {spec.op_timeout:g})")
+    run.add_argument("--seed", type=int, default=None,
+                     help="fixes the fault schedule, the operations and their values "
+                          f"(default: {spec.seed})")
     run.add_argument("--env", default=None,
-                     help="where nodes run: netns (default as root on Linux), local, or ssh")
+                     help="where nodes run: netns (own network namespace per node), local "
+                          "(127.0.0.1) or ssh (--hosts); listed by `splitbrain list` (default: "
+                          "netns as root on Linux, else local)")
     run.add_argument("--nemesis-overlap", action="store_true", default=None,
                      help="let faults overlap (default: one at a time)")
-    run.add_argument("--subnet", default=None,
+    run.add_argument("--subnet", default=None, metavar="CIDR",
                      help="env netns: the lab's private IPv4 subnet (default: a free 10.77.X.0/24)")
     run.add_argument("--hosts", type=_host_list, default=None, metavar="H1,H2,...",
-                     help="env ssh: one host per node")
-    run.add_argument("--ssh-user", default=None, help="env ssh: login user (default root)")
-    run.add_argument("--ssh-key", default=None, metavar="PATH", help="env ssh: private key")
-    run.add_argument("--ssh-port", type=_positive_int, default=None, help="env ssh: port (22)")
+                     help="env ssh: one host per node (default: none; implies --env ssh)")
+    run.add_argument("--ssh-user", default=None,
+                     help=f"env ssh: login user, sudo when not root (default: {spec.ssh_user})")
+    run.add_argument("--ssh-key", default=None, metavar="PATH",
+                     help="env ssh: private key (default: the keys in ~/.ssh)")
+    run.add_argument("--ssh-port", type=_positive_int, default=None,
+                     help=f"env ssh: port (default: {spec.ssh_port})")
     run.add_argument("--accept-new-host-keys", action="store_true", default=None,
-                     help="env ssh: trust and save host keys not yet in known_hosts")
-    run.add_argument("--bug", action="append", default=None, help="switch on a system's bug")
-    run.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE")
-    run.add_argument("--store", default=None, help="run store directory (default: store)")
-    run.add_argument("--name", default=None)
-    run.add_argument("--quiet", action="store_true", help="no live progress")
+                     help="env ssh: trust and save host keys not yet in known_hosts "
+                          "(default: refuse them)")
+    run.add_argument("--bug", action="append", default=None, metavar="BUG",
+                     help="switch on one of the system's bugs, repeatable; each system's bugs are "
+                          "listed by `splitbrain list` (default: none)")
+    run.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE",
+                     help="a system option, or workload.KEY=VALUE for the workload, repeatable; "
+                          "each system's options and defaults are listed by `splitbrain list`")
+    run.add_argument("--store", default=None, metavar="DIR",
+                     help=f"where runs are recorded, as DIR/NAME/TIMESTAMP/ (default: "
+                          f"{spec.store}, in the working directory)")
+    run.add_argument("--name", default=None,
+                     help="the run's directory name in the store (default: SYSTEM-WORKLOAD[-BUGS])")
+    run.add_argument("--quiet", action="store_true",
+                     help="no live progress on stderr (default: show it)")
 
     check = sub.add_parser("check", help="check recorded histories offline")
-    check.add_argument("histories", nargs="+", metavar="HISTORY")
-    check.add_argument("--checker", action="append", default=[])
-    check.add_argument("--model", default=None, help="run the linearizability check with MODEL")
-    check.add_argument("--format", default="auto")
+    check.add_argument("histories", nargs="+", metavar="HISTORY", help="history files to check")
+    check.add_argument("--checker", action="append", default=[],
+                       help="a checker to run, repeatable; listed by `splitbrain list` (default: "
+                            "the checkers the test.json beside the history names)")
+    check.add_argument("--model", default=None,
+                       help="run the linearizability check with MODEL; listed by `splitbrain list` "
+                            "(default: none)")
+    check.add_argument("--format", default="auto",
+                       help="the history format: auto (told from the content) or one listed by "
+                            "`splitbrain list` (default: auto)")
     check.add_argument("--timeout", type=_positive_float, default=None,
-                       help="seconds for the linearizability search (then: unknown)")
+                       help="seconds for the linearizability search, then: unknown (default: no "
+                            "limit)")
     check.add_argument("--no-split", action="store_true",
-                       help="check the history as one object, not per key")
+                       help="check the history as one object, not per key (default: per key)")
     check.add_argument("--opt", action="append", type=_option, default=None, metavar="KEY=VALUE",
                        help="a checker option, as `run` takes them (e.g. consistency=serializable;"
-                            " CHECKER.KEY=VALUE for one checker only); `splitbrain list` shows "
-                            "each checker's options")
+                            " CHECKER.KEY=VALUE for one checker only), repeatable; each checker's "
+                            "options and defaults are listed by `splitbrain list` (default: none)")
 
     report = sub.add_parser("report", help="render report.html again from a run's files")
-    report.add_argument("run_dir")
+    report.add_argument("run_dir", metavar="RUN_DIR",
+                        help="a run directory, a file in it, or a store (its latest run)")
 
-    sub.add_parser("list", help="systems, workloads, nemeses, checkers, models and bugs")
+    listing = sub.add_parser("list", help="systems (and whether they are installed), workloads, "
+                                          "nemeses, environments, checkers, models and bugs")
+    listing.add_argument("--json", action="store_true",
+                         help="print it all as one JSON object instead of tables")
 
     sub.add_parser("clean", help="remove what runs killed with SIGKILL left behind (namespaces, "
                                  "bridges, firewall rules, delayers, node processes)")
 
     install = sub.add_parser("install", help="install what systems or the test suite need")
-    install.add_argument("targets", nargs="+", metavar="TARGET", help="a system name, or tests")
+    install.add_argument("targets", nargs="+", metavar="TARGET",
+                         help="a system (as `splitbrain list` shows them), lab (every fault's "
+                              "tools) or tests (everything the test suite needs)")
     install.add_argument("--hosts", type=_host_list, default=None, metavar="H1,H2,...",
-                         help="install on these SSH hosts too (the nodes of --env ssh)")
-    install.add_argument("--ssh-user", default="root")
-    install.add_argument("--ssh-key", default=None, metavar="PATH")
-    install.add_argument("--ssh-port", type=_positive_int, default=22)
-    install.add_argument("--accept-new-host-keys", action="store_true")
+                         help="install on these SSH hosts too, the nodes of --env ssh (default: "
+                              "this machine only)")
+    install.add_argument("--ssh-user", default="root",
+                         help="with --hosts: login user, sudo when not root (default: root)")
+    install.add_argument("--ssh-key", default=None, metavar="PATH",
+                         help="with --hosts: private key (default: the keys in ~/.ssh)")
+    install.add_argument("--ssh-port", type=_positive_int, default=22,
+                         help="with --hosts: port (default: 22)")
+    install.add_argument("--accept-new-host-keys", action="store_true",
+                         help="with --hosts: trust and save host keys not yet in known_hosts "
+                              "(default: refuse them)")
     return p
 
 
@@ -190,11 +243,15 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
     if "env" not in overrides:
         from harness.envs import default_environment
         overrides["env"] = "ssh" if args.hosts else default_environment()
+    system = registry.load("system", args.system)
     if "workload" not in overrides:
         # Without --workload, a system's first workload (raftkv: register, kafka: queue, ...).
-        offered = getattr(registry.load("system", args.system), "workloads", None)
+        offered = getattr(system, "workloads", None)
         if offered:
             overrides["workload"] = offered[0]
+    counts = getattr(system, "node_counts", None)
+    if "nodes" not in overrides and counts and TestSpec.nodes not in counts:
+        overrides["nodes"] = counts[0]  # redis runs on 1 node, redis-cluster on 6: no --nodes needed
     return TestSpec(system=args.system, **overrides)
 
 
@@ -214,17 +271,49 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
                       f"{spec.nodes} nodes, {spec.concurrency} workers, {spec.time_limit:g} s, "
                       f"seed {spec.seed}" + (f", bugs {', '.join(spec.bugs)}" if spec.bugs else ""))
     outcome = execute(prepared, live)
+    if spec.nemesis:
+        print(f"  {'faults':<14} {describe_faults(outcome.results.get('faults') or {})}")
     _print_verdicts(outcome.results)
     word = VERDICT_WORDS.get(outcome.valid, "unknown")
     suffix = " (interrupted)" if outcome.interrupted else ""
-    print(f"{word}{suffix}: {outcome.run_dir / 'report.html'}")
+    print(f"{word}{suffix}: {_shown(outcome.run_dir / 'report.html')}")
     return outcome.exit_code
+
+
+def _shown(path: Any) -> str:
+    """A path as short as it can be said: relative to the working directory when inside it."""
+    import os
+
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def describe_faults(summary: dict[str, Any]) -> str:
+    """Which of the given faults ran and how often; why one that did not run did not."""
+    ran, planned = summary.get("ran", {}), summary.get("planned", {})
+    slots = sum(planned.values())
+    parts = []
+    for spec in summary.get("given", []):
+        n = ran.get(spec, 0)
+        if n:
+            parts.append(f"{spec} ran {n}x")
+        elif not planned.get(spec):
+            parts.append(f"{spec} did not run (the time limit left room for {slots} "
+                         f"fault{'s' if slots != 1 else ''})")
+        elif summary.get("skipped", {}).get(spec):
+            parts.append(f"{spec} did not run (nothing to target when it was due)")
+        else:
+            parts.append(f"{spec} did not run (the run ended before it was due)")
+    return ", ".join(parts) or "none"
 
 
 def _print_verdicts(results: dict[str, Any]) -> None:
     for name, res in results.get("checkers", {}).items():
         word = VERDICT_WORDS.get(res.get("valid"), "unknown")
         print(f"  {name:<14} {word}{_first_finding(res)}")
+
+
+FINDING_CHARS = 200  # a verdict line's evidence: whole sentences up to this, at least one
 
 
 def _first_finding(res: dict[str, Any]) -> str:
@@ -234,15 +323,32 @@ def _first_finding(res: dict[str, Any]) -> str:
     failures = res.get("failures") or []
     if failures:
         f = failures[0]
-        more = f" (+{len(failures) - 1} more keys)" if len(failures) > 1 else ""
+        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
         if not isinstance(f, dict):  # some checkers list their failures as sentences
-            return f": {str(f)[:200]}" + (f" (+{len(failures) - 1} more)" if len(failures) > 1 else "")
-        return f": key {f.get('key')!r}: {f.get('expected', '')}{more}"
+            return f": {shorten(str(f))}{more}"
+        finding = f"key {f.get('key')!r}: {f.get('expected', '')}"
+        return f": {shorten(finding)}{more.replace(' more', ' more keys')}"
     for field in ("error", "reason", "note", "problems"):
         if res.get(field):
             text = res[field] if isinstance(res[field], str) else str(res[field])
-            return f": {text[:200]}"
+            return f": {shorten(text)}"
     return ""
+
+
+def shorten(text: str, limit: int = FINDING_CHARS) -> str:
+    """`text` on one line, shortened to the whole sentences (or `;` clauses) that fit in `limit`
+    characters, and always at least the first one: never cut in the middle of one."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    # A sentence ends at ". " before a capital (so "e.g. value" and "12.5 s" stay whole) or at "; ".
+    pieces = re.split(r"(?<=\.)\s+(?=[A-Z])|(?<=;)\s+", text)
+    kept = pieces[0]
+    for piece in pieces[1:]:
+        if len(kept) + 1 + len(piece) > limit:
+            break
+        kept += " " + piece
+    return kept.rstrip(";") + " […]"
 
 
 # -- check ----------------------------------------------------------------------------------------
@@ -362,46 +468,104 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # -- list -----------------------------------------------------------------------------------------
 
-def cmd_list() -> int:
+def catalogue() -> dict[str, Any]:
+    """Everything `splitbrain list` shows, as plain data (what `list --json` prints)."""
+    from checkers.formats import FORMATS
+    from checkers.registry import checker_names, model_names
+    from harness.envs import ENVIRONMENTS, default_environment
+    from harness.install import missing
+
+    systems = []
+    for name in registry.names("system"):
+        cls = registry.load("system", name)  # client libraries load only when a system is used
+        lacking = missing(name)
+        counts = getattr(cls, "node_counts", None)
+        systems.append({
+            "name": name, "workloads": list(getattr(cls, "workloads", ()) or ()),
+            "node_counts": list(counts) if counts else None,
+            "bugs": dict(getattr(cls, "bugs", {}) or {}),
+            "options": {k: {"default": o.default, "doc": o.doc,
+                            "choices": list(o.choices) if o.choices else None}
+                        for k, o in (getattr(cls, "options", {}) or {}).items()},
+            "installed": not lacking, "missing": lacking, "install": f"splitbrain install {name}"})
+    faults = []
+    for name in registry.names("nemesis"):
+        f = registry.load("nemesis", name)
+        faults.append({"name": name, "doc": f.doc, "default_target": f.default_target,
+                       "targets": [f.default_target] + [t for t in f.targets
+                                                        if t != f.default_target],
+                       "params": {k: {"default": p.default, "doc": p.doc}
+                                  for k, p in f.params.items()}})
+    return {
+        "systems": systems,
+        "workloads": [{"name": n, "description": getattr(registry.load("workload", n),
+                                                          "description", "")}
+                      for n in registry.names("workload")],
+        "nemeses": faults,
+        "environments": [{"name": n, "doc": e.doc, "default": n == default_environment()}
+                         for n, e in ENVIRONMENTS.items()],
+        "checkers": list(checker_names()),
+        "models": list(model_names()),
+        "formats": list(FORMATS),
+    }
+
+
+def cmd_list(as_json: bool) -> int:
+    import json
+
     from rich.console import Console
     from rich.table import Table
 
-    from checkers.registry import checker_names, model_names
-
+    data = catalogue()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
     console = Console()
-    systems = Table("system", "workloads", "bugs (--bug)", "options (--opt KEY=VALUE)",
-                    title="systems", title_justify="left")
-    for name in registry.names("system"):
-        cls = registry.load("system", name)
-        bugs = getattr(cls, "bugs", {}) or {}
-        options = getattr(cls, "options", {}) or {}
-        counts = getattr(cls, "node_counts", None)
-        systems.add_row(name + (f"\n(nodes: {', '.join(map(str, counts))})" if counts else ""),
-                        ", ".join(getattr(cls, "workloads", ()) or ()),
-                        "\n".join(f"{b}: {d}" for b, d in bugs.items()) or "-",
-                        "\n".join(f"{k}={o.default}: {o.doc}" for k, o in options.items()) or "-")
-    console.print(systems)
-    workloads = Table("workload", "description", title="workloads", title_justify="left")
-    for name in registry.names("workload"):
-        cls = registry.load("workload", name)
-        workloads.add_row(name, getattr(cls, "description", ""))
-    console.print(workloads)
-    faults = Table("fault", "targets (default first)", "parameters", "what it does",
-                   title="nemeses: FAULT[:TARGET][:key=value...]", title_justify="left")
-    for name in registry.names("nemesis"):
-        f = registry.load("nemesis", name)
-        targets = [f.default_target] + [t for t in f.targets if t != f.default_target]
-        params = "\n".join(f"{k}={p.default} ({p.doc})" for k, p in f.params.items())
-        faults.add_row(name, ", ".join(targets), params, f.doc)
-    console.print(faults)
-    from harness.envs import ENVIRONMENTS, default_environment
-    envs = Table("environment", "what it is", title=f"environments (--env; default here: "
-                 f"{default_environment()})", title_justify="left")
-    for name, env in ENVIRONMENTS.items():
-        envs.add_row(name, env.doc)
-    console.print(envs)
-    console.print("[bold]checkers[/bold]: " + ", ".join(checker_names()))
-    console.print("[bold]models[/bold]: " + ", ".join(model_names()))
+    piped = not console.is_terminal
+    if piped:
+        # Piped or redirected: never wrap or cut a cell, so every name can be copied or parsed.
+        console = Console(width=100_000)
+
+    def table(title: str, *columns: str) -> Table:
+        t = Table(title=title, title_justify="left")
+        for c in columns:
+            t.add_column(c, overflow="fold")  # on a narrow terminal: fold, never cut with "…"
+        return t
+
+    systems = table("systems", "system", "workloads", "bugs (--bug)", "options (--opt KEY=VALUE)",
+                    "installed")
+    for s in data["systems"]:
+        counts = s["node_counts"]
+        systems.add_row(s["name"] + (f"\n(nodes: {', '.join(map(str, counts))})" if counts else ""),
+                        ", ".join(s["workloads"]),
+                        "\n".join(f"{b}: {d}" for b, d in s["bugs"].items()) or "-",
+                        "\n".join(f"{k}={o['default']}: {o['doc']}"
+                                  for k, o in s["options"].items()) or "-",
+                        "yes" if s["installed"] else f"no: {s['install']}")
+    workloads = table("workloads", "workload", "description")
+    for w in data["workloads"]:
+        workloads.add_row(w["name"], w["description"])
+    faults = table("nemeses: FAULT[:TARGET][:key=value...]", "fault", "targets (default first)",
+                   "parameters", "what it does")
+    for f in data["nemeses"]:
+        faults.add_row(f["name"], ", ".join(f["targets"]),
+                       "\n".join(f"{k}={p['default']} ({p['doc']})" for k, p in f["params"].items()),
+                       f["doc"])
+    default = next(e["name"] for e in data["environments"] if e["default"])
+    envs = table(f"environments (--env; default here: {default})", "environment", "what it is")
+    for e in data["environments"]:
+        envs.add_row(e["name"], e["doc"])
+    parts = [systems, workloads, faults, envs,
+             "[bold]checkers[/bold] (--checker): " + ", ".join(data["checkers"]),
+             "[bold]models[/bold] (--model): " + ", ".join(data["models"]),
+             "[bold]history formats[/bold] (check --format): " + ", ".join(data["formats"])]
+    with console.capture() as captured:
+        for part in parts:
+            console.print(part)
+    text = captured.get()
+    if piped:  # a title is padded to its table's width
+        text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    sys.stdout.write(text)
     return 0
 
 
@@ -452,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return cmd_report(args)
         if args.command == "list":
-            return cmd_list()
+            return cmd_list(args.json)
         if args.command == "clean":
             return cmd_clean()
         if args.command == "install":

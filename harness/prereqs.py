@@ -25,17 +25,18 @@ _apt_updated = False
 _apt_lock = threading.Lock()
 
 
-def _dpkg_installed(pkg: str) -> bool:
-    p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
-    # "install ok installed"; a removed package with leftover config shows "deinstall ok config-files"
-    return p.returncode == 0 and p.stdout.strip().endswith(" installed")
-
-
 def missing_debian_packages(pkgs: Sequence[str]) -> list[str]:
-    """The packages among `pkgs` that dpkg does not report as installed."""
+    """The packages among `pkgs` that dpkg does not report as installed (one dpkg-query for all)."""
     if shutil.which("dpkg-query") is None:
         raise PrerequisiteError("this machine has no dpkg: install " + " ".join(pkgs) + " by hand")
-    return [p for p in pkgs if not _dpkg_installed(p)]
+    if not pkgs:
+        return []
+    query = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n", *pkgs],
+                           capture_output=True, text=True)
+    # "install ok installed"; a removed package with leftover config shows "deinstall ok config-files"
+    installed = {line.split(" ", 1)[0] for line in query.stdout.splitlines()
+                 if line.strip().endswith(" installed")}
+    return [p for p in pkgs if p not in installed]
 
 
 def _apt(argv: list[str], timeout: float) -> None:
@@ -76,8 +77,8 @@ def ensure_debian_packages(pkgs: Sequence[str], timeout: float = 900.0) -> list[
     return missing
 
 
-def _pip_name_installed(requirement: str) -> bool:
-    # Only the distribution name matters here; version pins are left to pip when installing.
+def pip_installed(requirement: str) -> bool:
+    """Whether the distribution a requirement names is installed (its version is pip's business)."""
     name = requirement
     for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", ";", " "):
         name = name.split(sep, 1)[0]
@@ -90,7 +91,7 @@ def _pip_name_installed(requirement: str) -> bool:
 
 def ensure_pip(pkgs: Sequence[str], timeout: float = 900.0) -> list[str]:
     """pip-install whichever of `pkgs` (requirement strings) are missing; return those installed."""
-    missing = [p for p in pkgs if not _pip_name_installed(p)]
+    missing = [p for p in pkgs if not pip_installed(p)]
     if not missing:
         return []
     argv = [sys.executable, "-m", "pip", "install", "--quiet", *missing]

@@ -31,6 +31,8 @@ WORKLOADS = {
     "queue": "workloads.queue:QueueWorkload",
     "txn": "workloads.txn:TxnWorkload",
     "vip": "workloads.vip:VipWorkload",
+    "append": "workloads.transactions:AppendWorkload",
+    "wr": "workloads.transactions:WrWorkload",
 }
 
 NEMESES = {

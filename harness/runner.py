@@ -44,6 +44,7 @@ from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, In
                           SystemError_)
 
 _EVENT_FIELDS = {"index", "time", "process", "type", "f", "value", "key", "node", "error", "phase"}
+WORKLOAD_END = "workload-end"  # the f of the event marking when the clients stopped
 HEAL_WAIT_S = 30.0  # how long the heal phase waits for the system to answer again
 OPEN_RETRY_S = 0.5
 FINAL_RETRY_S = 0.5
@@ -75,6 +76,7 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     env = make_environment(spec.env)  # an unknown environment is bad input, before anything starts
     check_environment(spec)
     system = registry.load("system", spec.system)()
+    _check_installed(spec)
     workload = registry.load("workload", spec.workload)()
     offered = getattr(system, "workloads", None)
     if offered is not None and spec.workload not in offered:
@@ -118,6 +120,20 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
     spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
     return Prepared(spec, system, workload, faults, generator)
+
+
+def _check_installed(spec: TestSpec) -> None:
+    """Refuse a system whose client library (or, for nodes on this machine, whose servers) is not
+    installed yet, with the command that installs it, before anything starts."""
+    from harness.install import missing
+    from harness.prereqs import LAB_DEBIAN_PACKAGES
+
+    # env ssh: the servers are the hosts' to have; the lab's tools matter to env netns alone.
+    lacking = missing(spec.system, debian=spec.env != "ssh",
+                      ignore=() if spec.env == "netns" else LAB_DEBIAN_PACKAGES)
+    if lacking:
+        raise UsageError(f"{spec.system} is not installed yet (missing {', '.join(lacking)}): "
+                         f"run `splitbrain install {spec.system}`")
 
 
 WORKLOAD_OPTION = "workload."  # --opt workload.KEY=VALUE goes to the workload, not the system
@@ -173,6 +189,7 @@ def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
     history = read_history_file(run_dir / "history.jsonl", "jsonl")
     results = run_checkers(history, list(spec.checkers), strict=False)
     results["interrupted"] = run.interrupted
+    results["faults"] = run.fault_summary()
     results["run_dir"] = str(run_dir)
     if error is not None:
         results["error"] = str(error)
@@ -213,6 +230,9 @@ class _Run:
         self.main_scope = trio.CancelScope()
         self.heal_scope = trio.CancelScope()
         self.active: dict[int, _ActiveFault] = {}
+        # Per fault spec: how often it was applied, and how often it found nothing to target.
+        self.faults_ran: dict[str, int] = {}
+        self.faults_skipped: dict[str, int] = {}
         self.next_process = self.spec.concurrency
         # Abandoned calls keep their thread until their connection is closed under them.
         self.limiter = trio.CapacityLimiter(max(40, 4 * self.spec.concurrency))
@@ -256,9 +276,15 @@ class _Run:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.live.run, self.writer, self._nemesis_state)
                 nursery.start_soon(self._nemesis)
-                async with trio.open_nursery() as workers:
-                    for w in range(self.spec.concurrency):
-                        workers.start_soon(self._worker, w)
+                try:
+                    async with trio.open_nursery() as workers:
+                        for w in range(self.spec.concurrency):
+                            workers.start_soon(self._worker, w)
+                finally:
+                    # When the clients stopped (time limit or Ctrl-C): a heal after this, or one
+                    # whose bound reaches past it, has no clients to serve until the final reads.
+                    self.writer.append("nemesis", "info", WORKLOAD_END,
+                                       {"interrupted": self.interrupted})
                 nursery.cancel_scope.cancel()
         self.live.phase("heal")
         with self.heal_scope:  # a second Ctrl-C cancels the waiting, never the cleanup
@@ -378,9 +404,21 @@ class _Run:
         for i, inv in enumerate(ops):
             per_node[self.nodes[i % len(self.nodes)]].append(inv)
 
+        window = max(30.0, 2 * self.spec.op_timeout * len(ops) / len(self.nodes))
+        # Leave time for a last connection attempt (up to the op timeout) to end inside the window.
+        connect_by = trio.current_time() + max(1.0, window - self.spec.op_timeout - 1)
+
         async def reader(node: str, invs: list[Invocation]) -> None:
             process = self._fresh_process()
-            client = await self._open_client(node)
+            client = await self._open_client(node, connect_by)
+            if client is None:
+                # The node took no connection in the whole final phase: say so in the history,
+                # or a system that never came back would leave no final read to fail.
+                for inv in invs:
+                    for type_, error in (("invoke", None), ("info", "no connection to the node")):
+                        self.writer.append(process, type_, inv.f, inv.value, key=inv.key,
+                                           node=node, error=error, phase="final")
+                return
             try:
                 for inv in invs:
                     # Retried until it succeeds (as Jepsen's final reads are): right after a heal
@@ -398,13 +436,21 @@ class _Run:
             finally:
                 await _close_in_thread(client)
 
-        with trio.move_on_after(max(30.0, 2 * self.spec.op_timeout * len(ops) / len(self.nodes))):
+        with trio.move_on_after(window):
             async with trio.open_nursery() as nursery:
                 for node, invs in per_node.items():
                     if invs:
                         nursery.start_soon(reader, node, invs)
 
     # -- nemesis -----------------------------------------------------------------------------
+
+    def fault_summary(self) -> dict[str, Any]:
+        """Which of the faults the run was given ran, and how often (results.json "faults")."""
+        given = [str(parse_fault(text)) for text in self.spec.nemesis]  # as the schedule names them
+        return {"given": given,
+                "planned": {g: sum(1 for i in self.spec.schedule if i["spec"] == g) for g in given},
+                "ran": {g: self.faults_ran.get(g, 0) for g in given},
+                "skipped": {g: n for g, n in self.faults_skipped.items() if n}}
 
     def _nemesis_state(self) -> str:
         if not self.spec.schedule:
@@ -444,6 +490,7 @@ class _Run:
                 # Nothing to target right now (no leader): recorded, and the schedule goes on.
                 self.writer.append("nemesis", "info", f"start-{item['fault']}",
                                    {**base, "targets": [], "skipped": str(e)})
+                self.faults_skipped[item["spec"]] = self.faults_skipped.get(item["spec"], 0) + 1
                 return
             value = {**base, "targets": targets, **shape}  # e.g. a partition's groups
             self.writer.append("nemesis", "invoke", f"start-{item['fault']}", value)
@@ -459,6 +506,7 @@ class _Run:
                                          f"to apply: {e}") from None
             self.writer.append("nemesis", "info", f"start-{item['fault']}",
                                {**value, **active.started})
+            self.faults_ran[item["spec"]] = self.faults_ran.get(item["spec"], 0) + 1
 
     async def _stop_fault(self, fault_id: int, wait_health: bool = True) -> None:
         active = self.active.get(fault_id)
@@ -478,6 +526,8 @@ class _Run:
                                    {**value, "error": str(e)})
                 raise EnvironmentFailure(f"nemesis {item['spec']} could not be healed: {e}") from None
             del self.active[fault_id]
+            # The completion below waits for the system's health; this is when the fault ended.
+            details = {**details, "lifted_ns": self.writer.elapsed_ns()}
         recovery = None
         try:
             recovery = await self._await_health(HEAL_WAIT_S) if wait_health else None

@@ -16,7 +16,10 @@ from harness.errors import EnvironmentFailure, UsageError
 
 
 def create_run_dir(store: str | Path, name: str) -> Path:
-    store = Path(store)
+    """A new, absolute run directory. The store is resolved here, once: systems derive every node
+    path (config files, data directories) from the run directory, and a relative one would mean
+    something else to a server started in another working directory."""
+    store = Path(store).resolve()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     run_dir = store / name / stamp
     try:

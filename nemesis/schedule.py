@@ -16,8 +16,10 @@ from nemesis.spec import FaultSpec
 
 def plan(specs: list[FaultSpec], defaults: dict[str, dict[str, Any]], seed: int,
          time_limit: float, interval: float, overlap: bool = False) -> list[dict[str, Any]]:
-    """The faults of a run, each picked at random among `specs` (so `partition,kill,clock`
-    mixes all three over the run).
+    """The faults of a run, picked at random among `specs` in rounds: each round uses every spec
+    once, in a random order, so a run given `partition,kill,clock` exercises all three as soon as
+    its time limit leaves room for three faults (a fault picked with replacement could repeat
+    while another kind never ran).
 
     One at a time (default): a quiet gap of 0.5..1 x interval, then a fault for its duration,
     then the next gap. With `overlap`, a fault starts every 0.5..1 x interval whether or not the
@@ -31,11 +33,13 @@ def plan(specs: list[FaultSpec], defaults: dict[str, dict[str, Any]], seed: int,
     rng = random.Random(f"schedule:{seed}")
     schedule: list[dict[str, Any]] = []
     t = 0.0
+    left: list[FaultSpec] = []  # the specs not used yet in this round
     while True:
         t += interval * rng.uniform(0.5, 1.0)
         if t >= time_limit:
             break
-        spec = rng.choice(specs)
+        left = left or list(specs)
+        spec = left.pop(left.index(rng.choice(left)))
         d = defaults[str(spec)]
         duration = float(d["params"].get("duration", interval / 2))
         schedule.append({"id": len(schedule) + 1, "at": round(t, 3), "fault": spec.fault,

@@ -25,6 +25,7 @@ from checkers.history import History, HistoryError, read_jsonl
 from checkers.stats import StatsChecker
 from reports.anomaly import Anomaly, build_anomaly, looks_like_failure
 from reports.cycles import dependency_cycles
+from reports.delivery import delivery_evidence
 from reports.timeline import build_timeline, nemesis_intervals, short
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -106,6 +107,7 @@ def render_html(history: History, results: dict, spec: dict | None, *,
     stats, stats_source = _stats(checkers, results, history)
     anomalies, anomaly_notes = _anomalies(checkers)
     cycles, cycle_notes = dependency_cycles(checkers)
+    log_windows, unseen_charts = delivery_evidence(checkers)
     title_bits = [str(spec.get(k)) for k in ("system", "workload", "nemesis")
                   if spec and spec.get(k)] if spec else []
     context = {
@@ -122,6 +124,8 @@ def render_html(history: History, results: dict, spec: dict | None, *,
         "anomaly_notes": anomaly_notes,
         "cycles": cycles,
         "cycle_notes": cycle_notes,
+        "log_windows": log_windows,
+        "unseen_charts": unseen_charts,
         "timeline": timeline,
         "warnings": [str(w) for w in (results.get("warnings") or [])] + list(history.warnings),
         "history_source": history.source,

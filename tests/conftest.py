@@ -11,6 +11,8 @@ shows up in the wrong directory and the test notices.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -128,3 +130,55 @@ def sshd_lab():
     """`with sshd_lab(tmp_dir, serving=("n1", "n2")) as s:` a lab whose `serving` nodes run
     sshd (an SshdLab), taken down on leaving the block. Needs root."""
     return _sshd_lab
+
+
+def _pids_naming(marker: str) -> list[int]:
+    """Pids of the processes but this one whose command line names `marker` (a run store or a
+    reader's directory: node servers name their files there)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and "pytest" not in cmdline:
+            pids.append(int(d.name))
+    return pids
+
+
+def _kill(pids: list[int]) -> None:
+    """SIGKILL each, after SIGCONT in case it is paused."""
+    for pid in pids:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def _reap(marker: str) -> list[int]:
+    """Kill every process naming `marker`; return their pids."""
+    pids = _pids_naming(marker)
+    _kill(pids)
+    return pids
+
+
+@pytest.fixture(scope="session")
+def pids_naming():
+    """`pids_naming(marker)`: the processes whose command line names `marker`."""
+    return _pids_naming
+
+
+@pytest.fixture(scope="session")
+def kill_pids():
+    """`kill_pids(pids)`: SIGKILL each (after SIGCONT, in case it is paused)."""
+    return _kill
+
+
+@pytest.fixture(scope="session")
+def reap():
+    """`reap(marker)`: kill what a run left behind (servers never outlive a test) and return the
+    pids, so the test can fail on them."""
+    return _reap

@@ -37,8 +37,14 @@ CASES = {
                                       "--concurrency", "15", "--rate", "300",
                                       "--op-timeout", "0.5"], 1),
     "correct-partition": (["--nemesis", "partition", "--nodes", "5"], 0),
+    # Transactions (the elle checker): one micro-op per log entry, found without faults; the
+    # correct system's list-append and rw-register runs under every process fault.
+    "nonatomic-txn": (["--workload", "append", "--bug", "nonatomic-txn", "--nemesis", "none"], 1),
+    "nonatomic-txn-wr": (["--workload", "wr", "--bug", "nonatomic-txn", "--nemesis", "none"], 1),
+    "correct-append": (["--workload", "append", "--nemesis", "partition,kill,pause"], 0),
 }
-NEEDS_NETWORK = {"stale-leader-reads-partition", "correct-partition"}  # partitions: env netns
+NEEDS_NETWORK = {"stale-leader-reads-partition", "correct-partition",  # partitions: env netns
+                 "correct-append"}
 
 
 def main() -> int:

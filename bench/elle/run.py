@@ -22,6 +22,7 @@ from a worker process that times reading and checking separately. Each figure is
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -44,12 +46,17 @@ CASES = {
 
 
 def history(out: Path, name: str) -> Path:
+    return generated(out, name, GENERATE, CASES[name]["args"])
+
+
+def generated(out: Path, name: str, generator: Path, args: list[str]) -> Path:
+    """out/NAME.jsonl, written by `generator OUT ARGS...` unless it is there already. Shared
+    with bench/delivery/run.py."""
     path = out / f"{name}.jsonl"
     if not path.exists():
         print(f"generating {path} ...", flush=True)
         tmp = path.with_suffix(".tmp")
-        subprocess.run([sys.executable, str(GENERATE), str(tmp), *CASES[name]["args"]],
-                       check=True)
+        subprocess.run([sys.executable, str(generator), str(tmp), *args], check=True)
         tmp.rename(path)
     return path
 
@@ -67,25 +74,56 @@ def run_one(cmd: list[str], cwd: str) -> dict:
             "stdout": out, "stderr": err}
 
 
-def worker(path: str) -> None:
-    """In a child: read, then check, timing each; print the figures as JSON."""
+def read_and_check(path: str, checker: str) -> tuple[dict, dict]:
+    """Import the checker ("module:Class"), read the history (with pairing), check it, timing
+    each step: the figures and the checker's result. Shared with bench/delivery/run.py."""
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
-    from checkers.elle import ElleChecker
+    module, _, name = checker.partition(":")
+    cls = getattr(importlib.import_module(module), name)
     from checkers.formats import read_history
     imported = time.perf_counter()
     history = read_history(path)
     history.operations()  # pairing invocations with completions is part of reading
     read = time.perf_counter()
-    result = ElleChecker().check(history)
+    result = cls().check(history)
     checked = time.perf_counter()
-    print(json.dumps({"import_s": imported - started, "read_s": read - imported,
-                      "check_s": checked - read, "valid": result["valid"],
+    return {"import_s": imported - started, "read_s": read - imported,
+            "check_s": checked - read}, result
+
+
+def worker(path: str) -> None:
+    """In a child: read, then check, timing each; print the figures as JSON."""
+    figures, result = read_and_check(path, "checkers.elle:ElleChecker")
+    print(json.dumps({**figures, "valid": result["valid"],
                       "anomaly_types": result["anomaly_types"],
                       "search": {k: v for k, v in result["cycle_search"].items()
                                  if k != "listed"},
                       "result_bytes": len(json.dumps(result, default=str)),
                       "txns": result.get("txns")}))
+
+
+def measure(name: str, path: Path, checker: str, worker_script: Path, repeats: int,
+            expected: int) -> tuple[list[float], float, float, float, float, dict]:
+    """`splitbrain check --checker CHECKER PATH` (as `python -m harness`) and the worker script,
+    `repeats` times each, from a temporary directory outside the checkout: every wall time, and
+    the medians of wall time, peak RSS (KiB), read and check seconds, and the last worker's
+    figures. Shared with bench/delivery/run.py."""
+    runs, parts = [], []
+    with tempfile.TemporaryDirectory(prefix=f"{checker}-bench-") as cwd:
+        for _ in range(repeats):
+            run = run_one([sys.executable, "-m", "harness", "check", "--checker", checker,
+                           str(path)], cwd)
+            if run["rc"] != expected:
+                print(f"{name}: exit {run['rc']}, expected {expected}:\n{run['stdout']}"
+                      f"{run['stderr'][-2000:]}")
+            runs.append(run)
+            part = run_one([sys.executable, str(worker_script), "--worker", str(path)], cwd)
+            parts.append(json.loads(part["stdout"].strip().splitlines()[-1]))
+    walls = [r["wall"] for r in runs]
+    return (walls, statistics.median(walls), statistics.median(r["rss_kib"] for r in runs),
+            statistics.median(x["read_s"] for x in parts),
+            statistics.median(x["check_s"] for x in parts), parts[-1])
 
 
 def checker_core() -> str:
@@ -98,53 +136,58 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(min(values))}-{fmt.format(max(values))}" if len(values) > 1 else "1 run"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str, out: str) -> argparse.Namespace:
+    """The options every checker benchmark takes (bench/elle, bench/delivery)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--skip-million", action="store_true")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "elle")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / out)
     p.add_argument("--worker", help=argparse.SUPPRESS)
-    a = p.parse_args()
+    return p.parse_args()
+
+
+def run_cases(a: argparse.Namespace, cases: dict[str, dict], checker: str,
+              unit: tuple[str, str], history_of: Callable[[Path, str], Path],
+              worker_script: Path, describe: Callable[[dict], str]) -> None:
+    """Measure every case (`measure`) and print a row each: `unit` names what a case counts,
+    as case[unit[0]], and its rate (unit[1] per second); `describe` adds to the verdict from
+    the last worker's figures. Shared with bench/delivery/run.py."""
+    a.out.mkdir(parents=True, exist_ok=True)
+    count, per = unit
+    print(f"checker core: {checker_core()}")
+    print(f"{'case':13} {count:>9} {'wall (median)':>14} {'range':>11} {per + '/s':>9} "
+          f"{'peak RSS':>9} | {'read':>6} {'check':>6} {'check ' + per + '/s':>11} | "
+          f"verdict")
+    for name, case in cases.items():
+        if name == "1M" and a.skip_million:
+            continue
+        path = history_of(a.out, name)
+        repeats = a.repeats if name != "1M" else max(1, min(a.repeats, 3))
+        walls, wall, rss, read_s, check_s, last = measure(
+            name, path, checker, worker_script, repeats, case["exit"])
+        verdict = {True: "valid", False: "invalid"}.get(last["valid"], "unknown")
+        n = case[count]
+        print(f"{name:13} {n:9,d} {wall:13.2f}s {spread(walls):>11} {n / wall:9,.0f} "
+              f"{rss / 1024:8.0f}M | {read_s:5.2f}s {check_s:5.2f}s {n / check_s:11,.0f} | "
+              f"{verdict}{describe(last)}", flush=True)
+
+
+def _search(last: dict) -> str:
+    if not last["anomaly_types"]:
+        return ""
+    s = last["search"]
+    return (f" {','.join(last['anomaly_types'])}; largest component {s['largest']}, "
+            f"search {s['seconds']:.2f} s of {s['timeout_s']:g} s"
+            f"{' (timed out)' if s['timed_out'] else ''}, result "
+            f"{last['result_bytes'] / 1024:.0f} KiB")
+
+
+def main() -> None:
+    a = arguments(__doc__, "elle")
     if a.worker:
         worker(a.worker)
         return
-    a.out.mkdir(parents=True, exist_ok=True)
-    print(f"checker core: {checker_core()}")
-    print(f"{'case':13} {'txns':>9} {'wall (median)':>14} {'range':>11} {'txn/s':>9} "
-          f"{'peak RSS':>9} | {'read':>6} {'check':>6} {'check txn/s':>11} | verdict")
-    for name, case in CASES.items():
-        if name == "1M" and a.skip_million:
-            continue
-        path = history(a.out, name)
-        repeats = a.repeats if name != "1M" else max(1, min(a.repeats, 3))
-        runs, parts = [], []
-        with tempfile.TemporaryDirectory(prefix="elle-bench-") as cwd:  # outside the checkout
-            for _ in range(repeats):
-                run = run_one([sys.executable, "-m", "harness", "check", "--checker", "elle",
-                               str(path)], cwd)
-                if run["rc"] != case["exit"]:
-                    print(f"{name}: exit {run['rc']}, expected {case['exit']}:\n{run['stdout']}"
-                          f"{run['stderr'][-2000:]}")
-                runs.append(run)
-                part = run_one([sys.executable, str(Path(__file__)), "--worker", str(path)], cwd)
-                parts.append(json.loads(part["stdout"].strip().splitlines()[-1]))
-        walls = [r["wall"] for r in runs]
-        wall = statistics.median(walls)
-        rss = statistics.median(r["rss_kib"] for r in runs)
-        read_s = statistics.median(x["read_s"] for x in parts)
-        check_s = statistics.median(x["check_s"] for x in parts)
-        last = parts[-1]
-        verdict = {True: "valid", False: "invalid"}.get(last["valid"], "unknown")
-        extra = ""
-        if last["anomaly_types"]:
-            s = last["search"]
-            extra = (f" {','.join(last['anomaly_types'])}; largest component {s['largest']}, "
-                     f"search {s['seconds']:.2f} s of {s['timeout_s']:g} s"
-                     f"{' (timed out)' if s['timed_out'] else ''}, result "
-                     f"{last['result_bytes'] / 1024:.0f} KiB")
-        print(f"{name:13} {case['txns']:9,d} {wall:13.2f}s {spread(walls):>11} "
-              f"{case['txns'] / wall:9,.0f} {rss / 1024:8.0f}M | {read_s:5.2f}s {check_s:5.2f}s "
-              f"{case['txns'] / check_s:11,.0f} | {verdict}{extra}", flush=True)
+    run_cases(a, CASES, "elle", ("txns", "txn"), history, Path(__file__), _search)
 
 
 if __name__ == "__main__":

@@ -38,11 +38,10 @@ import time
 from typing import Any, Callable, ClassVar, Final
 
 from checkers.elle import consistency, list_append, rw_register
-from checkers.elle.cycles import ComponentReport, Deadline, search_component, suffix
+from checkers.elle.cycles import search_graph, suffix
 from checkers.elle.explain import explain_cycle
-from checkers.elle.graph import (KIND_NAMES, PROCESS, REALTIME, DependencyGraph, component_graph,
-                                 strongly_connected)
-from checkers.elle.orders import add_order_edges, realtime_edges
+from checkers.elle.graph import KIND_NAMES, PROCESS, REALTIME, DependencyGraph
+from checkers.elle.orders import add_order_edges
 from checkers.elle.transactions import (FAIL, INFO, LIST_APPEND, OK, WORKLOAD_NAMES, Txn,
                                         TxnShapeError, detect_workload, outcome_codes,
                                         transactions)
@@ -50,7 +49,6 @@ from checkers.history import History, gc_paused
 from checkers.options import Option
 
 DEFAULT_TIMEOUT_S: Final = 10.0
-COMPONENTS_LISTED: Final = 20  # components described one by one in "cycle_search"
 
 
 class OptionError(TypeError):
@@ -201,9 +199,7 @@ class ElleChecker:
         result["graph"] = {"edges": len(graph), **{
             name: kinds.count(kind) for kind, name in KIND_NAMES.items()
             if kind not in (REALTIME,) or self.realtime}}
-        components = [sorted(v for v in c if v < graph.txns) for c in strongly_connected(graph)]
-        components = sorted((c for c in components if len(c) > 1), key=len)
-        reports, search = self._search(graph, txns, components)
+        reports, search = search_graph(graph, txns, self._variants(), self.timeout)
         for report in reports:
             for name, cycle in report.found.items():
                 counts[name] = counts.get(name, 0) + 1
@@ -227,46 +223,6 @@ class ElleChecker:
         if self.realtime:
             variants.append(PROCESS | REALTIME if self.process else REALTIME)
         return variants
-
-    def _search(self, graph: DependencyGraph, txns: list[Txn],
-                components: list[list[int]]) -> tuple[list[ComponentReport], dict[str, Any]]:
-        started = time.monotonic()
-        deadline = Deadline(started + self.timeout)
-        where: dict[int, int] = {v: i for i, c in enumerate(components) for v in c}
-        edges: list[list[tuple[int, int, int]]] = [[] for _ in components]
-        if components:
-            src, dst, kind = graph.src, graph.dst, graph.kind
-            for i in range(len(src)):
-                c = where.get(src[i])
-                if c is not None and where.get(dst[i]) == c:
-                    edges[c].append((src[i], dst[i], kind[i]))
-        reports = []
-        every_kind = {k + suffix(v) for v in self._variants() for k in consistency.CYCLE_KINDS}
-        for i, members in enumerate(components):
-            if deadline.passed():  # a cycle is there, but no time is left to say which
-                reports.append(ComponentReport(size=len(members), undecided=set(every_kind)))
-                continue
-            component_edges = edges[i]
-            if self.realtime:
-                component_edges += [(a, b, REALTIME)
-                                    for a, b in realtime_edges([txns[v] for v in members])]
-            report = search_component(component_graph(component_edges), self._variants(),
-                                      deadline)
-            reports.append(report)
-        elapsed = time.monotonic() - started
-        search: dict[str, Any] = {
-            "components": len(components),
-            "largest": max((len(c) for c in components), default=0),
-            "timeout_s": self.timeout,
-            "timed_out": any(r.undecided for r in reports),
-            "seconds": round(elapsed, 6),
-        }
-        if components:
-            search["listed"] = [
-                {"size": r.size, "found": sorted(r.found), "undecided": sorted(r.undecided),
-                 "rw_edges": r.rw_edges, "rw_edges_searched": r.rw_edges_searched}
-                for r in sorted(reports, key=lambda r: -r.size)[:COMPONENTS_LISTED]]
-        return reports, search
 
     def _verdict(self, result: dict[str, Any], anomalies: dict[str, list[Any]],
                  counts: dict[str, int], undecided: list[str], unclassified: list[int],

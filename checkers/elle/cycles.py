@@ -33,9 +33,13 @@ from typing import Any, Callable, Iterator
 
 from checkers.elle.anomalies import classify
 from checkers.elle.consistency import CYCLE_KINDS, implied_anomalies
-from checkers.elle.graph import KIND_PREFERENCE, PROCESS, REALTIME, RW, WR, WW
+from checkers.elle.graph import (KIND_PREFERENCE, PROCESS, REALTIME, RW, WR, WW, DependencyGraph,
+                                 component_graph, strongly_connected)
+from checkers.elle.orders import realtime_edges
+from checkers.elle.transactions import Txn
 
 CHECK_EVERY = 2048  # BFS steps between looks at the clock
+COMPONENTS_LISTED = 20  # components described one by one in the search's summary
 MORE_TRIES = 32  # edges tried for a shorter cycle after the first one found
 
 
@@ -77,6 +81,51 @@ class ComponentReport:
 
 def suffix(extras: int) -> str:
     return "-realtime" if extras & REALTIME else "-process" if extras & PROCESS else ""
+
+
+def search_graph(graph: DependencyGraph, txns: list[Txn], variants: list[int],
+                 timeout: float) -> tuple[list[ComponentReport], dict[str, Any]]:
+    """Every strongly connected component of `graph` with more than one transaction, searched
+    (smallest first) for each anomaly kind and variant within `timeout` seconds in all; the
+    reports, and a summary of the search. Time nodes are left out of the components; with a
+    real-time variant, each component gets the real-time edges among its members."""
+    started = time.monotonic()
+    deadline = Deadline(started + timeout)
+    components = [sorted(v for v in c if v < graph.txns) for c in strongly_connected(graph)]
+    components = sorted((c for c in components if len(c) > 1), key=len)
+    where: dict[int, int] = {v: i for i, c in enumerate(components) for v in c}
+    edges: list[list[tuple[int, int, int]]] = [[] for _ in components]
+    if components:
+        src, dst, kind = graph.src, graph.dst, graph.kind
+        for i in range(len(src)):
+            c = where.get(src[i])
+            if c is not None and where.get(dst[i]) == c:
+                edges[c].append((src[i], dst[i], kind[i]))
+    reports = []
+    realtime = bool(variants[-1] & REALTIME)
+    every_kind = {k + suffix(v) for v in variants for k in CYCLE_KINDS}
+    for i, members in enumerate(components):
+        if deadline.passed():  # a cycle is there, but no time is left to say which
+            reports.append(ComponentReport(size=len(members), undecided=set(every_kind)))
+            continue
+        component_edges = edges[i]
+        if realtime:
+            component_edges += [(a, b, REALTIME)
+                                for a, b in realtime_edges([txns[v] for v in members])]
+        reports.append(search_component(component_graph(component_edges), variants, deadline))
+    search: dict[str, Any] = {
+        "components": len(components),
+        "largest": max((len(c) for c in components), default=0),
+        "timeout_s": timeout,
+        "timed_out": any(r.undecided for r in reports),
+        "seconds": round(time.monotonic() - started, 6),
+    }
+    if components:
+        search["listed"] = [
+            {"size": r.size, "found": sorted(r.found), "undecided": sorted(r.undecided),
+             "rw_edges": r.rw_edges, "rw_edges_searched": r.rw_edges_searched}
+            for r in sorted(reports, key=lambda r: -r.size)[:COMPONENTS_LISTED]]
+    return reports, search
 
 
 def search_component(g: Any, variants: list[int], deadline: Deadline) -> ComponentReport:
@@ -292,4 +341,4 @@ def _g_nonadjacent(g: Any, adjacency: dict[int, list[tuple[int, int]]],
 
 
 __all__ = ["CYCLE_KINDS", "ComponentReport", "Deadline", "FoundCycle", "SearchTimeout",
-           "search_component"]
+           "search_component", "search_graph"]

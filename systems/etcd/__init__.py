@@ -6,7 +6,8 @@ member is healthy only when it can serve a linearizable read through a leader). 
 (systems/etcd/client.py) speak the v3 JSON gateway over HTTP, one request per operation, no retries.
 
 etcd promises linearizable reads, writes and transactions (reads are not `serializable` unless
-asked), so the register workload's full linearizability check applies as it is.
+asked), so the register workload's full linearizability check applies as it is, and the append
+and wr transactions (systems/etcd/transactions.py) are checked for strict serializability.
 
 Clock faults: not declared. etcd is a Go binary: it reads the clock through the vDSO without libc,
 so the LD_PRELOAD clock shim cannot reach it.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from systems.base import ClusterContext, Option, SystemError_, whole_number
 from systems.daemons import NotReady, OneDaemonPerNode
 from systems.etcd.client import EtcdClient, EtcdError, EtcdHttp
+from systems.etcd.transactions import EtcdTxnClient
 
 CLIENT_PORT, PEER_PORT = 2379, 2380
 
@@ -28,7 +30,7 @@ class Etcd(OneDaemonPerNode):
     daemon_role = "member"
     daemon_log = "etcd.log"
     kept_files = (daemon_log,)
-    workloads = ("register",)
+    workloads = ("register", "append", "wr")
     bugs: dict[str, str] = {}
     node_counts = (3, 5)
     options = {
@@ -61,11 +63,13 @@ class Etcd(OneDaemonPerNode):
         self.ctx = ctx
         self._start_all(lambda node: self._host(node).run(["rm", "-rf", self._data_dir(node)]))
 
-    def client(self, workload: str) -> EtcdClient:
+    def client(self, workload: str) -> EtcdClient | EtcdTxnClient:
         if workload not in self.workloads:
             raise ValueError(f"etcd supports the workloads {', '.join(self.workloads)}, "
                              f"not {workload!r}")
         s = self.settings or _settings({k: o.default for k, o in self.options.items()})
+        if workload in ("append", "wr"):  # transactions: systems/etcd/transactions.py
+            return EtcdTxnClient(CLIENT_PORT, s["request_timeout_ms"] / 1000.0)
         return EtcdClient(CLIENT_PORT, s["request_timeout_ms"] / 1000.0)
 
     # ---- capabilities ---------------------------------------------------------------------------

@@ -105,3 +105,9 @@ def ensure_broker_jars_on(host: Any, cache: Path | None = None) -> list[str]:
         host.upload(jar, str(cache / "libs" / jar.name))
     host.upload(marker, str(marker))  # last: its presence means the copy is complete
     return [f"{len(found)} Kafka jars copied to {host.name}:{cache / 'libs'}"]
+
+
+def pending_broker_jars(cache: Path | None = None) -> list[str]:
+    """What ensure_broker_jars would still do (empty: the jars are in place), doing nothing."""
+    cache = cache or cache_dir()
+    return [] if _marker(cache).exists() else [f"kafka_2.13-{KAFKA_VERSION} (Maven)"]

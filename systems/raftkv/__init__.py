@@ -30,7 +30,7 @@ class RaftKV(OneDaemonPerNode):
     daemon_log = "node.log"
     kept_files = (daemon_log,)
     bugs = dict(BUGS)
-    workloads = ("register",)
+    workloads = ("register", "append", "wr")
     options = {
         "raftkv.read-mode": Option("index", "how the leader serves linearizable reads: read-index "
                                             "(a heartbeat round) or through the log",

@@ -1,4 +1,5 @@
-"""RaftKVClient: the `register` workload's client for raftkv, bound to one node.
+"""RaftKVClient: the client of raftkv's workloads (register; append and wr transactions), bound to
+one node.
 
 Workers are bound to nodes (not to the leader) so that a node that answers from stale state shows
 up in the history. Each invoke sends one request line and waits for its answer; it never retries.
@@ -106,10 +107,12 @@ class RaftKVClient:
         return json.loads(line)
 
     def invoke(self, op: Invocation) -> Completion:
-        if op.f not in ("read", "write", "cas"):
+        if op.f not in ("read", "write", "cas", "txn"):
             return Completion.fail(f"raftkv does not support {op.f!r}")
         if op.f == "cas" and not (isinstance(op.value, (list, tuple)) and len(op.value) == 2):
             return Completion.fail("cas needs value [expected, new]")
+        # a transaction (append, wr) is one request: the node applies it as one log entry and
+        # answers with its micro-ops, reads filled in
         request = {"f": op.f, "key": op.key, "value": None if op.f == "read" else op.value}
         try:
             answer = self.call(request)
@@ -121,7 +124,7 @@ class RaftKVClient:
             return Completion.info(f"connection lost: {e}")
         status, error = answer.get("status"), answer.get("error")
         if status == "ok":
-            return Completion.ok(answer.get("value") if op.f == "read" else op.value)
+            return Completion.ok(answer.get("value") if op.f in ("read", "txn") else op.value)
         if status == "fail":
             return Completion.fail(error or "refused")
         return Completion.info(error or "unknown")

@@ -6,6 +6,10 @@ an Output that the caller must carry out IN ORDER: first make `persist` durable 
 `messages` and deliver `replies`. That order is what makes a vote or an acknowledged entry survive
 a crash. The node process (node.py) and the tests (and later a simulator) drive this same code.
 
+Transactions (`f` "txn", value a list of micro-ops [f, key, value] with f in r, w, append) are
+one log entry each, applied atomically and in order by the state machine: reads see the
+transaction's own earlier writes, and the reply carries the micro-ops with their reads filled in.
+
 What is implemented (Raft paper, sections 5 and 8): randomized election timeouts, log replication
 with consistency check and fast back-up, commit by majority counting only for entries of the current
 term, the no-op entry each new leader appends, linearizable reads through read-index (after the no-op
@@ -32,9 +36,13 @@ BUGS: dict[str, str] = {
                           "pause or partition of the leader)",
     "early-ack": "the leader acknowledges a write once it is in its own log and replicates it only with "
                  "the next heartbeat (lost if that leader dies or is deposed first)",
+    "nonatomic-txn": "the leader runs a transaction as one log entry per micro-op, proposing each only "
+                     "after the one before applied, so other transactions' entries land in between "
+                     "(reads see half of a transaction; found without faults)",
 }
 
-OPS = ("read", "write", "cas")
+OPS = ("read", "write", "cas", "txn")
+MICRO_OPS = ("r", "w", "append")
 
 
 @dataclass(frozen=True)
@@ -213,6 +221,16 @@ class _Proposal:
 
 
 @dataclass
+class _TxnRun:
+    """A transaction the nonatomic-txn bug runs one micro-op entry at a time."""
+
+    origin: _Origin
+    term: int
+    todo: list[list[Any]]
+    done: list[list[Any]] = field(default_factory=list)
+
+
+@dataclass
 class _Read:
     origin: _Origin
     key: Any
@@ -257,6 +275,7 @@ class RaftCore:
         self._quorum_check_due = 0.0
         self._recent_active: set[str] = set()
         self._proposals: dict[int, _Proposal] = {}
+        self._txn_runs: dict[int, _TxnRun] = {}  # nonatomic-txn: log index -> its transaction
         self._reads_before_noop: list[_Read] = []
         self._reads_confirming: list[_Read] = []
         self._reads_confirmed: list[_Read] = []
@@ -312,7 +331,7 @@ class RaftCore:
         return self._take()
 
     def request(self, request_id: Any, op: dict[str, Any], now: float) -> Output:
-        """A client asks for op = {"f": read|write|cas, "key": k, "value": v}. The reply comes in
+        """A client asks for op = {"f": read|write|cas|txn, "key": k, "value": v}. The reply comes in
         this Output or a later one, under request_id."""
         self._now = now
         self._handle_request(_Origin(request_id), op)
@@ -392,6 +411,9 @@ class RaftCore:
         for proposal in self._proposals.values():
             self._reply(proposal.origin, "unknown", error="leadership lost before the entry committed")
         self._proposals.clear()
+        for run in self._txn_runs.values():
+            self._reply(run.origin, "unknown", error="leadership lost in the middle of the transaction")
+        self._txn_runs.clear()
         for read in self._reads_before_noop + self._reads_confirming + self._reads_confirmed:
             self._reply(read.origin, "fail", error="not leader")
         self._reads_before_noop.clear()
@@ -458,6 +480,10 @@ class RaftCore:
             else:
                 self._reads_before_noop.append(read)
             return
+        if f == "txn" and "nonatomic-txn" in self.bugs:
+            self._propose_micro_op(_TxnRun(origin, self.term, [list(m) for m in op["value"]]))
+            self._advance_commit()
+            return
         index = self._append_to_own_log(Entry(self.term, _command(op)))
         if f == "write" and "early-ack" in self.bugs:
             # The bug: acknowledged now (the Output is persisted before replies go out), and only
@@ -467,6 +493,27 @@ class RaftCore:
             self._proposals[index] = _Proposal(origin, self.term)
             self._broadcast_append()
         self._advance_commit()
+
+    def _propose_micro_op(self, run: _TxnRun) -> None:
+        """nonatomic-txn: the next micro-op of `run` as a log entry of its own."""
+        index = self._append_to_own_log(Entry(self.term, {"f": "txn", "key": None,
+                                                          "value": [run.todo.pop(0)]}))
+        self._txn_runs[index] = run
+        self._broadcast_append()
+        if not self.peers:  # alone, nobody's reply would commit it: it commits now
+            self._advance_commit()
+
+    def _micro_op_applied(self, run: _TxnRun, entry: Entry, value: Any) -> None:
+        if entry.term != run.term:
+            self._reply(run.origin, "unknown", error="entry replaced by another leader's")
+            return
+        run.done.extend(value)
+        if not run.todo:
+            self._reply(run.origin, "ok", run.done)
+        elif self.role == LEADER:
+            self._propose_micro_op(run)
+        else:
+            self._reply(run.origin, "unknown", error="leadership lost in the middle of the transaction")
 
     def _start_read(self, read: _Read) -> None:
         # Under early-ack, writes are acknowledged before they commit, so a read must wait for the
@@ -645,6 +692,9 @@ class RaftCore:
             self.last_applied += 1
             entry = self.log[self.last_applied]
             status, value, error = self._apply(entry.command)
+            run = self._txn_runs.pop(self.last_applied, None)
+            if run is not None:
+                self._micro_op_applied(run, entry, value)
             proposal = self._proposals.pop(self.last_applied, None)
             if proposal is not None:
                 if proposal.term == entry.term:
@@ -667,12 +717,31 @@ class RaftCore:
         if f == "write":
             self.kv[key] = command["value"]
             return "ok", None, None
+        if f == "txn":
+            return "ok", self._apply_txn(command["value"]), None
         expected, new = command["value"]
         current = self.kv.get(key)
         if current != expected:
             return "fail", None, f"cas mismatch: expected {expected!r}, found {current!r}"
         self.kv[key] = new
         return "ok", None, None
+
+
+    def _apply_txn(self, micro_ops: list[list[Any]]) -> list[list[Any]]:
+        """Run a transaction's micro-ops in order; the reads filled in with what they saw."""
+        done: list[list[Any]] = []
+        for f, key, value in micro_ops:
+            if f == "r":
+                current = self.kv.get(key)
+                done.append([f, key, list(current) if isinstance(current, list) else current])
+            elif f == "w":
+                self.kv[key] = value
+                done.append([f, key, value])
+            else:  # append: to the key's list (a key that holds a register's value starts over)
+                current = self.kv.get(key)
+                self.kv[key] = (current if isinstance(current, list) else []) + [value]
+                done.append([f, key, value])
+        return done
 
 
 def _validate(op: Any) -> str | None:
@@ -683,11 +752,28 @@ def _validate(op: Any) -> str | None:
         return "key must be a string, an integer or null"
     if op["f"] == "cas" and not (isinstance(op.get("value"), (list, tuple)) and len(op["value"]) == 2):
         return "cas needs value [expected, new]"
+    if op["f"] == "txn":
+        return _txn_problem(op.get("value"))
+    return None
+
+
+def _txn_problem(micro_ops: Any) -> str | None:
+    if not isinstance(micro_ops, (list, tuple)) or not micro_ops:
+        return "txn needs a non-empty list of micro-ops [f, key, value]"
+    for m in micro_ops:
+        if not (isinstance(m, (list, tuple)) and len(m) == 3 and m[0] in MICRO_OPS):
+            return f"micro-op {m!r} is not [f, key, value] with f one of {', '.join(MICRO_OPS)}"
+        if not isinstance(m[1], (str, int)) or isinstance(m[1], bool):
+            return f"micro-op {m!r}: the key must be a string or an integer"
+        if m[0] != "r" and not isinstance(m[2], (str, int, float, type(None))):
+            return f"micro-op {m!r}: the value must be a number, a string or null"
     return None
 
 
 def _command(op: dict[str, Any]) -> dict[str, Any]:
     command = {"f": op["f"], "key": op.get("key")}
-    if op["f"] != "read":
+    if op["f"] == "txn":
+        command["value"] = [list(m) for m in op["value"]]
+    elif op["f"] != "read":
         command["value"] = list(op["value"]) if op["f"] == "cas" else op.get("value")
     return command

@@ -1,4 +1,5 @@
-"""Workload clients for every Redis system: register, set and lock over one redis-py connection.
+"""Workload clients for every Redis system: register, set, lock and the append and wr
+transactions over one redis-py connection.
 
 The three Redis systems differ only in how a client finds the node to talk to (straight to the
 server, through Sentinel, through the cluster's routing); they hand RedisClient a `connect`
@@ -9,6 +10,9 @@ RedisClient turns invocations into commands:
 - set: SADD of the element; the final read is SMEMBERS (after the system says its topology is
   stable, e.g. the old Sentinel primary has rejoined as a replica).
 - lock: SET key token NX PX lease; release by a Lua compare-and-delete of the client's token.
+- append / wr: a transaction is one Lua script (TXN_SCRIPT), which Redis runs atomically: RPUSH
+  and LRANGE for list-append, SET and GET for rw-register, in the transaction's order. Keys carry
+  the hash tag {txn}, so a transaction's keys share one slot (a cluster runs the script too).
 
 Outcomes (docs/contracts.md): `fail` only when Redis certainly did not execute the command (it
 refused it before running it: READONLY, NOREPLICAS, MOVED, CLUSTERDOWN, ...; or no connection
@@ -20,10 +24,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Any, Callable
-
-import redis
-from redis.exceptions import (ConnectionError as RedisConnectionError, RedisClusterException,
-                              ResponseError, TimeoutError as RedisTimeoutError)
 
 from systems.base import ClusterContext, Completion, Invocation
 
@@ -41,6 +41,27 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 """
 
+# A transaction: ARGV holds (f, key index, value) per micro-op; reads answer in order. Redis runs a
+# script atomically, nothing else in between (and replicates it as a whole).
+TXN_SCRIPT = """
+local reads = {}
+for i = 1, #ARGV, 3 do
+  local f, key, value = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2]
+  if f == 'append' then
+    redis.call('RPUSH', key, value)
+  elseif f == 'w' then
+    redis.call('SET', key, value)
+  elseif redis.call('TYPE', key).ok == 'list' then
+    reads[#reads + 1] = redis.call('LRANGE', key, 0, -1)
+  else
+    local current = redis.call('GET', key)
+    if current then reads[#reads + 1] = {current} else reads[#reads + 1] = {} end
+  end
+end
+return reads
+"""
+TXN_KEY = "{txn}:"  # the hash tag keeps one transaction's keys in one cluster slot
+
 # Release a lock only if this client's token still holds it.
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -56,6 +77,9 @@ REFUSALS = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING", "MOVED", "ASK", "
 
 def completion_for_error(e: Exception) -> Completion:
     """fail when the command certainly did not run, info otherwise."""
+    from redis.exceptions import (ConnectionError as RedisConnectionError, RedisClusterException,
+                                  ResponseError, TimeoutError as RedisTimeoutError)
+
     text = str(e).strip() or type(e).__name__
     name = type(e).__name__
     if name in ("MasterNotFoundError", "SlaveNotFoundError", "SlotNotCoveredError",
@@ -97,7 +121,7 @@ class RedisClient:
     def __init__(self, workload: str,
                  connect: Callable[[ClusterContext, str], tuple[Any, list[Any]]],
                  settle: Callable[[float], None] | None = None, settle_s: float = 3.0) -> None:
-        if workload not in ("register", "set", "lock"):
+        if workload not in ("register", "set", "lock", "append", "wr"):
             raise ValueError(f"redis has no client for the workload {workload!r}")
         self.workload = workload
         self._connect = connect
@@ -111,6 +135,8 @@ class RedisClient:
         self.conn, self._also_close = self._connect(ctx, node)
 
     def close(self) -> None:
+        import redis
+
         conn, self.conn = self.conn, None
         others, self._also_close = self._also_close, []
         for c in [conn, *others]:
@@ -121,14 +147,16 @@ class RedisClient:
                     pass  # closing a connection whose peer is gone
 
     def invoke(self, op: Invocation) -> Completion:
+        import redis
+
         if self.conn is None:
             return Completion.fail("not connected")
-        handler = getattr(self, f"_{self.workload}_{op.f}", None)
+        handler = getattr(self, f"_{'txn' if op.f == 'txn' else self.workload}_{op.f}", None)
         if handler is None:
             return Completion.fail(f"unknown operation {op.f!r} for the {self.workload} workload")
         try:
             return handler(op)
-        except (redis.RedisError, RedisClusterException) as e:
+        except (redis.RedisError, redis.RedisClusterException) as e:
             return completion_for_error(e)
         except OSError as e:  # a socket error redis-py did not wrap: the outcome is unknown
             return Completion.info(f"connection: {e}")
@@ -183,4 +211,34 @@ class RedisClient:
         return Completion.fail("not the holder: the lease ran out or another client holds it")
 
 
-__all__ = ["RedisClient", "completion_for_error", "CAS_SCRIPT", "RELEASE_SCRIPT", "SET_KEY"]
+    # ---- append and wr: one script per transaction --------------------------------------------
+
+    def _txn_txn(self, op: Invocation) -> Completion:
+        micro_ops = op.value
+        if not isinstance(micro_ops, (list, tuple)) or not micro_ops or not all(
+                isinstance(m, (list, tuple)) and len(m) == 3 and m[0] in ("r", "w", "append")
+                for m in micro_ops):
+            return Completion.fail("a txn needs micro-ops [r|w|append, key, value]")
+        keys: list[str] = []
+        args: list[str] = []
+        for f, key, value in micro_ops:
+            name = f"{TXN_KEY}{self.workload}:{key}"
+            if name not in keys:
+                keys.append(name)
+            args += [f, str(keys.index(name) + 1), "" if value is None else str(value)]
+        reads = iter(self.conn.eval(TXN_SCRIPT, len(keys), *keys, *args))
+        done: list[list[Any]] = []
+        for f, key, value in micro_ops:
+            if f != "r":
+                done.append([f, key, value])
+                continue
+            seen = [int(v) for v in next(reads)]
+            if self.workload == "wr":  # a register: its value, or absent
+                done.append([f, key, seen[0] if seen else None])
+            else:
+                done.append([f, key, seen])
+        return Completion.ok(done)
+
+
+__all__ = ["RedisClient", "completion_for_error", "CAS_SCRIPT", "RELEASE_SCRIPT", "SET_KEY",
+           "TXN_SCRIPT"]

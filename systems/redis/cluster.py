@@ -17,18 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.cluster import ClusterNode, RedisCluster as RedisClusterClient
-from redis.crc import key_slot
-
 from systems.base import ClusterContext, Option, SystemError_
-from systems.redis.clients import SET_KEY, RedisClient
-from systems.redis.server import (COMMON_OPTIONS, NO_RETRY, SERVER_BINARY, RedisNodes, int_option,
+from systems.redis.clients import SET_KEY, TXN_KEY, RedisClient
+from systems.redis.server import (COMMON_OPTIONS, SERVER_BINARY, RedisNodes, int_option, no_retry,
                                   online_replicas)
 
 SLOTS = 16384
 BUS_PORT_OFFSET = 10000  # Redis's own convention: the cluster bus listens on port + 10000
-# The key whose slot's primary is "the leader" per workload (the key the workload centres on).
-LEADER_KEYS = {"register": "k0", "set": SET_KEY, "lock": "lock-0"}
+# The key whose slot's primary is "the leader" per workload (the key the workload centres on;
+# a transaction's keys all hash to the slot of TXN_KEY).
+LEADER_KEYS = {"register": "k0", "set": SET_KEY, "lock": "lock-0", "append": TXN_KEY, "wr": TXN_KEY}
 
 CLUSTER_OPTIONS = {
     **COMMON_OPTIONS,
@@ -155,11 +153,13 @@ class RedisCluster(RedisNodes):
         return RedisClient(workload, self._connect, settle=self.settle)
 
     def _connect(self, ctx: ClusterContext, node: str) -> tuple[Any, list[Any]]:
+        from redis.cluster import ClusterNode, RedisCluster as RedisClusterClient
+
         # The worker's own node first; the client learns the slot map from it and routes itself.
         order = [node] + [n for n in ctx.nodes if n != node]
         startup = [ClusterNode(ctx.address(n), ctx.port(n, self.base_port)) for n in order]
         timeout = self.client_timeout
-        conn = RedisClusterClient(startup_nodes=startup, retry=NO_RETRY, decode_responses=True,
+        conn = RedisClusterClient(startup_nodes=startup, retry=no_retry(), decode_responses=True,
                                   socket_timeout=timeout, socket_connect_timeout=timeout)
         return conn, []
 
@@ -244,6 +244,8 @@ class RedisCluster(RedisNodes):
 
     def leader(self) -> str | None:
         """The primary serving the slot of the workload's key (k0, the set's key, lock-0)."""
+        from redis.crc import key_slot
+
         slot = key_slot(self._leader_key.encode())
         for node, ranges in self._owners().items():
             for r in ranges:

@@ -21,11 +21,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from redis.sentinel import Sentinel
-
 from systems.base import ClusterContext, Option, SystemError_
 from systems.redis.clients import RedisClient
-from systems.redis.server import (COMMON_OPTIONS, NO_RETRY, SERVER_BINARY, RedisNodes, int_option,
+from systems.redis.server import (COMMON_OPTIONS, SERVER_BINARY, RedisNodes, int_option, no_retry,
                                   online_replicas)
 
 MASTER_NAME = "splitbrain"  # the name Sentinel monitors the primary under
@@ -125,15 +123,17 @@ class RedisSentinel(RedisNodes):
         return RedisClient(workload, self._connect, settle=self.settle)
 
     def _connect(self, ctx: ClusterContext, node: str) -> tuple[Any, list[Any]]:
+        from redis.sentinel import Sentinel
+
         # As an application on `node` would: its local Sentinel first, then the others.
         order = [node] + [n for n in ctx.nodes if n != node]
         sport = int(self.opts["sentinel-port"])
         timeout = self.client_timeout
         sentinel = Sentinel([(ctx.address(n), ctx.port(n, sport)) for n in order],
                             sentinel_kwargs={"socket_timeout": 0.5, "socket_connect_timeout": 0.5,
-                                             "retry": NO_RETRY, "decode_responses": True},
+                                             "retry": no_retry(), "decode_responses": True},
                             socket_timeout=timeout, socket_connect_timeout=timeout,
-                            retry=NO_RETRY, retry_on_timeout=False, decode_responses=True)
+                            retry=no_retry(), retry_on_timeout=False, decode_responses=True)
         conn = sentinel.master_for(MASTER_NAME)
         return conn, list(sentinel.sentinels)
 

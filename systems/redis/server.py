@@ -17,20 +17,29 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable
-
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from typing import TYPE_CHECKING, Any, Callable
 
 from nemesis.clockshim import ClockShimError, build_shim, env_for, set_offset
 from systems.base import ClusterContext, Option, SystemError_
 from systems.daemons import last_line
 
+if TYPE_CHECKING:  # redis-py is imported when a system is used, so `list` works without it
+    import redis
+
 SHIM_CACHE = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "splitbrain"
 SERVER_BINARY = "redis-server"
-NO_RETRY = Retry(NoBackoff(), 0)  # every retry is the harness's decision, never the library's
+
+
+@cache
+def no_retry() -> Any:
+    """redis-py's policy of no retries: every retry is the harness's decision, never the library's."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Retry(NoBackoff(), 0)
+
 
 COMMON_OPTIONS = {
     "appendonly": Option("no", "write every change to the append-only file (Redis default: no, "
@@ -77,7 +86,7 @@ class RedisNodes:
     """
 
     name = "redis"
-    workloads = ("register", "set", "lock")
+    workloads = ("register", "set", "lock", "append", "wr")
     bugs: dict[str, str] = {}
     declared_options: dict[str, Option] = COMMON_OPTIONS
 
@@ -267,14 +276,18 @@ class RedisNodes:
 
     def admin(self, node: str, timeout: float = 1.0, port: int | None = None) -> redis.Redis:
         """A short-lived connection to a node's redis-server (or, with `port`, another service)."""
+        import redis
+
         assert self.ctx is not None
         host, default_port = self.addr(node)
         return redis.Redis(host=host, port=port or default_port, socket_timeout=timeout,
-                           socket_connect_timeout=timeout, retry=NO_RETRY, decode_responses=True)
+                           socket_connect_timeout=timeout, retry=no_retry(), decode_responses=True)
 
     def ask(self, node: str, fn: Callable[[redis.Redis], Any], timeout: float = 1.0,
             port: int | None = None) -> Any:
         """fn(connection) for a node, or None when the node does not answer properly."""
+        import redis
+
         conn = self.admin(node, timeout, port)
         try:
             return fn(conn)
@@ -357,4 +370,4 @@ def online_replicas(info: dict[str, Any]) -> list[tuple[str, int]]:
     return out
 
 
-__all__ = ["RedisNodes", "COMMON_OPTIONS", "NO_RETRY", "int_option", "online_replicas"]
+__all__ = ["RedisNodes", "COMMON_OPTIONS", "no_retry", "int_option", "online_replicas"]

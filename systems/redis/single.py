@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from systems.base import ClusterContext, SystemError_
 from systems.redis.clients import RedisClient
-from systems.redis.server import COMMON_OPTIONS, NO_RETRY, SERVER_BINARY, RedisNodes
+from systems.redis.server import COMMON_OPTIONS, SERVER_BINARY, RedisNodes, no_retry
 
 
 class Redis(RedisNodes):
@@ -58,9 +56,11 @@ class Redis(RedisNodes):
         return RedisClient(workload, self._connect)
 
     def _connect(self, ctx: ClusterContext, node: str) -> tuple[Any, list[Any]]:
+        import redis
+
         host, port = ctx.address(ctx.nodes[0]), ctx.port(ctx.nodes[0], self.base_port)
         conn = redis.Redis(host=host, port=port, socket_timeout=self.client_timeout,
-                           socket_connect_timeout=self.client_timeout, retry=NO_RETRY,
+                           socket_connect_timeout=self.client_timeout, retry=no_retry(),
                            retry_on_timeout=False, decode_responses=True)
         return conn, []
 

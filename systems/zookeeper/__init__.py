@@ -22,7 +22,6 @@ from typing import Any
 
 from systems.base import ClusterContext, Option, SystemError_, whole_number
 from systems.daemons import NotReady, OneDaemonPerNode
-from systems.zookeeper.client import (ZkLockClient, ZkRegisterClient, ZkSetClient)
 
 CLIENT_PORT, QUORUM_PORT, ELECTION_PORT = 2181, 2888, 3888
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
@@ -46,7 +45,7 @@ class ZooKeeper(OneDaemonPerNode):
     daemon_role = "server"
     daemon_log = "zookeeper.log"
     kept_files = (daemon_log, "conf/zoo.cfg")
-    workloads = ("register", "lock", "set")
+    workloads = ("register", "lock", "set", "wr", "append")
     bugs: dict[str, str] = {}
     node_counts = (3, 5)
     options = {
@@ -94,6 +93,9 @@ class ZooKeeper(OneDaemonPerNode):
         self._start_all(self._write_config)
 
     def client(self, workload: str) -> Any:
+        # kazoo is imported when the system is used, so `splitbrain list` works without it.
+        from systems.zookeeper.client import ZkLockClient, ZkRegisterClient, ZkSetClient
+
         s = self.settings or _settings({k: o.default for k, o in self.options.items()})
         session_s = s["session_timeout_ms"] / 1000.0
         if workload == "register":
@@ -102,6 +104,9 @@ class ZooKeeper(OneDaemonPerNode):
             return ZkLockClient(self.connect_string, session_s, s["lock_wait_ms"] / 1000.0)
         if workload == "set":
             return ZkSetClient(self.connect_string, session_s)
+        if workload in ("wr", "append"):  # transactions, one multi each
+            from systems.zookeeper.transactions import ZkTxnClient
+            return ZkTxnClient(self.connect_string, session_s)
         raise ValueError(f"zookeeper supports the workloads {', '.join(self.workloads)}, "
                          f"not {workload!r}")
 

@@ -360,9 +360,9 @@ def test_switching_off_real_time_makes_strict_serializable_unknown():
 def test_components_left_unsearched_still_count_as_cycles(monkeypatch):
     # a G-single that the budget leaves no time to name is still a cycle: invalid where every
     # cycle is (serializable), unknown where only some are (snapshot isolation)
-    from checkers.elle import checker as elle_checker
-    spent = elle_checker.Deadline(0.0)
-    monkeypatch.setattr(elle_checker, "Deadline", lambda at: spent)
+    from checkers.elle import cycles as elle_cycles
+    spent = elle_cycles.Deadline(0.0)
+    monkeypatch.setattr(elle_cycles, "Deadline", lambda at: spent)
     txns = (T(["r", "x", []], ["r", "y", [1]]), T(["append", "x", 1], ["append", "y", 1]))
     r = check(*txns, consistency="serializable")
     assert r["valid"] is False and r["anomaly_types"] == []

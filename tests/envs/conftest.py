@@ -50,15 +50,6 @@ def processes_mentioning(marker: str) -> list[int]:
     return found
 
 
-def kill_pids(pids: list[int]) -> None:
-    for pid in pids:
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-
 def lab_leftovers(labid: str, prefix: str = "sb") -> list[str]:
     """Namespaces, interfaces, directories, state files and processes of one lab still present."""
     tag = f"{prefix}-{labid}-"
@@ -135,7 +126,7 @@ def root_only() -> None:
 
 
 @pytest.fixture
-def sb(tmp_path, root_only):
+def sb(tmp_path, root_only, kill_pids):
     s = Splitbrain(tmp_path / "store")
     try:
         yield s

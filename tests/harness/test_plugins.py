@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -64,24 +63,11 @@ def plugin_path(tmp_path) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, reap):
     store = tmp_path / "store"
     yield store
     # Every node the runs started is gone, whatever happened (their --data paths name the store).
-    leftovers = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if str(store) in cmd and "pytest" not in cmd:
-                leftovers.append(int(d.name))
-                for sig in (signal.SIGCONT, signal.SIGKILL):
-                    try:
-                        os.kill(int(d.name), sig)
-                    except ProcessLookupError:
-                        pass
+    leftovers = reap(str(store))
     assert not leftovers, f"node processes outlived the run: {leftovers}"
 
 

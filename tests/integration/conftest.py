@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -32,35 +31,12 @@ def installed(request) -> None:
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-def node_pids(marker: str) -> list[int]:
-    """Pids of processes whose command line mentions `marker` (a run store path)."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmd and "pytest" not in cmd:
-            pids.append(int(d.name))
-    return pids
-
-
-def kill_all(marker: str) -> None:
-    for pid in node_pids(marker):
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-
 class Splitbrain:
     """Runs `python -m harness ...` with its run store in a temporary directory."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, pids_naming: Callable[[str], list[int]]) -> None:
         self.store = store
+        self._pids_naming = pids_naming
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "harness", *args]
@@ -81,7 +57,7 @@ class Splitbrain:
         return (self.store / "latest").resolve()
 
     def node_pids(self) -> list[int]:
-        return node_pids(str(self.store))
+        return self._pids_naming(str(self.store))
 
     wait_for_history = staticmethod(lambda path, seconds, timeout=60:
                                     wait_for_history(path, seconds, timeout))
@@ -101,12 +77,11 @@ class Splitbrain:
 
 
 @pytest.fixture
-def sb(tmp_path):
+def sb(tmp_path, pids_naming, reap):
     store = tmp_path / "store"
-    yield Splitbrain(store)
+    yield Splitbrain(store, pids_naming)
     # Servers never outlive a test, whatever happened to the harness.
-    leftovers = node_pids(str(store))
-    kill_all(str(store))
+    leftovers = reap(str(store))
     assert not leftovers, f"node processes outlived the run: {leftovers}"
 
 

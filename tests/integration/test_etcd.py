@@ -64,3 +64,22 @@ def test_contradictory_options_are_refused(sb):
                "--time-limit", "5")
     assert p.returncode == 254, p.stdout + p.stderr
     assert "5 heartbeats" in p.stderr and "Traceback" not in p.stderr
+
+
+@needs_root
+@pytest.mark.parametrize("workload", ["append", "wr"])
+def test_transactions_are_strict_serializable_under_faults(sb, workload):
+    p = sb.run("run", "etcd", "--workload", workload, "--nemesis",
+               "partition:duration=5,kill:duration=3,pause:duration=3", "--env", "netns",
+               "--time-limit", "24", "--nemesis-interval", "4", "--seed", "8")
+    assert p.returncode == 0, p.stdout + p.stderr
+    elle = sb.results()["checkers"]["elle"]
+    assert elle["valid"] is True and elle["consistency"] == "strict-serializable", elle
+    history = sb.history()
+    oks = [e for e in history if e.get("f") == "txn" and e["type"] == "ok"
+           and e.get("phase") != "final"]
+    # transactions that write and read several keys went through
+    assert len(oks) > 100 and any(len({k for _, k, _ in e["value"]}) > 1 and
+                                  any(m[0] != "r" for m in e["value"]) for e in oks)
+    assert {e["f"] for e in sb.faults_started()} == {"start-partition", "start-kill",
+                                                      "start-pause"}

@@ -97,3 +97,19 @@ def test_node_count_is_checked(sb):
     p = sb.run("run", "zookeeper", "--nodes", "4", "--time-limit", "5")
     assert p.returncode == 254, p.stdout + p.stderr
     assert "3 or 5" in p.stderr
+
+
+@needs_root
+@pytest.mark.parametrize("workload", ["wr", "append"])
+def test_transactions_through_multi_are_strict_serializable_under_partition_and_kill(sb,
+                                                                                     workload):
+    p = sb.run("run", "zookeeper", "--workload", workload, "--nemesis",
+               "partition:duration=5,kill:duration=3", "--env", "netns", "--time-limit", "22",
+               "--nemesis-interval", "4", "--seed", "3")
+    assert p.returncode == 0, p.stdout + p.stderr
+    elle = sb.results()["checkers"]["elle"]
+    assert elle["valid"] is True and elle["consistency"] == "strict-serializable", elle
+    oks = [e for e in sb.history() if e.get("f") == "txn" and e["type"] == "ok"]
+    assert len(oks) > 100 and any(m[0] != "r" for e in oks for m in e["value"])
+    assert {e["f"] for e in sb.faults_started()} == {"start-partition", "start-kill"}
+    _no_lab_left(sb.latest)

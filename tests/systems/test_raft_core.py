@@ -437,3 +437,65 @@ def test_forwarded_requests_are_released_when_the_leader_changes():
     assert c.run_until(lambda: c.ready_leader() not in (None, old), 5)
     assert c.now < c.config.forward_timeout  # answered because the leader changed, not by the timeout
     assert c.replies[write].status == "unknown" and c.replies[read].status == "fail"
+
+
+# -- transactions ---------------------------------------------------------------------------------
+
+def _alone(bugs: frozenset[str] = frozenset()) -> RaftCore:
+    core = RaftCore("n1", ["n1"], rng=random.Random(1), now=0.0, bugs=bugs)
+    core.tick(10.0)
+    core.tick(10.1)
+    assert core.ready
+    return core
+
+
+def _txn(core: RaftCore, rid: int, micro_ops: list) -> ClientReply:
+    (reply,) = core.request(rid, {"f": "txn", "key": None, "value": micro_ops}, 11.0).replies
+    return reply
+
+
+@pytest.mark.parametrize("bugs", [frozenset(), frozenset({"nonatomic-txn"})])
+def test_a_transaction_sees_its_own_writes_and_answers_its_reads(bugs):
+    core = _alone(bugs)
+    reply = _txn(core, 1, [["append", "k", 1], ["r", "k", None], ["w", "x", 5], ["r", "x", None],
+                           ["append", "k", 2], ["r", "k", None]])
+    assert reply.status == "ok"
+    assert reply.value == [["append", "k", 1], ["r", "k", [1]], ["w", "x", 5], ["r", "x", 5],
+                           ["append", "k", 2], ["r", "k", [1, 2]]]
+    assert _txn(core, 2, [["r", "k", None], ["r", "nothing", None]]).value == \
+        [["r", "k", [1, 2]], ["r", "nothing", None]]
+
+
+def test_a_transaction_is_one_log_entry_and_nonatomic_txn_makes_one_per_micro_op():
+    micro_ops = [["append", "k", 1], ["append", "j", 1], ["r", "k", None]]
+    atomic, split = _alone(), _alone(frozenset({"nonatomic-txn"}))
+    before = atomic.last_index, split.last_index
+    _txn(atomic, 1, micro_ops)
+    _txn(split, 1, micro_ops)
+    assert (atomic.last_index - before[0], split.last_index - before[1]) == (1, 3)
+
+
+def test_other_transactions_land_between_the_micro_ops_of_a_nonatomic_one():
+    cluster = SimCluster(3, seed=5, bugs=frozenset({"nonatomic-txn"}))
+    leader = cluster.wait_ready()
+    a = cluster.request(leader, {"f": "txn", "value": [["append", "x", 1], ["append", "y", 1]]})
+    b = cluster.request(leader, {"f": "txn", "value": [["r", "y", None]]})
+    assert cluster.run_until(lambda: a in cluster.replies and b in cluster.replies)
+    # b's entry committed between a's two: it did not see a's append to y, though a's append to
+    # x had already applied
+    log = [e.command["value"] for e in cluster.cores[leader].log if e.command]
+    assert log == [[["append", "x", 1]], [["r", "y", None]], [["append", "y", 1]]]
+    assert cluster.replies[a].status == "ok"
+    assert cluster.replies[b].value == [["r", "y", None]]
+
+
+@pytest.mark.parametrize("micro_ops,why", [
+    ([], "non-empty list"), ("r", "non-empty list"), ([["r", "k"]], "is not [f, key, value]"),
+    ([["cas", "k", 1]], "is not [f, key, value]"), ([["w", [1], 1]], "the key must be"),
+    ([["w", "k", {"a": 1}]], "the value must be"),
+])
+def test_a_malformed_transaction_is_refused_before_anything_happens(micro_ops, why):
+    core = _alone()
+    before = core.last_index
+    reply = _txn(core, 1, micro_ops)
+    assert reply.status == "fail" and why in reply.error and core.last_index == before

@@ -50,8 +50,8 @@ def test_raftkv_has_every_capability():
     system = RaftKV()
     for protocol in (System, Killable, Pausable, HasLeader, HasLogs, HasProcesses, HealthCheck):
         assert isinstance(system, protocol)
-    assert set(system.bugs) == {"follower-reads", "stale-leader-reads", "early-ack"}
-    assert system.workloads == ("register",)
+    assert set(system.bugs) == {"follower-reads", "stale-leader-reads", "early-ack", "nonatomic-txn"}
+    assert system.workloads == ("register", "append", "wr")
     with pytest.raises(ValueError, match="register"):
         system.client("bank")
 
