@@ -602,10 +602,10 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 # -- entry point ----------------------------------------------------------------------------------
 
-def main(argv: list[str] | None = None) -> int:
-    """The command line; `argv` None means this process is the command (sys.argv), which may
-    then end itself early (cmd_check)."""
-    own_process = argv is None
+def main(argv: list[str] | None = None, own_process: bool = False) -> int:
+    """The command line (`argv` None: sys.argv). `own_process`: this process is the command
+    itself (entry(): the `splitbrain` script, `python -m harness`), never a caller of main(), so
+    it may end itself early (cmd_check)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
@@ -642,7 +642,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The `splitbrain` command (pyproject.toml's script, and `python -m harness`)."""
+    sys.exit(main(own_process=True))
 
 
 if __name__ == "__main__":
