@@ -357,6 +357,10 @@ def shorten(text: str, limit: int = FINDING_CHARS) -> str:
 # out: freeing a million-transaction history object by object (and the allocator returning its
 # gigabytes) took seconds, for nothing.
 EXIT_WITHOUT_FREEING = 100_000
+# A history file this big is read and checked with Python's object arenas faulted in 16 MiB at a
+# time (checkers/_arenas.c: 100k transactions, 47 MB, 0.60 -> 0.56 s of CPU; 1M 6.4 -> 5.8 s);
+# smaller ones are done before the first 16 MiB would pay for itself.
+ARENAS_FROM_BYTES = 16 << 20
 
 
 def cmd_check(args: argparse.Namespace, exit_when_done: bool = False) -> int:
@@ -381,6 +385,8 @@ def cmd_check(args: argparse.Namespace, exit_when_done: bool = False) -> int:
         started = time.monotonic()
         try:
             path = history_path(target)
+            if exit_when_done:  # the allocator is the whole process's: only the command's own
+                _arenas_for(path)
             history = read_history_file(path, args.format)
             specs = given or checker_specs_beside(path)
             if not specs:
@@ -410,6 +416,20 @@ def cmd_check(args: argparse.Namespace, exit_when_done: bool = False) -> int:
     if exit_when_done and largest >= EXIT_WITHOUT_FREEING:
         _exit_now(code)
     return code
+
+
+def _arenas_for(path: os.PathLike[str]) -> None:
+    """Faulted-in arenas (checkers/_arenas.c, when built) from here on if `path` is big."""
+    try:
+        big = os.stat(path).st_size >= ARENAS_FROM_BYTES
+    except OSError:  # reading it will say what is wrong
+        return
+    if big:
+        from checkers.native import c_extension
+
+        arenas = c_extension("checkers._arenas")
+        if arenas is not None:
+            arenas.install()
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -76,8 +76,9 @@ def test_the_compiled_core_runs_from_any_directory(tmp_path, editable):
     native = _run_outside(bin_dir, tmp_path, "python", "-c",
                           "from checkers.native import c_extension as c; "
                           "print(*(c(m) is not None for m in ('checkers._jsonl', 'checkers._edn', "
-                          "'checkers.elle._graph', 'checkers.elle._append')))")
-    assert native.stdout.split() == ["True"] * 4, native
+                          "'checkers.elle._graph', 'checkers.elle._append', "
+                          "'checkers._arenas')))")
+    assert native.stdout.split() == ["True"] * 5, native
     check = _run_outside(bin_dir, tmp_path, "splitbrain", "check", "--model", "register",
                          "history.jsonl")
     assert check.returncode == 1, check  # read 4 after write 3: not linearizable
