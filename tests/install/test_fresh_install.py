@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+# slow: each test compiles the checker core (minutes on a loaded 2-core machine), past the
+# suite's 300 s default timeout; pip itself is given 900 s (_install)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 HISTORY = "".join(
     f'{{"index": {i}, "time": {i}, "process": 0, "type": "{t}", "f": "{f}", "value": {v}}}\n'
