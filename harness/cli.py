@@ -381,6 +381,9 @@ def cmd_check(args: argparse.Namespace, exit_when_done: bool = False) -> int:
         given = with_checker_options(given, options)  # a bad option fails before any file
     codes: list[int] = []
     largest = 0  # events in the biggest history checked
+    if exit_when_done:  # a checker's state may be left to the end (it may be os._exit)
+        from checkers.base import start_sparing
+        start_sparing()
     for target in args.histories:
         started = time.monotonic()
         try:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, ClassVar, Final
 
+from checkers.base import spare_until_exit
 from checkers.elle import consistency, list_append, rw_register
 from checkers.elle.cycles import search_graph, suffix
 from checkers.elle.explain import explain_cycle
@@ -214,6 +215,7 @@ class ElleChecker:
         unclassified = [r.size for r in reports if not r.found]
         self._verdict(result, anomalies, counts, undecided, unclassified, strongest)
         result["elapsed_s"] = round(time.perf_counter() - started, 6)
+        spare_until_exit(txns, index, graph, reports)
         return result
 
     def _variants(self) -> list[int]:
