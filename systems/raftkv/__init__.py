@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from systems.base import Option, ClusterContext, SystemError_
+from systems.base import ClusterContext, Offer, Option, SystemError_
 from systems.daemons import NotReady, OneDaemonPerNode
 from nemesis.clockshim import set_offset
 from systems.raftkv.client import RaftKVClient
@@ -29,15 +29,13 @@ class RaftKV(OneDaemonPerNode):
     daemon_role = "node"
     daemon_log = "node.log"
     kept_files = (daemon_log,)
-    bugs = dict(BUGS)
-    workloads = ("register", "append", "wr")
-    options = {
+    offer = Offer(workloads=("register", "append", "wr", "counter"), bugs=dict(BUGS), options={
         "raftkv.read-mode": Option("index", "how the leader serves linearizable reads: read-index "
                                             "(a heartbeat round) or through the log",
                                    ("index", "log")),
         "raftkv.base-port": Option("7000", "client/peer port on hosts of their own (env local "
-                                           "picks free ports)"),
-    }
+                                           "picks free ports)", kind=int, low=1, high=65535),
+    })
 
     def __init__(self, base_port: int = 7000, ready_timeout: float = 15.0, client_timeout: float = 5.0,
                  election_timeout_ms: tuple[int, int] = (300, 600), heartbeat_ms: int = 100,
@@ -49,6 +47,9 @@ class RaftKV(OneDaemonPerNode):
         self.election_timeout_ms = election_timeout_ms
         self.heartbeat_ms = heartbeat_ms
         self.read_mode = read_mode
+
+    def check_options(self, options: dict[str, str]) -> None:
+        """raftkv's options do not depend on each other: each Option checks itself."""
 
     # ---- System ---------------------------------------------------------------------------------
 
@@ -77,8 +78,9 @@ class RaftKV(OneDaemonPerNode):
             raise
 
     def client(self, workload: str) -> RaftKVClient:
-        if workload not in self.workloads:
-            raise ValueError(f"raftkv supports the workloads {', '.join(self.workloads)}, not {workload!r}")
+        if workload not in self.offer.workloads:
+            raise ValueError(f"raftkv supports the workloads {', '.join(self.offer.workloads)}, "
+                             f"not {workload!r}")
         return RaftKVClient(timeout=self.client_timeout, base_port=self.base_port)
 
     # ---- capabilities ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ BAD = [
     (["run", "raftkv", "--workload", "nosuch"], "unknown workload"),
     (["run", "raftkv", "--nemesis", "explode"], "unknown nemesis"),
     (["run", "raftkv", "--nemesis", "kill:everywhere"], "no target"),
-    (["run", "raftkv", "--nemesis", "kill:one:duration=x"], "not a float"),
+    (["run", "raftkv", "--nemesis", "kill:one:duration=x"], "expected a number"),
     (["run", "raftkv", "--time-limit", "-3"], "positive"),
     (["run", "raftkv", "--nodes", "three"], "whole number"),
     (["run", "raftkv", "--bug", "nosuch"], "no bug"),
