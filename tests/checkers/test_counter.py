@@ -1,10 +1,17 @@
 """The counter checker: each ok read between the adds certainly done and the adds possibly done."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from hypothesis import given, settings, strategies as st
 
 from checkers.counter import CounterChecker
 from checkers.history import Event, History
 from checkers.registry import build_checker
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def history(*rows):
@@ -148,3 +155,24 @@ def test_verdicts_match_the_definition_even_for_wrong_reads(rows, data):
                 wrong.add(o.id)
     assert {e["op"] for e in result.get("errors", [])} == wrong
     assert result["valid"] is (not wrong) or (result["valid"] == "unknown" and not wrong)
+
+
+BAD_HISTORY = """\
+{"index":0,"time":0,"process":0,"type":"invoke","f":"add","value":2,"key":"counter"}
+{"index":1,"time":10,"process":0,"type":"ok","f":"add","value":2,"key":"counter"}
+{"index":2,"time":20,"process":1,"type":"invoke","f":"add","value":3,"key":"counter"}
+{"index":3,"time":30,"process":1,"type":"ok","f":"add","value":3,"key":"counter"}
+{"index":4,"time":40,"process":2,"type":"invoke","f":"read","value":null,"key":"counter"}
+{"index":5,"time":50,"process":2,"type":"ok","f":"read","value":2,"key":"counter"}
+"""
+
+
+def test_check_names_the_read_and_its_bounds(tmp_path):
+    (tmp_path / "bad-counter.jsonl").write_text(BAD_HISTORY)
+    p = subprocess.run([sys.executable, "-m", "harness", "check", "--checker", "counter",
+                        "bad-counter.jsonl"], capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "bad-counter.jsonl\tINVALID" in p.stdout
+    assert "counter" in p.stdout and "read op 2" in p.stdout and "returned 2, outside [5, 5]" \
+        in p.stdout, p.stdout
