@@ -21,6 +21,11 @@ from systems.base import Invocation, Option, parse_options
 CONCURRENCY = Option(6, "client workers (set by --concurrency)", kind=int, low=1)
 
 
+def share(default: float, doc: str) -> Option:
+    """An option that is a share of operations, from 0 to 1 (e.g. the reads among them)."""
+    return Option(default, doc, kind=float, low=0, high=1)
+
+
 @runtime_checkable
 class OpGenerator(Protocol):
     """What the harness asks a workload for during a run. Generator gives the defaults."""

@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from systems.base import Invocation, Option
-from workloads.base import Generator, settings
+from workloads.base import Generator, settings, share
 
 COUNTER_KEY = "counter"  # the one key every op names, so a client needs no default of its own
 
@@ -41,8 +41,7 @@ class CounterWorkload:
     options = {
         "max_delta": Option(5, "the largest delta an add carries (deltas are 1..max_delta)",
                             kind=int, low=1),
-        "read_ratio": Option(0.5, "the share of operations that are reads", kind=float, low=0,
-                             high=1),
+        "read_ratio": share(0.5, "the share of operations that are reads"),
     }
 
     def generator(self, options: dict[str, Any]) -> CounterGenerator:

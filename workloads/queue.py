@@ -19,7 +19,7 @@ import random
 from typing import Any
 
 from systems.base import Invocation, Option
-from workloads.base import Generator, settings
+from workloads.base import Generator, settings, share
 
 DEFAULT_PARTITIONS = 2
 DEFAULT_SEND_FRACTION = 0.6
@@ -59,8 +59,8 @@ class QueueWorkload:
 
     options = {
         "partitions": Option(DEFAULT_PARTITIONS, "partitions of the topic", kind=int, low=1),
-        "send_fraction": Option(DEFAULT_SEND_FRACTION, "the share of operations that are sends "
-                                                       "(the rest poll)", kind=float, high=1),
+        "send_fraction": share(DEFAULT_SEND_FRACTION, "the share of operations that are sends "
+                                                      "(the rest poll)"),
     }
 
     def generator(self, options: dict[str, Any]) -> QueueGenerator:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from systems.base import Invocation, Option
-from workloads.base import Generator, settings
+from workloads.base import Generator, settings, share
 
 FINAL_READ_KEYS = 8  # keys per final read transaction
 
@@ -82,8 +82,7 @@ class _TransactionalWorkload:
         "keys": Option(10, "keys in use at once", kind=int, low=1),
         "ops_per_key": Option(20, "a worker's transactions before it moves to fresh keys",
                               kind=int, low=1),
-        "read_ratio": Option(0.5, "the share of micro-ops that are reads", kind=float, low=0,
-                             high=1),
+        "read_ratio": share(0.5, "the share of micro-ops that are reads"),
     }
 
     def generator(self, options: dict[str, Any]) -> TxnGenerator:

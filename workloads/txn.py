@@ -24,7 +24,7 @@ import random
 from typing import Any
 
 from systems.base import Invocation, Option
-from workloads.base import Generator, settings
+from workloads.base import Generator, settings, share
 
 DEFAULT_PARTITIONS = 2
 DEFAULT_ABORT_FRACTION = 0.2
@@ -74,10 +74,8 @@ class TxnWorkload:
     options = {
         "partitions": Option(DEFAULT_PARTITIONS, "partitions, one transformer each", kind=int,
                              low=1),
-        "abort_fraction": Option(DEFAULT_ABORT_FRACTION, "the share of transactions aborted",
-                                 kind=float, low=0),
-        "send_fraction": Option(DEFAULT_SEND_FRACTION, "senders' share of sends (the rest read)",
-                                kind=float, high=1),
+        "abort_fraction": share(DEFAULT_ABORT_FRACTION, "the share of transactions aborted"),
+        "send_fraction": share(DEFAULT_SEND_FRACTION, "senders' share of sends (the rest read)"),
     }
 
     def generator(self, options: dict[str, Any]) -> TxnGenerator:
