@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from systems.base import ClusterContext, Offer, Option, SystemError_
+from systems.base import ClusterContext, Offer, Option, SystemError_, parse_options
 from systems.daemons import NotReady, OneDaemonPerNode
 from nemesis.clockshim import set_offset
 from systems.raftkv.client import RaftKVClient
@@ -57,13 +57,14 @@ class RaftKV(OneDaemonPerNode):
         unknown = set(ctx.bugs) - set(BUGS)
         if unknown:
             raise SystemError_(f"raftkv has no bug {', '.join(sorted(unknown))} (known: {', '.join(BUGS)})")
+        # Options given override the constructor's; each is checked by its declaration.
+        declared = {k: o for k, o in self.offer.options.items() if k in ctx.options}
         try:
-            self.base_port = int(ctx.options.get("raftkv.base-port", self.base_port))
-        except ValueError:
-            raise SystemError_(f"raftkv.base-port {ctx.options['raftkv.base-port']!r}: expected a port number") from None
-        self.read_mode = ctx.options.get("raftkv.read-mode", self.read_mode)
-        if self.read_mode not in ("index", "log"):
-            raise SystemError_(f"raftkv.read-mode {self.read_mode!r}: expected index or log")
+            given = parse_options(declared, ctx.options)
+        except ValueError as e:
+            raise SystemError_(f"raftkv: {e}") from None
+        self.base_port = given.get("raftkv.base-port", self.base_port)
+        self.read_mode = given.get("raftkv.read-mode", self.read_mode)
         self.ctx = ctx
         for node in ctx.nodes:
             data = ctx.node_dir(node) / "data"
