@@ -30,7 +30,8 @@ import trio
 
 from checkers.base import exit_code_for
 from harness import registry
-from harness.checking import read_history_file, run_checkers, with_checker_options
+from harness.checking import (checker_from_spec, read_history_file, run_checkers,
+                              with_checker_options)
 from harness.errors import EnvironmentFailure, SplitbrainError, UsageError
 from harness.history import HistoryWriter
 from harness.envs import check_environment, make_environment
@@ -201,12 +202,15 @@ def _with_checker_options(spec: TestSpec, offer: Offer, checkers: list[dict[str,
     """The run's checkers with the options meant for them; a key neither the system nor any of
     them takes is refused, naming what each does take."""
     try:
-        return with_checker_options(checkers, given)
+        checkers = with_checker_options(checkers, given)
     except UsageError as e:
         key = next(k for k in given if k in str(e))
         raise UsageError(f"system {spec.system!r} has no option {key!r}; it takes: "
                          f"{', '.join(sorted(offer.options)) or 'none'}; "
                          f"{str(e).partition(': ')[2]}") from None
+    for checker in checkers:  # a value the checker refuses is refused before anything starts
+        checker_from_spec(checker)
+    return checkers
 
 
 def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
