@@ -241,6 +241,13 @@ class Offer:
     checkers: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     checker_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def require_workload(self, system: str, workload: str) -> None:
+        """ValueError naming what `system` serves unless its client serves `workload` (the
+        harness refuses such a run first; this guards a client asked for directly)."""
+        if self.workloads is not None and workload not in self.workloads:
+            raise ValueError(f"{system} supports the workloads {', '.join(self.workloads)}, "
+                             f"not {workload!r}")
+
     def checkers_for(self, workload: str,
                      workload_checkers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The checker specs that judge `workload` on this system."""

@@ -61,9 +61,7 @@ class Etcd(OneDaemonPerNode):
         self._start_all(lambda node: self._host(node).run(["rm", "-rf", self._data_dir(node)]))
 
     def client(self, workload: str) -> EtcdClient | EtcdTxnClient:
-        if workload not in self.offer.workloads:
-            raise ValueError(f"etcd supports the workloads {', '.join(self.offer.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         s = self.settings or _settings({k: o.default for k, o in self.offer.options.items()})
         if workload in ("append", "wr"):  # transactions: systems/etcd/transactions.py
             return EtcdTxnClient(CLIENT_PORT, s["request_timeout_ms"] / 1000.0)

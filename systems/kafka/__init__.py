@@ -89,9 +89,7 @@ class Kafka(OneDaemonPerNode):
             raise
 
     def client(self, workload: str):
-        if workload not in self.offer.workloads:
-            raise ValueError(f"kafka supports the workloads {', '.join(self.offer.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         self._workload = workload
         acks, idempotent = self.opts.get("acks", "all"), self.opts.get("enable.idempotence") == "true"
         if workload == "queue":

@@ -134,9 +134,7 @@ class Keepalived(OneDaemonPerNode):
             self._drop_vip(node)
 
     def client(self, workload: str) -> VipClient:
-        if workload not in self.offer.workloads:
-            raise ValueError(f"keepalived supports the workloads {', '.join(self.offer.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         assert self.settings is not None, "setup() first"
         return VipClient(self.settings.vip.ip, timeout=SAMPLE_TIMEOUT_S)
 

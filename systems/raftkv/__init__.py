@@ -79,9 +79,7 @@ class RaftKV(OneDaemonPerNode):
             raise
 
     def client(self, workload: str) -> RaftKVClient:
-        if workload not in self.offer.workloads:
-            raise ValueError(f"raftkv supports the workloads {', '.join(self.offer.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         return RaftKVClient(timeout=self.client_timeout, base_port=self.base_port)
 
     # ---- capabilities ---------------------------------------------------------------------------

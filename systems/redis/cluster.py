@@ -145,9 +145,7 @@ class RedisCluster(RedisNodes):
             conn.close()
 
     def client(self, workload: str) -> RedisClient:
-        if workload not in self.offer.workloads:
-            raise ValueError(f"redis-cluster supports the workloads {', '.join(self.offer.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         self._leader_key = LEADER_KEYS[workload]
         return RedisClient(workload, self._connect, settle=self.settle)
 

@@ -111,9 +111,7 @@ class RedisSentinel(RedisNodes):
         ]
 
     def client(self, workload: str) -> RedisClient:
-        if workload not in self.offer.workloads:
-            raise ValueError(f"redis-sentinel supports the workloads {', '.join(self.offer.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         return RedisClient(workload, self._connect, settle=self.settle)
 
     def _connect(self, ctx: ClusterContext, node: str) -> tuple[Any, list[Any]]:

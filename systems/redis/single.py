@@ -49,9 +49,7 @@ class Redis(RedisNodes):
         return f"{node} does not answer PING"
 
     def client(self, workload: str) -> RedisClient:
-        if workload not in self.offer.workloads:
-            raise ValueError(f"redis supports the workloads {', '.join(self.offer.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         return RedisClient(workload, self._connect)
 
     def _connect(self, ctx: ClusterContext, node: str) -> tuple[Any, list[Any]]:

@@ -103,8 +103,8 @@ class ZooKeeper(OneDaemonPerNode):
         if workload in ("wr", "append"):  # transactions, one multi each
             from systems.zookeeper.transactions import ZkTxnClient
             return ZkTxnClient(self.connect_string, session_s)
-        raise ValueError(f"zookeeper supports the workloads {', '.join(self.offer.workloads)}, "
-                         f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
+        raise AssertionError(f"zookeeper offers {workload!r} but has no client for it")
 
     def connect_string(self, node: str) -> str:
         """The node's own server first, then the others: a client starts at its node and, like a
