@@ -43,12 +43,20 @@ NATIVE_SEARCH = Extension("checkers.linearizable._wgl", ["checkers/linearizable/
                           extra_compile_args=["-O2"])
 # The EDN reader's fast path (checkers/edn.py uses it when built, with or without mypyc).
 NATIVE_EDN = Extension("checkers._edn", ["checkers/_edn.c"], extra_compile_args=["-O2"])
+# history.jsonl's fast path (checkers/history.py uses it when built, with or without mypyc).
+NATIVE_JSONL = Extension("checkers._jsonl", ["checkers/_jsonl.c"], depends=["checkers/_prefetch.h"],
+                         extra_compile_args=["-O2"])
+# Python's object arenas faulted in 16 MiB at a time, for `splitbrain check` of a big history
+# (harness/cli.py installs it; without it, the same arenas come page fault by page fault).
+NATIVE_ARENAS = Extension("checkers._arenas", ["checkers/_arenas.c"], extra_compile_args=["-O2"])
 # The elle checker's graph kernels and list-append loops, in C (each has a Python twin that runs
 # without it: checkers/elle/native.py).
 ELLE_GRAPH = Extension("checkers.elle._graph", ["checkers/elle/_graph.c"],
-                       depends=["checkers/elle/_edges.h"], extra_compile_args=["-O2"])
+                       depends=["checkers/elle/_edges.h", "checkers/_prefetch.h"],
+                       extra_compile_args=["-O2"])
 ELLE_APPEND = Extension("checkers.elle._append", ["checkers/elle/_append.c"],
-                        depends=["checkers/elle/_edges.h"], extra_compile_args=["-O2"])
+                        depends=["checkers/elle/_edges.h", "checkers/_prefetch.h"],
+                        extra_compile_args=["-O2"])
 
 
 class OptionalBuildExt(build_ext):
@@ -80,16 +88,17 @@ def compiled_extensions() -> list:
     except ImportError:
         print("splitbrain: mypyc not available; the checker core stays pure Python",
               file=sys.stderr)
-        return [NATIVE_EDN]
+        return [NATIVE_EDN, NATIVE_JSONL, NATIVE_ARENAS]
     try:
         # group_name: the shared library checkers/native.py looks for (SHARED)
         return mypycify(COMPILED, opt_level="3",
                         group_name="splitbrain_checkers_core") + [NATIVE_SEARCH, NATIVE_EDN,
-                                                                  ELLE_GRAPH, ELLE_APPEND]
+                                                                  NATIVE_JSONL, ELLE_GRAPH,
+                                                                  ELLE_APPEND, NATIVE_ARENAS]
     except (Exception, SystemExit) as exc:  # mypyc exits on a type error it cannot compile
         print(f"splitbrain: mypyc refused the checker core ({exc}); it stays pure Python",
               file=sys.stderr)
-        return [NATIVE_EDN]
+        return [NATIVE_EDN, NATIVE_JSONL, NATIVE_ARENAS]
 
 
 setup(ext_modules=compiled_extensions(), cmdclass={"build_ext": OptionalBuildExt})

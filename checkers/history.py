@@ -13,6 +13,11 @@ A history is a sequence of events, one JSON object per line:
 Each client operation is an `invoke` followed (later, by the same process) by exactly one of
 `ok` (it happened), `fail` (it certainly did not happen) or `info` (unknown). An invoke with no
 completion reads as `info`. Nemesis events use process "nemesis" and are kept apart.
+
+A History is read-only data. Equal values are often one object: strings and ints repeated
+millions of times, and, read by checkers/_jsonl.c, equal lists (the micro-ops an invocation and
+its completion both hold, a key's list that several reads returned), which made a
+100,000-transaction history 186 MiB -> 122 MiB. Change nothing in place: copy first.
 """
 
 from __future__ import annotations
@@ -33,6 +38,19 @@ from typing import Any, Final, Iterable, Iterator
 _NOT_LOADED: Final = object()
 _orjson_loads: Any = _NOT_LOADED
 _orjson_error: Any = ValueError
+
+
+# checkers/_jsonl.c, when built and current (checkers.native.c_extension): reads the common
+# line straight into an Event, leaving every other line to the readers below. Loaded on first
+# use, as orjson is.
+_native_reader: Any = _NOT_LOADED
+
+
+def _load_native_reader() -> None:
+    global _native_reader
+    from checkers.native import c_extension
+
+    _native_reader = c_extension("checkers._jsonl", depends=("_prefetch.h",))
 
 
 def _load_orjson() -> None:
@@ -69,6 +87,23 @@ class Event:
     node: str | None = None
     error: Any = None
     extra: dict[str, Any] = field(default_factory=dict)  # any other field, kept verbatim
+
+    # Written out, not left to dataclass: compiled, this one is a native function, which every
+    # reader calls once per line (dataclass's own would run interpreted, at three times the
+    # cost). An omitted `extra` is a new dict, as default_factory made it.
+    def __init__(self, index: int, time: int | float, process: int | str, type: str, f: str,
+                 value: Any = None, key: Any = None, node: str | None = None, error: Any = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.index = index
+        self.time = time
+        self.process = process
+        self.type = type
+        self.f = f
+        self.value = value
+        self.key = key
+        self.node = node
+        self.error = error
+        self.extra = {} if extra is None else extra
 
     @property
     def is_client(self) -> bool:
@@ -109,8 +144,20 @@ class Event:
         if not (isinstance(process, int) or isinstance(process, str)):
             raise HistoryError(f"{where}: process must be an integer or \"nemesis\"")
         extra = {k: v for k, v in d.items() if k not in KNOWN_FIELDS}
+        node = d.get("node")
+        # a node is a name; another tool's number (or anything else) is read as its text, as
+        # the EDN reader does, and never breaks the compiled Event's `str | None`
         return cls(index, time, process, _EVENT_TYPE[type_], sys.intern(str(f)), d.get("value"),
-                   d.get("key"), d.get("node"), d.get("error"), extra)
+                   d.get("key"), node if node is None or type(node) is str else str(node),
+                   d.get("error"), extra)
+
+
+def new_event(index: int, time: int | float, process: int | str, type: str, f: str, value: Any,
+              key: Any, node: str | None, error: Any, extra: dict[str, Any]) -> Event:
+    """Event(...) with every field given: what checkers/_jsonl.c calls per line. Compiled, a
+    call to this function from C costs half a call to the class (whose arguments arrive as a
+    tuple to be parsed), and it calls the class's native constructor directly."""
+    return Event(index, time, process, type, f, value, key, node, error, extra)
 
 
 @dataclass(slots=True)
@@ -137,6 +184,26 @@ class Operation:
     complete_index: int | None
     error: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    # Written out for the reason Event.__init__ is: pairing builds one per operation.
+    def __init__(self, id: int, process: int | str, f: str, key: Any, node: str | None,
+                 type: str, invoke_value: Any, value: Any, start: int | float,
+                 end: int | float, invoke_index: int, complete_index: int | None,
+                 error: Any = None, extra: dict[str, Any] | None = None) -> None:
+        self.id = id
+        self.process = process
+        self.f = f
+        self.key = key
+        self.node = node
+        self.type = type
+        self.invoke_value = invoke_value
+        self.value = value
+        self.start = start
+        self.end = end
+        self.invoke_index = invoke_index
+        self.complete_index = complete_index
+        self.error = error
+        self.extra = {} if extra is None else extra
 
 
 @dataclass
@@ -179,6 +246,14 @@ class History:
             self.warnings.extend(found)
             paired = self._paired = (self.events, len(self.events), ops, found)
         return list(paired[2])
+
+    def client_invocations(self) -> int:
+        """How many operations clients invoked (what operations() pairs, without pairing)."""
+        count = 0
+        for e in self.events:
+            if e.type == "invoke" and e.is_client:
+                count += 1
+        return count
 
     def __len__(self) -> int:
         return len(self.events)
@@ -235,16 +310,28 @@ def pair_operations(events: Iterable[Event], warnings: list[str] | None = None) 
     return ops
 
 
+_AGED: Final = 10_000  # young objects gc_paused moves straight to the oldest generation
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building millions of acyclic objects: its full
-    passes over every live object otherwise make reading and checking quadratic in practice."""
+    passes over every live object otherwise make reading and checking quadratic in practice.
+
+    Objects made during the pause are still young when it ends, and the first allocation after
+    it would have the collector walk them all (0.2 s for a 100,000-transaction history). So when
+    there are many, they are moved to the oldest generation at once (gc.freeze, then
+    gc.unfreeze), as if they had survived the collections they were spared; only a full
+    collection walks them again, as it would have after those collections."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if gc.get_count()[0] > _AGED:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -293,23 +380,40 @@ def _line_blocks(path: Path) -> Iterator[list[bytes]]:
     """The file's lines, in lists of about _BLOCK bytes, each line with its line ending. Lines
     end at \\n, \\r\\n or \\r, as in a file opened in text mode (universal newlines), so line
     numbers are the ones an editor shows."""
-    with open(path, "rb") as fh:
-        tail = b""
+    for block in _blocks(path):
+        yield block.splitlines(keepends=True)
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The file in pieces of about _BLOCK bytes that end with a line ending (but the last)."""
+    for buffer, size in _buffered_blocks(path):
+        yield bytes(buffer[:size])
+
+
+def _buffered_blocks(path: Path) -> Iterator[tuple[bytearray, int]]:
+    """_blocks as (buffer, length) in one buffer read into again for the next piece (so it
+    must be done with before asking for that). Reading into the same memory spares a fresh
+    megabyte from the allocator, and its page faults, per piece."""
+    buffer = bytearray(_BLOCK)
+    held = 0  # bytes at the start of the buffer that began a line in the last piece
+    with open(path, "rb", buffering=0) as fh:
         while True:
-            block = fh.read(_BLOCK)
-            if not block:
-                if tail:
-                    yield tail.splitlines(keepends=True)
+            if held == len(buffer):  # a line longer than the buffer
+                buffer.extend(bytes(len(buffer)))
+            got = fh.readinto(memoryview(buffer)[held:])
+            if not got:
+                if held:
+                    yield buffer, held
                 return
-            if tail:
-                block = tail + block
+            size = held + got
             # cut after the last line ending, but not after a CR that may be followed by an LF
-            cut = max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
+            cut = max(buffer.rfind(b"\n", 0, size), buffer.rfind(b"\r", 0, size - 1)) + 1
             if cut == 0:
-                tail = block
+                held = size
                 continue
-            tail = block[cut:]
-            yield block[:cut].splitlines(keepends=True)
+            yield buffer, cut
+            held = size - cut
+            buffer[:held] = buffer[cut:size]
 
 
 def _parse_slow(raw: bytes) -> Any:
@@ -339,13 +443,13 @@ def _exact(value: Any) -> bool:
 
 
 def _check_fields() -> None:
-    """_read_events_orjson and pair_operations build Events and Operations with positional
+    """_line_event and pair_operations build Events and Operations with positional
     arguments (compiled, a direct constructor call): they must know every field, in order."""
     for cls, names in ((Event, KNOWN_FIELDS + ("extra",)), (Operation, _OPERATION_FIELDS)):
         found = tuple(f.name for f in fields(cls))
         if found != names:  # pragma: no cover - a guard for future edits
             raise RuntimeError(f"checkers.history: {cls.__name__} fields {found} are not the "
-                               f"ones _read_events_orjson and pair_operations set; update them")
+                               f"ones _line_event, _jsonl.c and pair_operations set; update them")
 
 
 _OPERATION_FIELDS = ("id", "process", "f", "key", "node", "type", "invoke_value", "value",
@@ -359,13 +463,16 @@ def read_jsonl(path: str | Path) -> History:
     path = Path(path)
     events: list[Event] = []
     warnings: list[str] = []
-    if _orjson_loads is _NOT_LOADED:
+    if _native_reader is _NOT_LOADED:
+        _load_native_reader()
+    # orjson only when Python reads lines; with the C reader, on the first line it leaves
+    if _orjson_loads is _NOT_LOADED and _native_reader is None:
         _load_orjson()
     with gc_paused():
-        if _orjson_loads is None:
-            _read_events_json(path, events, warnings)
+        if _native_reader is None:
+            _read_events(path, events, warnings)
         else:
-            _read_events_orjson(path, events, warnings)
+            _read_events_native(path, events, warnings, _native_reader)
     return History(events, warnings, str(path), {"format": "jsonl"})
 
 
@@ -382,81 +489,102 @@ def _event_or_error(obj: Any, raw: bytes, where: str, warnings: list[str]) -> Ev
     return Event.from_dict(obj, where)
 
 
-def _read_events_json(path: Path, events: list[Event], warnings: list[str]) -> None:
-    """The reader without orjson: every line through the json module."""
-    for lineno, raw, obj in _parsed_lines(path):
-        event = _event_or_error(obj, raw, f"{path}:{lineno}", warnings)
-        if event is not None:
-            events.append(event)
-
-
-def _read_events_orjson(path: Path, events: list[Event], warnings: list[str]) -> None:
-    """The reader with orjson. The common line (only known fields, of the usual types) becomes
-    an Event right here; any other line goes through _parse_slow or Event.from_dict."""
-    loads = _orjson_loads
-    decode_error = _orjson_error
-    event_type = _EVENT_TYPE
-    exact = _exact
-    append = events.append
-    plain = _PLAIN_TYPES
-    intern = sys.intern
-    # Equal strings (key, node) made one object: a history repeats a few of them millions of
-    # times. The table starts afresh when it grows past _SHARED_MAX. Op names (f) and event
-    # types are interned (see `_EVENT_TYPE`).
+def _read_events_native(path: Path, events: list[Event], warnings: list[str],
+                        native: Any) -> None:
+    """The reader with checkers/_jsonl.c: it reads every line it can (nearly all of them) and
+    hands each other one to _line_event, in file order."""
+    read = native.Reader(new_event, EVENT_TYPES).read
     shared: dict[Any, Any] = {}
-    share = shared.setdefault
+    lineno = 0
+    for block, size in _buffered_blocks(path):
+        if len(shared) > _SHARED_MAX:
+            shared.clear()
+        pos = 0
+        while pos < size:
+            stop, end, lines = read(block, pos, size, events)
+            lineno += lines
+            if stop < size:
+                lineno += 1
+                event = _line_event(bytes(block[stop:end]), path, lineno, warnings, shared)
+                if event is not None:
+                    events.append(event)
+            pos = end
+
+
+def _read_events(path: Path, events: list[Event], warnings: list[str]) -> None:
+    """The reader without checkers/_jsonl.c: every line through _line_event."""
+    append = events.append
+    # Equal strings (key, node) made one object: a history repeats a few of them millions of
+    # times. The table starts afresh when it grows past _SHARED_MAX.
+    shared: dict[Any, Any] = {}
     lineno = 0
     for lines in _line_blocks(path):
         if len(shared) > _SHARED_MAX:
             shared.clear()
-        for lineno, raw in enumerate(lines, lineno + 1):
-            try:
-                obj = loads(raw)
-            except decode_error:
-                obj = _parse_slow(raw)  # blank, invalid UTF-8, NaN, lone surrogates, or damaged
-                if obj is _BLANK:
-                    continue
-            else:
-                if type(obj) is dict:
-                    try:
-                        index = obj["index"]
-                        time = obj["time"]
-                        process = obj["process"]
-                        type_ = event_type[obj["type"]]
-                        f = obj["f"]
-                    except (KeyError, TypeError):  # Event.from_dict says what is wrong
-                        pass
-                    else:
-                        get = obj.get
-                        value = get("value")
-                        key = get("key")
-                        # fields other than the five above, value and key
-                        unknown = len(obj) - 5 - ("value" in obj) - ("key" in obj)
-                        node: Any = None
-                        error: Any = None
-                        if unknown:  # rarely: node, error, or fields Event.from_dict keeps
-                            node = get("node")
-                            error = get("error")
-                            unknown -= ("node" in obj) + ("error" in obj)
-                        tp = type(process)
-                        tv = type(value)
-                        if (unknown == 0 and type(index) is int and type(time) is int
-                                and (tp is int or tp is str) and type(f) is str
-                                and (value is None or tv is int or tv is str
-                                     or (tv is list and plain.issuperset(map(type, value)))
-                                     or exact(value))
-                                and (key is None or type(key) is str or exact(key))
-                                and (node is None or type(node) is str)
-                                and (error is None or exact(error))):
-                            # positional: compiled, a direct native constructor call
-                            # (field order checked by _check_fields)
-                            e = Event(index, time, process, type_, intern(f), value,
-                                      share(key, key) if type(key) is str else key,
-                                      node if node is None else share(node, node), error, {})
-                            append(e)
-                            continue
-                if not exact(obj):  # a huge integer somewhere: read it as the json module does
-                    obj = _parse_slow(raw)
-            event = _event_or_error(obj, raw, f"{path}:{lineno}", warnings)
+        for raw in lines:
+            lineno += 1
+            event = _line_event(raw, path, lineno, warnings, shared)
             if event is not None:
                 append(event)
+
+
+def _line_event(raw: bytes, path: Path, lineno: int, warnings: list[str],
+                shared: dict[Any, Any]) -> Event | None:
+    """The event of one line (None for a blank or torn last line), read by orjson when it is
+    installed, else by the json module. With orjson, the common line (only known fields, of the
+    usual types) becomes an Event right here; any other goes through _parse_slow or
+    Event.from_dict. Op names (f) and event types are interned (see `_EVENT_TYPE`); equal keys
+    and nodes are made one object through `shared`."""
+    if _orjson_loads is _NOT_LOADED:
+        _load_orjson()
+    loads = _orjson_loads
+    if loads is None:
+        obj = _parse_slow(raw)
+        return None if obj is _BLANK else _event_or_error(obj, raw, f"{path}:{lineno}", warnings)
+    try:
+        obj = loads(raw)
+    except _orjson_error:
+        obj = _parse_slow(raw)  # blank, invalid UTF-8, NaN, lone surrogates, or damaged
+        if obj is _BLANK:
+            return None
+    else:
+        if type(obj) is dict:
+            try:
+                index = obj["index"]
+                time = obj["time"]
+                process = obj["process"]
+                type_ = _EVENT_TYPE[obj["type"]]
+                f = obj["f"]
+            except (KeyError, TypeError):  # Event.from_dict says what is wrong
+                pass
+            else:
+                get = obj.get
+                value = get("value")
+                key = get("key")
+                # fields other than the five above, value and key
+                unknown = len(obj) - 5 - ("value" in obj) - ("key" in obj)
+                node: Any = None
+                error: Any = None
+                if unknown:  # rarely: node, error, or fields Event.from_dict keeps
+                    node = get("node")
+                    error = get("error")
+                    unknown -= ("node" in obj) + ("error" in obj)
+                tp = type(process)
+                tv = type(value)
+                if (unknown == 0 and type(index) is int and type(time) is int
+                        and (tp is int or tp is str) and type(f) is str
+                        and (value is None or tv is int or tv is str
+                             or (tv is list and _PLAIN_TYPES.issuperset(map(type, value)))
+                             or _exact(value))
+                        and (key is None or type(key) is str or _exact(key))
+                        and (node is None or type(node) is str)
+                        and (error is None or _exact(error))):
+                    share = shared.setdefault
+                    # positional: compiled, a direct native constructor call (field order
+                    # checked by _check_fields)
+                    return Event(index, time, process, type_, sys.intern(f), value,
+                                 share(key, key) if type(key) is str else key,
+                                 node if node is None else share(node, node), error, {})
+        if not _exact(obj):  # a huge integer somewhere: read it as the json module does
+            obj = _parse_slow(raw)
+    return _event_or_error(obj, raw, f"{path}:{lineno}", warnings)

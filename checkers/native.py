@@ -11,6 +11,7 @@ Never compiled itself: it has to run before the compiled modules are imported.
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import os
 import sys
@@ -145,6 +146,26 @@ def _load_shared_library() -> None:
     module = loader.create_module(spec)
     sys.modules[SHARED] = module
     loader.exec_module(module)
+
+
+def c_extension(name: str, depends: tuple[str, ...] = ()) -> Any:
+    """The C extension module `name` (checkers._jsonl, checkers.elle._graph, ...), or None when
+    its Python twin is to run: it was not built, SPLITBRAIN_PURE_PYTHON=1 asks for Python, or
+    its source (NAME.c beside it) or one of `depends` (paths relative to its directory) is
+    newer than its build, as in an edited checkout, which must not run old code."""
+    if os.environ.get("SPLITBRAIN_PURE_PYTHON") == "1":
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    build = Path(str(module.__file__))
+    built = build.stat().st_mtime
+    for source in (build.with_name(name.rpartition(".")[2] + ".c"),
+                   *(build.parent / d for d in depends)):
+        if source.exists() and source.stat().st_mtime > built:
+            return None
+    return module
 
 
 def interpreted_notice() -> str | None:

@@ -141,4 +141,4 @@ def run_checkers(history: History, specs: list[dict[str, Any]],
 
 
 def count_operations(history: History) -> int:
-    return sum(1 for e in history.events if e.is_client and e.type == "invoke")
+    return history.client_invocations()

@@ -2,10 +2,15 @@
  * ._place_reads and add_dependencies, over the same Python objects, giving the same results.
  *
  * scan(mops_per_txn, outcomes) -> (writer, intermediate, appended_after, failed_keys, longest,
- *     longest_reader, read_txn, read_key, read_value, rereads, read_then_append), or None when a
- *     transaction is anything but well formed (an unknown f, a duplicated append, a read that is
- *     not a list, an unhashable key): the Python code then runs and says what is wrong.
+ *     longest_reader, read_txn, read_key, read_value, internal, future_reads,
+ *     appends_after_read), or None when a transaction is anything but well formed (an unknown f,
+ *     a duplicated append, a read that is not a list, an unhashable key): the Python code then
+ *     runs and says what is wrong.
  *     outcomes: bytes, one per transaction: 0 ok, 1 info, 2 failed.
+ * plain_mops(values) -> bytes, one per value: 1 when it is a list of micro-ops that
+ *     checkers/elle/transactions.py's _plain_mops takes as they are ([r, key, anything],
+ *     [append or w, key, value] with key and value ints or strings), else 0 (transactions()
+ *     then looks closer). Both workloads use it.
  * place_reads(longest, repeated, intermediate, read_txn, read_key, read_value)
  *     -> (read_end, incompatible, intermediate_reads)
  * dependencies(order, writer, outcomes, unread, repeated, read_txn, read_key, read_value,
@@ -64,6 +69,113 @@ static int append_long(PyObject *list, long value) {
 
 #define MALFORMED 1  /* scan: leave it to Python */
 
+/* 1 when a[from_a:from_a+n] equals b[from_b:from_b+n] element by element, 0 if not, -1 */
+static int same_run(PyObject **a, PyObject **b, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (a[i] == b[i]) continue;
+        int same = PyObject_RichCompareBool(a[i], b[i], Py_EQ);
+        if (same <= 0) return same;
+    }
+    return 1;
+}
+
+static PyObject *EMPTY_READ; /* a read of null: the empty list */
+
+static PyObject *read_list(PyObject *v) { return v == Py_None ? EMPTY_READ : v; }
+
+/* list_append.py's _internal_mop: 1 when some read of a key is not what the transaction's own
+ * earlier micro-ops on that key say (its last read of it, then its appends since; or, with no
+ * read before, those appends at the end), 0 if not, -1 on an error. */
+static int is_internal(PyObject **mops, Py_ssize_t n) {
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject **mi = ((PyListObject *)mops[i])->ob_item;
+        if (mop_f(mi[0]) != 'r') continue;
+        Py_ssize_t base = -1, appends = 0;
+        for (Py_ssize_t j = i - 1; j >= 0; j--) {
+            PyObject **mj = ((PyListObject *)mops[j])->ob_item;
+            int same = mj[1] == mi[1] ? 1 : PyObject_RichCompareBool(mj[1], mi[1], Py_EQ);
+            if (same < 0) return -1;
+            if (!same) continue;
+            if (mop_f(mj[0]) == 'r') { base = j; break; }
+            appends++;
+        }
+        if (base < 0 && !appends) continue;
+        PyObject *read = read_list(mi[2]);
+        Py_ssize_t len = PyList_GET_SIZE(read), before = 0;
+        PyObject **items = ((PyListObject *)read)->ob_item;
+        if (base >= 0) {
+            PyObject *earlier = read_list(((PyListObject *)mops[base])->ob_item[2]);
+            before = PyList_GET_SIZE(earlier);
+            if (len != before + appends) return 1;
+            int same = same_run(items, ((PyListObject *)earlier)->ob_item, before);
+            if (same <= 0) return same < 0 ? -1 : 1;
+        } else {
+            if (len < appends) return 1;
+            before = len - appends;
+        }
+        /* then the appends, in order */
+        Py_ssize_t at = before;
+        for (Py_ssize_t j = base + 1; j < i; j++) {
+            PyObject **mj = ((PyListObject *)mops[j])->ob_item;
+            int same = mj[1] == mi[1] ? 1 : PyObject_RichCompareBool(mj[1], mi[1], Py_EQ);
+            if (same < 0) return -1;
+            if (!same) continue;
+            same = same_run(&items[at++], &mj[2], 1);
+            if (same <= 0) return same < 0 ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+/* list_append.py's _note_candidates for one committed transaction of several micro-ops: its id
+ * into `internal` (see is_internal) and `future` (it appends an element an earlier read of its
+ * own already showed), and (key, version, id) into `lost` for each key it read before its first
+ * append to it, the version being (last element of that first read,) or () for the empty
+ * list. */
+static int note_candidates(PyObject *mops, PyObject *tid, PyObject *internal, PyObject *future,
+                           PyObject *lost) {
+    Py_ssize_t n = PyList_GET_SIZE(mops);
+    PyObject **m = ((PyListObject *)mops)->ob_item;
+    int bad = is_internal(m, n);
+    if (bad < 0 || (bad && PyList_Append(internal, tid) < 0)) return -1;
+    int seen_future = 0;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject **mi = ((PyListObject *)m[i])->ob_item;
+        if (mop_f(mi[0]) != 'a') continue;
+        int first_append = 1;
+        PyObject *first_read = NULL;
+        for (Py_ssize_t j = 0; j < i; j++) {
+            PyObject **mj = ((PyListObject *)m[j])->ob_item;
+            int same = mj[1] == mi[1] ? 1 : PyObject_RichCompareBool(mj[1], mi[1], Py_EQ);
+            if (same < 0) return -1;
+            if (!same) continue;
+            if (mop_f(mj[0]) != 'r') { first_append = 0; continue; }
+            if (!first_read) first_read = read_list(mj[2]);
+            if (!seen_future && mj[2] != Py_None) {
+                int shows = PySequence_Contains(mj[2], mi[2]);
+                if (shows < 0) return -1;
+                if (shows) {
+                    seen_future = 1;
+                    if (PyList_Append(future, tid) < 0) return -1;
+                }
+            }
+        }
+        if (first_append && first_read) {
+            Py_ssize_t len = PyList_GET_SIZE(first_read);
+            PyObject *version = len ? PyTuple_Pack(1, PyList_GET_ITEM(first_read, len - 1))
+                                    : PyTuple_New(0);
+            PyObject *entry = version ? PyTuple_Pack(3, mi[1], version, tid) : NULL;
+            Py_XDECREF(version);
+            if (!entry || PyList_Append(lost, entry) < 0) {
+                Py_XDECREF(entry);
+                return -1;
+            }
+            Py_DECREF(entry);
+        }
+    }
+    return 0;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *all_mops;
     Py_buffer outcomes;
@@ -71,7 +183,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *writer = PyDict_New(), *intermediate = PyDict_New(), *after = PyDict_New();
     PyObject *failed_keys = PySet_New(NULL), *longest = PyDict_New(), *reader = PyDict_New();
     PyObject *read_txn = PyList_New(0), *read_key = PyList_New(0), *read_value = PyList_New(0);
-    PyObject *rereads = PyList_New(0), *read_then_append = PyList_New(0);
+    PyObject *internal = PyList_New(0), *future = PyList_New(0), *lost = PyList_New(0);
     PyObject *empty = PyList_New(0);
     PyObject *result = NULL;
     int malformed = 0;
@@ -80,7 +192,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject **own_key = PyMem_Malloc(own_cap * sizeof(PyObject *));
     PyObject **own_value = PyMem_Malloc(own_cap * sizeof(PyObject *));
     if (!writer || !intermediate || !after || !failed_keys || !longest || !reader || !read_txn ||
-        !read_key || !read_value || !rereads || !read_then_append || !empty || !own_key ||
+        !read_key || !read_value || !internal || !future || !lost || !empty || !own_key ||
         !own_value)
         goto done;
     Py_ssize_t count = PyList_GET_SIZE(all_mops);
@@ -89,8 +201,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         goto done;
     }
     const unsigned char *outcome = outcomes.buf;
+    PyObject *const *txn_mops = ((PyListObject *)all_mops)->ob_item;
     for (Py_ssize_t tid = 0; tid < count && !malformed; tid++) {
-        PyObject *mops = PyList_GET_ITEM(all_mops, tid);
+        prefetch_mops(txn_mops, tid, count);
+        PyObject *mops = txn_mops[tid];
         if (!PyList_Check(mops)) { malformed = 1; break; }
         int ok = outcome[tid] == OK, failed = outcome[tid] == FAILED;
         Py_ssize_t n = PyList_GET_SIZE(mops);
@@ -169,33 +283,16 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 }
             }
         }
-        if (!malformed && ok && n > 1) {
-            /* a read of a key after an earlier micro-op on it; an append after a read of it */
-            int reread = 0, after_read = 0;
-            for (Py_ssize_t i = 1; i < n && !(reread && after_read); i++) {
-                PyObject *mi = PyList_GET_ITEM(mops, i);
-                PyObject *ki = PyList_GET_ITEM(mi, 1);
-                int read_i = mop_f(PyList_GET_ITEM(mi, 0)) == 'r';
-                for (Py_ssize_t j = 0; j < i; j++) {
-                    PyObject *mj = PyList_GET_ITEM(mops, j);
-                    int same = PyObject_RichCompareBool(PyList_GET_ITEM(mj, 1), ki, Py_EQ);
-                    if (same < 0) { Py_DECREF(tid_obj); goto error_or_malformed; }
-                    if (!same) continue;
-                    if (read_i) reread = 1;
-                    else if (mop_f(PyList_GET_ITEM(mj, 0)) == 'r') after_read = 1;
-                }
-            }
-            if ((reread && PyList_Append(rereads, tid_obj) < 0) ||
-                (after_read && PyList_Append(read_then_append, tid_obj) < 0)) {
-                Py_DECREF(tid_obj);
-                goto done;
-            }
+        if (!malformed && ok && n > 1 &&
+            note_candidates(mops, tid_obj, internal, future, lost) < 0) {
+            Py_DECREF(tid_obj);
+            goto error_or_malformed;
         }
         Py_DECREF(tid_obj);
     }
     if (malformed) goto leave_to_python;
-    result = Py_BuildValue("(OOOOOOOOOOO)", writer, intermediate, after, failed_keys, longest,
-                           reader, read_txn, read_key, read_value, rereads, read_then_append);
+    result = Py_BuildValue("(OOOOOOOOOOOO)", writer, intermediate, after, failed_keys, longest,
+                           reader, read_txn, read_key, read_value, internal, future, lost);
     goto done;
 error_or_malformed:
     /* unhashable keys and the like: Python reports them better */
@@ -216,10 +313,49 @@ done:
     Py_XDECREF(read_txn);
     Py_XDECREF(read_key);
     Py_XDECREF(read_value);
-    Py_XDECREF(rereads);
-    Py_XDECREF(read_then_append);
+    Py_XDECREF(internal);
+    Py_XDECREF(future);
+    Py_XDECREF(lost);
     Py_XDECREF(empty);
     PyBuffer_Release(&outcomes);
+    return result;
+}
+
+static int is_scalar(PyObject *x) { return PyLong_CheckExact(x) || PyUnicode_CheckExact(x); }
+
+/* "r", "append" and "w" as _plain_mops compares them (a str subclass is left to Python) */
+static int plain_f(PyObject *f) {
+    if (!PyUnicode_CheckExact(f)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(f);
+    if (PyUnicode_KIND(f) != PyUnicode_1BYTE_KIND) return 0;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(f);
+    if (n == 1) return s[0] == 'r' ? 'r' : s[0] == 'w' ? 'w' : 0;
+    return n == 6 && memcmp(s, "append", 6) == 0 ? 'a' : 0;
+}
+
+static PyObject *plain_mops(PyObject *self, PyObject *values) {
+    if (!PyList_Check(values)) {
+        PyErr_SetString(PyExc_TypeError, "plain_mops takes a list");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(values);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, count);
+    if (!result) return NULL;
+    char *plain = PyBytes_AS_STRING(result);
+    PyObject *const *txns = ((PyListObject *)values)->ob_item;
+    for (Py_ssize_t t = 0; t < count; t++) {
+        prefetch_mops(txns, t, count);
+        PyObject *mops = txns[t];
+        int ok = PyList_CheckExact(mops);
+        for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(mops); i++) {
+            PyObject *mop = PyList_GET_ITEM(mops, i);
+            if (!PyList_CheckExact(mop) || PyList_GET_SIZE(mop) != 3) { ok = 0; break; }
+            PyObject **m = ((PyListObject *)mop)->ob_item;
+            int f = plain_f(m[0]);
+            ok = f && is_scalar(m[1]) && (f == 'r' || is_scalar(m[2]));
+        }
+        plain[t] = (char)ok;
+    }
     return result;
 }
 
@@ -247,8 +383,11 @@ static PyObject *place_reads(PyObject *self, PyObject *args) {
     PyObject *ends = PyList_New(n), *incompatible = PyDict_New(), *suspects = PyList_New(0);
     if (!ends || !incompatible || !suspects) goto fail;
     int any_intermediate = PyDict_GET_SIZE(intermediate) > 0;
+    int any_repeated = PySet_GET_SIZE(repeated) > 0;
+    PyObject *const *values = ((PyListObject *)read_value)->ob_item;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = PyList_GET_ITEM(read_value, i);
+        prefetch_lists(values, i, n);
+        PyObject *v = values[i];
         Py_ssize_t len = PyList_GET_SIZE(v), end = len;
         if (len) {
             PyObject *k = PyList_GET_ITEM(read_key, i);
@@ -293,7 +432,7 @@ static PyObject *place_reads(PyObject *self, PyObject *args) {
                     goto fail;
                 }
                 Py_DECREF(pair);
-            } else {
+            } else if (any_repeated) {
                 int rep = PySet_Contains(repeated, k);
                 if (rep < 0) goto fail;
                 if (rep) end = -1;
@@ -368,7 +507,9 @@ static PyObject *dependencies(PyObject *self, PyObject *args) {
     }
     /* wr and rw, read by read */
     Py_ssize_t reads = PyList_GET_SIZE(read_txn);
+    PyObject *const *values = ((PyListObject *)read_value)->ob_item;
     for (Py_ssize_t i = 0; i < reads; i++) {
+        prefetch_lists(values, i, reads);
         long tid = PyLong_AsLong(PyList_GET_ITEM(read_txn, i));
         PyObject *key = PyList_GET_ITEM(read_key, i);
         PyObject *v = PyList_GET_ITEM(read_value, i);
@@ -419,6 +560,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "ListAppendIndex._scan's results, or None to leave it to Python"},
+    {"plain_mops", plain_mops, METH_O, "which values transactions() takes as they are"},
     {"place_reads", place_reads, METH_VARARGS, "ListAppendIndex._place_reads: (ends, incompatible)"},
     {"dependencies", dependencies, METH_VARARGS, "add_dependencies' edges as (src, dst, kind) bytes"},
     {NULL, NULL, 0, NULL},
@@ -428,4 +570,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_append",
                                     "The list-append checker's hot loops (list_append.py).", -1,
                                     methods};
 
-PyMODINIT_FUNC PyInit__append(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__append(void) {
+    if (!EMPTY_READ && !(EMPTY_READ = PyList_New(0))) return NULL;
+    return PyModule_Create(&module);
+}

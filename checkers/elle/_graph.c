@@ -181,6 +181,7 @@ static int64_t *int64s(PyObject *list, int *unfit) {
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (i + AHEAD < n) prefetch(PyList_GET_ITEM(list, i + AHEAD)); /* each int is cold */
         PyObject *x = PyList_GET_ITEM(list, i);
         int overflow = 0;
         out[i] = PyLong_Check(x) ? PyLong_AsLongLongAndOverflow(x, &overflow) : 0;

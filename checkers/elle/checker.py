@@ -35,16 +35,17 @@ Python code's results.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any, Callable, ClassVar, Final
 
+from checkers.base import spare_until_exit
 from checkers.elle import consistency, list_append, rw_register
 from checkers.elle.cycles import search_graph, suffix
 from checkers.elle.explain import explain_cycle
 from checkers.elle.graph import KIND_NAMES, PROCESS, REALTIME, DependencyGraph
 from checkers.elle.orders import add_order_edges
 from checkers.elle.transactions import (FAIL, INFO, LIST_APPEND, OK, WORKLOAD_NAMES, Txn,
-                                        TxnShapeError, detect_workload, transactions)
+                                        TxnShapeError, detect_workload, outcome_codes,
+                                        transactions)
 from checkers.history import History, gc_paused
 from checkers.options import Option
 
@@ -180,8 +181,8 @@ class ElleChecker:
             result.update(valid="unknown", error=str(e),
                           elapsed_s=round(time.perf_counter() - started, 6))
             return result
-        outcomes = Counter(t.type for t in txns)
-        result["txns"] = {t: outcomes.get(t, 0) for t in (OK, INFO, FAIL)}
+        codes = outcome_codes(txns)  # 0 ok, 1 info, 2 failed
+        result["txns"] = {OK: codes.count(0), INFO: codes.count(1), FAIL: codes.count(2)}
         if others:
             result["other_ops"] = others  # not transactions: not this checker's business
         anomalies: dict[str, list[Any]] = {}
@@ -195,8 +196,9 @@ class ElleChecker:
         graph = DependencyGraph(len(txns))
         add_dependencies(index, graph)
         add_order_edges(txns, graph, self.process, self.realtime)
+        kinds = graph.kind.tobytes()  # bytes.count is memchr's speed; array.count boxes each
         result["graph"] = {"edges": len(graph), **{
-            name: graph.kind.count(kind) for kind, name in KIND_NAMES.items()
+            name: kinds.count(kind) for kind, name in KIND_NAMES.items()
             if kind not in (REALTIME,) or self.realtime}}
         reports, search = search_graph(graph, txns, self._variants(), self.timeout)
         for report in reports:
@@ -213,6 +215,7 @@ class ElleChecker:
         unclassified = [r.size for r in reports if not r.found]
         self._verdict(result, anomalies, counts, undecided, unclassified, strongest)
         result["elapsed_s"] = round(time.perf_counter() - started, 6)
+        spare_until_exit(txns, index, graph, reports)
         return result
 
     def _variants(self) -> list[int]:

@@ -57,18 +57,21 @@ class ListAppendIndex:
         self.read_txn: list[int] = []
         self.read_key: list[Any] = []
         self.read_value: list[list[Any]] = []
-        # ids of committed transactions that read a key after an earlier micro-op on it (the
-        # only ones that can be internal), and that append to a key after reading it (the only
-        # ones that can be future-read or lost-update cases)
-        self.rereads: list[int] = []
-        self.read_then_append: list[int] = []
+        # ids of committed transactions inconsistent with themselves (internal_cases says how),
+        # and of those that append an element an earlier read of their own showed (future-read)
+        self.internal: list[int] = []
+        self.future_reads: list[int] = []
+        # (key, version, id) for each key a committed transaction read before its first append
+        # to it, the version being (the last element of that first read,) or () for the empty
+        # list: lost-update is two of them with the same key and version
+        self.appends_after_read: list[tuple[Any, tuple[Any, ...], int]] = []
         scanned = None if self.c is None else self.c.scan([t.mops for t in txns], self.outcomes)
         if scanned is None:  # no C, or something to complain about: Python says what
             self._scan()
         else:
             (self.writer, self.intermediate, self.appended_after, failed_keys, self.longest,
              self.longest_reader, self.read_txn, self.read_key, self.read_value,
-             self.rereads, self.read_then_append) = scanned
+             self.internal, self.future_reads, self.appends_after_read) = scanned
             self.failed_keys = failed_keys
         # key -> the version order (the longest read, without repeated elements) and each
         # element's position in it
@@ -146,21 +149,21 @@ class ListAppendIndex:
                 self._note_candidates(tid, mops)
 
     def _note_candidates(self, tid: int, mops: list[Any]) -> None:
-        touched: set[Any] = set()
-        read: set[Any] = set()
-        reread = appended_after_read = False
+        if _internal_mop(mops) is not None:
+            self.internal.append(tid)
+        if future_read(mops, _shows) is not None:
+            self.future_reads.append(tid)
+        first_read: dict[Any, tuple[Any, ...]] = {}  # key -> version, before appends to it
+        wrote: set[Any] = set()
         for mop in mops:
-            k = mop[1]
-            if mop[0] == READ:
-                reread = reread or k in touched
-                read.add(k)
+            f, k, v = mop[0], mop[1], mop[2]
+            if f == READ:
+                if k not in first_read and k not in wrote:
+                    first_read[k] = (v[-1],) if v else ()
             else:
-                appended_after_read = appended_after_read or k in read
-            touched.add(k)
-        if reread:
-            self.rereads.append(tid)
-        if appended_after_read:
-            self.read_then_append.append(tid)
+                if k in first_read and k not in wrote:
+                    self.appends_after_read.append((k, first_read[k], tid))
+                wrote.add(k)
 
     def _place_reads(self) -> None:
         longest, repeated = self.longest, self.repeated
@@ -360,8 +363,21 @@ def _bad_element_cases(index: ListAppendIndex, kind: str) -> list[dict[str, Any]
         if kind == "G1a" and k not in index.failed_keys:
             continue
         appended = index.writer.get(k, _NONE)
-        if k in index.incompatible or any(bad(appended.get(e, -1)) for e in order):
+        if k in index.incompatible:
             suspect.add(k)
+            continue
+        # plain loops, no call per element: they run over every element of every key
+        if kind == "G1a":
+            for e in order:
+                w = appended.get(e, -1)
+                if w >= 0 and failed[w]:
+                    suspect.add(k)
+                    break
+        else:
+            for e in order:
+                if e not in appended:
+                    suspect.add(k)
+                    break
     cases: list[dict[str, Any]] = []
     if not suspect:
         return cases  # every committed read is a prefix of a clean order
@@ -456,81 +472,83 @@ def dirty_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     return cases
 
 
+def _internal_mop(mops: list[Any]) -> tuple[int, Any, list[Any], str] | None:
+    """(micro-op, key, read, what it should have been) for the first read of a key that does
+    not show what the transaction's own earlier reads and appends of that key say it must (the
+    last read, then the appends since; or, with no read before, those appends at the end)."""
+    # key -> (known prefix? , expected list or expected suffix)
+    expected: dict[Any, tuple[bool, list[Any]]] = {}
+    for i, mop in enumerate(mops):
+        f, k, v = mop[0], mop[1], mop[2]
+        state = expected.get(k)
+        if f == APPEND:
+            if state is None:
+                expected[k] = (False, [v])
+            else:
+                expected[k] = (state[0], state[1] + [v])
+            continue
+        read = v if v is not None else []
+        if state is not None:
+            whole, items = state
+            if (read != items) if whole else (read[len(read) - len(items):] != items
+                                              or len(read) < len(items)):
+                return i, k, read, (shown(items) if whole else
+                                    "[.., " + ", ".join(map(repr, items)) + "]")
+        expected[k] = (True, read)
+    return None
+
+
 def internal_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """A transaction inconsistent with itself: a read of a key that does not show what the
     transaction's own earlier reads and appends of that key say it must."""
     cases = []
-    for tid in index.rereads:
+    for tid in index.internal:
         t = index.txns[tid]
-        # key -> (known prefix? , expected list or expected suffix)
-        expected: dict[Any, tuple[bool, list[Any]]] = {}
-        for i, mop in enumerate(t.mops):
-            f, k, v = mop[0], mop[1], mop[2]
-            state = expected.get(k)
-            if f == APPEND:
-                if state is None:
-                    expected[k] = (False, [v])
-                else:
-                    expected[k] = (state[0], state[1] + [v])
-                continue
-            read = v if v is not None else []
-            if state is not None:
-                whole, items = state
-                if (read != items) if whole else (read[len(read) - len(items):] != items
-                                                  or len(read) < len(items)):
-                    shown_expected = shown(items) if whole else "[.., " + \
-                        ", ".join(map(repr, items)) + "]"
-                    cases.append({"txn": op_ref(t), "mop": i, "key": k, "read": shown(read),
-                                  "expected": shown_expected,
-                                  "explanation": f"{t.name} read key {k!r} as {shown(read)} in "
-                                                 f"micro-op {i}, but its own earlier micro-ops "
-                                                 f"say it must be {shown_expected}"})
-                    break
-            expected[k] = (True, list(read))
+        found = _internal_mop(t.mops)
+        if found is None:  # pragma: no cover - the scan picked it for this
+            continue
+        i, k, read, expected = found
+        cases.append({"txn": op_ref(t), "mop": i, "key": k, "read": shown(read),
+                      "expected": expected,
+                      "explanation": f"{t.name} read key {k!r} as {shown(read)} in micro-op {i}, "
+                                     f"but its own earlier micro-ops say it must be {expected}"})
     return cases
+
+
+def _shows(read: Any, v: Any) -> bool:
+    return v in read
 
 
 def future_read_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """A read shows an element that the same transaction appends only later."""
     cases = []
-    for tid in index.read_then_append:
+    for tid in index.future_reads:
         t = index.txns[tid]
-        found = future_read(t, lambda read, v: v in read)
-        if found is not None:
-            at, i, k, read = found
-            v = t.mops[i][2]
-            cases.append({"txn": op_ref(t), "key": k, "element": v, "read": shown(read),
-                          "explanation": f"{t.name} read key {k!r} as {shown(read)} in micro-op "
-                                         f"{at}, which holds {v!r}, which it appends itself only "
-                                         f"in micro-op {i}"})
+        found = future_read(t.mops, _shows)
+        if found is None:  # pragma: no cover - the scan picked it for this
+            continue
+        at, i, k, read = found
+        v = t.mops[i][2]
+        cases.append({"txn": op_ref(t), "key": k, "element": v, "read": shown(read),
+                      "explanation": f"{t.name} read key {k!r} as {shown(read)} in micro-op "
+                                     f"{at}, which holds {v!r}, which it appends itself only "
+                                     f"in micro-op {i}"})
     return cases
 
 
 def lost_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
     """Two committed transactions read the same version of a key and both appended to it: each
     should have seen the other's append."""
-    groups: dict[tuple[Any, Any], list[int]] = {}
-    empty = object()
-    for tid in index.read_then_append:
-        t = index.txns[tid]
-        read_at: dict[Any, Any] = {}  # key -> last element of its first read, before appends
-        wrote: set[Any] = set()
-        for mop in t.mops:
-            f, k, v = mop[0], mop[1], mop[2]
-            if f == READ:
-                if k not in read_at and k not in wrote:
-                    read_at[k] = v[-1] if v else empty
-            else:
-                if k in read_at and k not in wrote:
-                    groups.setdefault((k, read_at[k]), []).append(t.id)
-                wrote.add(k)
+    groups: dict[tuple[Any, tuple[Any, ...]], list[int]] = {}
+    for k, version, tid in index.appends_after_read:
+        groups.setdefault((k, version), []).append(tid)
     cases = []
     for (k, version), ids in groups.items():
         if len(ids) < 2:
             continue
         names = [index.txns[i].name for i in ids]
-        what = "the empty list" if version is empty else f"a list ending in {version!r}"
-        cases.append({"key": k, "read": None if version is empty else version,
+        what = f"a list ending in {version[0]!r}" if version else "the empty list"
+        cases.append({"key": k, "read": version[0] if version else None,
                       "txns": [op_ref(index.txns[i]) for i in ids],
                       "explanation": f"{', '.join(names)} all read key {k!r} as {what} and "
                                      f"then appended to it"})

@@ -7,10 +7,9 @@ its build (an edited checkout must not run old code).
 
 from __future__ import annotations
 
-import importlib
-import os
-from pathlib import Path
 from typing import Any
+
+from checkers.native import c_extension
 
 _loaded: dict[str, Any] = {}
 
@@ -18,19 +17,5 @@ _loaded: dict[str, Any] = {}
 def extension(name: str) -> Any:
     """The module checkers.elle.<name>, or None when the Python twin is to run."""
     if name not in _loaded:
-        _loaded[name] = _load(name)
+        _loaded[name] = c_extension(f"checkers.elle.{name}", depends=("_edges.h", "../_prefetch.h"))
     return _loaded[name]
-
-
-def _load(name: str) -> Any:
-    if os.environ.get("SPLITBRAIN_PURE_PYTHON") == "1":
-        return None
-    try:
-        module = importlib.import_module(f"checkers.elle.{name}")
-    except ImportError:
-        return None
-    built = Path(str(module.__file__)).stat().st_mtime
-    for source in (Path(__file__).with_name(f"{name}.c"), Path(__file__).with_name("_edges.h")):
-        if source.exists() and source.stat().st_mtime > built:
-            return None
-    return module

@@ -33,10 +33,15 @@ def add_order_edges(txns: list[Txn], graph: DependencyGraph, process: bool, real
         outcomes = outcome_codes(txns)
         ok_count = outcomes.count(0)
         first = graph.nodes  # the time nodes, when asked for, are numbered from here
-        found = kernel.order_edges([t.op.start for t in txns],
-                                   [t.op.end if t.type == OK else 0 for t in txns],
-                                   [t.op.process for t in txns], outcomes, process, realtime,
-                                   first)
+        starts: list[Any] = []
+        ends: list[Any] = []
+        processes: list[Any] = []
+        for t in txns:  # one pass: each transaction's operation is read once
+            op = t.op
+            starts.append(op.start)
+            ends.append(op.end if t.type == OK else 0)
+            processes.append(op.process)
+        found = kernel.order_edges(starts, ends, processes, outcomes, process, realtime, first)
         if found is not None and realtime:
             graph.add_time_nodes(ok_count)
     if found is None:  # no C, or times that are not 64-bit integers (another tool's floats)

@@ -335,7 +335,7 @@ def future_read_cases(index: RegisterIndex) -> list[dict[str, Any]]:
     for t in index.txns:
         if t.type != OK or len(t.mops) < 2:
             continue
-        found = future_read(t, lambda read, v: read == v)
+        found = future_read(t.mops, lambda read, v: read == v)
         if found is not None:
             at, i, k, v = found
             cases.append({"txn": op_ref(t), "key": k, "value": v,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Final, Iterable
 
+from checkers.elle import native
 from checkers.history import Operation
 
 OK: Final = "ok"
@@ -74,26 +75,38 @@ def transactions(ops: Iterable[Operation]) -> tuple[list[Txn], int]:
 
     An op is a transaction when its f is "txn" or its value is a list of micro-ops; an op named
     "txn" whose value is not one raises TxnShapeError, as does an unknown micro-op."""
-    txns: list[Txn] = []
+    chosen: list[Operation] = []
+    values: list[Any] = []
     others = 0
-    compound = False  # some appended or written value is not an int or a string
     for op in ops:
-        type_ = op.type
         # ok: the completion holds what was read; otherwise the invocation says what was tried
-        value = op.value if type_ == OK else (op.invoke_value if op.invoke_value is not None
-                                                else op.value)
+        value = op.value if op.type == OK else (op.invoke_value if op.invoke_value is not None
+                                                  else op.value)
         if op.f != "txn" and not _looks_like_txn(value):
             others += 1
             continue
+        chosen.append(op)
+        values.append(value)
+    # which values are lists of plain micro-ops: a pass over every micro-op, in C when built
+    kernel = native.extension("_append")
+    plain = kernel.plain_mops(values) if kernel is not None else \
+        bytes([type(v) is list and _plain_mops(v) for v in values])
+    txns: list[Txn] = []
+    compound = False  # some appended or written value is not an int or a string
+    for i in range(len(chosen)):
+        op = chosen[i]
+        value = values[i]
+        if plain[i]:
+            txns.append(Txn(i, op, op.type, value))
+            continue
         if type(value) is not list:
-            if type_ == OK or value is not None:
+            if op.type == OK or value is not None:
                 raise TxnShapeError(f"op {op.invoke_index}: a transaction's value must be a list "
                                     f"of [f, key, value] micro-ops, not {_short(value)}")
             value = []
-        mops = value if _plain_mops(value) else _normalized_mops(op, value)
-        if mops is not value:
-            compound = compound or any(m[0] != READ and type(m[2]) is tuple for m in mops)
-        txns.append(Txn(len(txns), op, type_, mops))
+        mops = _normalized_mops(op, value)
+        compound = compound or any(m[0] != READ and type(m[2]) is tuple for m in mops)
+        txns.append(Txn(i, op, op.type, mops))
     if compound:
         _freeze_reads(txns)
     return txns, others
@@ -215,11 +228,13 @@ def record_writer(writers: dict[Any, dict[Any, int]], t: Txn, k: Any, v: Any, tx
     values[v] = t.id
 
 
-def future_read(t: Txn, shows: Callable[[Any, Any], bool]) -> tuple[int, int, Any, Any] | None:
-    """(read micro-op, write micro-op, key, read) for t's first write of a value that an earlier
-    read of t already showed (`shows(read, value)`), or None."""
+def future_read(mops: list[Any],
+                shows: Callable[[Any, Any], bool]) -> tuple[int, int, Any, Any] | None:
+    """(read micro-op, write micro-op, key, read) for a transaction's first write (of its
+    micro-ops `mops`) of a value that an earlier read of it already showed (`shows(read,
+    value)`), or None."""
     reads: dict[Any, list[tuple[int, Any]]] = {}
-    for i, mop in enumerate(t.mops):
+    for i, mop in enumerate(mops):
         f, k, v = mop[0], mop[1], mop[2]
         if f == READ:
             if v is not None:

@@ -102,3 +102,25 @@ def test_the_benchmark_generator_makes_histories_the_checker_agrees_with(tmp_pat
     assert ElleChecker(consistency="snapshot-isolation").check(history)["valid"] is True
     strict = ElleChecker().check(history)
     assert strict["valid"] is False and "G2-item" in strict["anomaly_types"]
+
+
+def test_the_command_spares_only_the_last_checks_state_and_a_library_call_none(monkeypatch,
+                                                                                tmp_path):
+    """checkers.base.spare_until_exit: kept only once the command (which may end with os._exit)
+    has started sparing, and then only the last check's state."""
+    import checkers.base as base
+
+    monkeypatch.setattr(base, "_spared", ())
+    monkeypatch.setattr(base, "_sparing", False)
+    path = tmp_path / "serial.jsonl"
+    subprocess.run([sys.executable, str(GENERATE), str(path), "--txns", "300"], check=True,
+                   timeout=120)
+    history = read_history(path)
+    assert ElleChecker().check(history)["valid"] is True
+    assert base._spared == ()
+    base.start_sparing()
+    first = ElleChecker().check(history)
+    txns = base._spared[0]
+    assert len(txns) == sum(first["txns"].values()) == 300
+    ElleChecker().check(history)
+    assert base._spared[0] is not txns  # the second check's state replaced the first's

@@ -1,5 +1,6 @@
-"""Reading history.jsonl: the orjson reader and the json fallback give the same History, damaged
-lines are reported the same way, and History.operations() pairs once."""
+"""Reading history.jsonl: the C reader (checkers/_jsonl.c), the orjson reader and the json
+fallback give the same History, damaged lines are reported the same way, and
+History.operations() pairs once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import checkers.history as history_module
 from checkers.history import Event, History, HistoryError, Operation, read_jsonl
@@ -64,28 +67,46 @@ def snapshot(h: History) -> tuple:
     return events, list(h.warnings), ops
 
 
-@pytest.fixture(params=["orjson", "json"])
-def reader(request, monkeypatch):
-    """read_jsonl with orjson (when installed) and with the json module only."""
+READERS = ("native", "orjson", "json")
+
+
+def use_reader(name: str, monkeypatch) -> None:
+    """Make read_jsonl read with checkers/_jsonl.c (lines it leaves go to orjson), with orjson
+    only, or with the json module only; skip when that one is not there."""
     history_module._load_orjson()
-    if request.param == "json":
-        monkeypatch.setattr(history_module, "_orjson_loads", None)
-    elif history_module._orjson_loads is None:
+    history_module._load_native_reader()
+    if name == "native" and history_module._native_reader is None:
+        pytest.skip("checkers/_jsonl.c is not built")
+    if name == "orjson" and history_module._orjson_loads is None:
         pytest.skip("orjson is not installed")
+    if name != "native":
+        monkeypatch.setattr(history_module, "_native_reader", None)
+    if name == "json":
+        monkeypatch.setattr(history_module, "_orjson_loads", None)
+
+
+@pytest.fixture(params=READERS)
+def reader(request, monkeypatch):
+    """read_jsonl with each of READERS."""
+    use_reader(request.param, monkeypatch)
     return read_jsonl
 
 
-def test_orjson_and_json_read_the_same_history(tmp_path):
+def read_with(name: str, path: Path):
+    """(snapshot, None) of read_jsonl(path) with reader `name`, or (None, the error's text)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_reader(name, monkeypatch)
+        try:
+            return snapshot(read_jsonl(path)), None
+        except HistoryError as e:
+            return None, str(e)
+
+
+@pytest.mark.parametrize("name", ["native", "orjson"])
+def test_each_reader_reads_what_the_json_module_reads(tmp_path, name):
     path = tmp_path / "h.jsonl"
     path.write_bytes(ODD)
-    fast = read_jsonl(path)  # loads orjson when it is installed
-    saved = history_module._orjson_loads
-    history_module._orjson_loads = None
-    try:
-        slow = read_jsonl(path)
-    finally:
-        history_module._orjson_loads = saved
-    assert snapshot(fast) == snapshot(slow)
+    assert read_with(name, path) == read_with("json", path)
 
 
 def test_odd_lines_read_as_the_json_module_reads_them(tmp_path, reader):
@@ -128,8 +149,29 @@ def test_ordinary_lines_read_as_event_from_dict_builds_them(tmp_path, reader):
     assert h.events == expected
     assert [typed((e.value, e.key, e.node, e.error, e.extra)) for e in h.events] == \
         [typed((e.value, e.key, e.node, e.error, e.extra)) for e in expected]
-    if history_module._orjson_loads is not None:  # the orjson reader shares equal strings
+    if history_module._orjson_loads is not None:  # the fast readers share equal strings
         assert h.events[0].f is h.events[1].f and h.events[0].key is h.events[1].key
+
+
+def test_the_c_reader_makes_equal_lists_once(tmp_path, monkeypatch):
+    """An invocation's micro-ops and its completion's equal ones, and equal reads, are one list
+    each (read-only data: see the module docstring); dicts never are."""
+    use_reader("native", monkeypatch)
+    path = tmp_path / "h.jsonl"
+    rows = [dict(index=0, time=1, process=0, type="invoke", f="txn",
+                 value=[["append", 7, 1], ["r", 7, None]], error={"a": [1]}),
+            dict(index=1, time=2, process=0, type="ok", f="txn",
+                 value=[["append", 7, 1], ["r", 7, [1, 2]]], error={"a": [1]}),
+            dict(index=2, time=3, process=1, type="invoke", f="txn", value=[["r", 7, None]]),
+            dict(index=3, time=4, process=1, type="ok", f="txn", value=[["r", 7, [1, 2]]])]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    h = read_jsonl(path)
+    assert [e.value for e in h.events] == [r["value"] for r in rows]
+    invoke, ok, _, later = h.events
+    assert invoke.value[0] is ok.value[0] and invoke.value[1] is not ok.value[1]
+    assert ok.value[1][2] is later.value[0][2]
+    assert invoke.error == ok.error and invoke.error is not ok.error
+    assert invoke.error["a"] is ok.error["a"]  # a list inside: equal, so one
 
 
 def test_line_numbers_across_blocks(tmp_path, monkeypatch, reader):
@@ -272,3 +314,156 @@ def test_the_module_reads_without_orjson_installed(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(root), str(path)],
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == ["10", "1"]
+
+
+# -- the C reader against the json module, on random lines ---------------------------------------
+
+INTS = (st.integers(-300, 300) | st.integers(-2 ** 64, 2 ** 64) | st.integers(-10 ** 30, 10 ** 30)
+        | st.sampled_from([10 ** 18 - 1, 10 ** 18, -(10 ** 18 - 1), -(10 ** 18), 2 ** 63 - 1,
+                           2 ** 63, -2 ** 63, -2 ** 63 - 1, 0]))
+# lone surrogates and the characters around them, control characters, quotes, non-ASCII
+TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x7f), max_size=6) | st.text(
+    st.sampled_from(["a", '"', "\\", "/", "\x00", "\x1f", "\x7f", "\u00e9", "\u2028", "\ud800",
+                     "\udfff", "\ud83d", "\ude00", "\U0001f600", "\r", "\n"]), max_size=6)
+SCALARS = (st.none() | st.booleans() | INTS | st.floats() | TEXT
+           | st.sampled_from([1e308, 1e-320, -0.0, 0.1, 1e16, 123456789.125]))
+JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(TEXT, inner, max_size=3), max_leaves=10)
+FIELD_VALUES = {
+    "index": INTS | JSON_VALUES, "time": INTS | JSON_VALUES,
+    "process": st.integers(-3, 300) | st.sampled_from(["nemesis", "p1", "", True]) | JSON_VALUES,
+    "type": st.sampled_from(["invoke", "ok", "fail", "info", "maybe", "OK"]) | JSON_VALUES,
+    "f": st.sampled_from(["txn", "read", "write", "append", "r", "\u00e9", "a\\b"])
+    | JSON_VALUES,
+    "value": JSON_VALUES, "key": JSON_VALUES, "node": TEXT | JSON_VALUES, "error": JSON_VALUES,
+}
+KEY_NAMES = st.sampled_from(list(FIELD_VALUES)) | TEXT
+
+
+@st.composite
+def json_text(draw, value):
+    """`value` as JSON, as one of several writers might spell it (the json module's escapes, or
+    raw UTF-8, or raw encoded surrogates)."""
+    ascii_only = draw(st.booleans())
+    text = json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":"))
+    return text.encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def event_lines(draw):
+    """One line: an event object, mostly well formed, sometimes not in every way there is."""
+    fields = {name: draw(st.sampled_from([1, 2, 3, 300, 10 ** 12, 10 ** 18]) | INTS)
+              for name in ("index", "time")}
+    fields["process"] = draw(st.integers(0, 20))
+    fields["type"] = draw(st.sampled_from(["invoke", "ok", "fail", "info"]))
+    fields["f"] = draw(st.sampled_from(["txn", "read", "write"]))
+    for name in draw(st.lists(st.sampled_from(list(FIELD_VALUES)), max_size=4)):
+        fields[name] = draw(FIELD_VALUES[name])
+    if draw(st.integers(0, 4)) == 0:
+        fields[draw(TEXT)] = draw(JSON_VALUES)  # an extra field, or a known one again
+    members = [(json.dumps(k).encode(), draw(json_text(v))) for k, v in fields.items()]
+    members = draw(st.permutations(members))
+    if members and draw(st.integers(0, 9)) == 0:
+        members = members + [members[0]]  # a field given twice
+    if members and draw(st.integers(0, 9)) == 0:
+        del members[draw(st.integers(0, len(members) - 1))]  # a field missing
+    space = st.sampled_from([b"", b" ", b"\t", b" \t "])
+    body = b"{" + draw(space) + b",".join(
+        k + draw(space) + b":" + draw(space) + v + draw(space) for k, v in members) + b"}"
+    line = draw(space) + body + draw(space)
+    if draw(st.integers(0, 12)) == 0:  # damage: a byte changed, or a piece cut out
+        at = draw(st.integers(0, len(line)))
+        line = line[:at] + draw(st.sampled_from([b"", b"x", b"\xff", b"NaN", b"\r", b",", b"}"])) \
+            + line[at + draw(st.integers(0, 3)):]
+    return line
+
+
+LINE_ENDS = st.sampled_from([b"\n"] * 6 + [b"\r\n", b"\r"])
+OTHER_LINES = st.sampled_from([b"", b"  ", b"\t", b"\x0c", "\u00a0".encode(), b"[1]", b"null",
+                               b'{"index": 1}', b"\xef\xbb\xbf{}"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(event_lines() | OTHER_LINES, LINE_ENDS), max_size=8), st.booleans(),
+       st.integers(0, 3))
+def test_the_c_reader_reads_random_lines_as_the_json_module_does(tmp_path_factory, lines, torn,
+                                                                 cut):
+    data = b"".join(line + end for line, end in lines)
+    if torn and lines:  # the last line without its line ending, and maybe shorter still
+        data = data[:len(data) - len(lines[-1][1]) - cut]
+    path = tmp_path_factory.mktemp("h") / "h.jsonl"
+    path.write_bytes(data)
+    expected = read_with("json", path)
+    assert read_with("native", path) == expected
+    assert read_with("orjson", path) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(event_lines(), min_size=1, max_size=30), st.integers(1, 200))
+def test_the_c_reader_reads_across_blocks(tmp_path_factory, lines, block):
+    """Lines cut by the reader's blocks anywhere, the C reader handing some back midway."""
+    path = tmp_path_factory.mktemp("h") / "h.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(history_module, "_BLOCK", block)
+        assert read_with("native", path) == read_with("json", path)
+
+
+def native_stop(data: bytes) -> tuple[int, int, int]:
+    history_module._load_native_reader()
+    native = history_module._native_reader
+    if native is None:
+        pytest.skip("checkers/_jsonl.c is not built")
+    events: list = []
+    return native.Reader(Event, history_module.EVENT_TYPES).read(data, 0, len(data), events)
+
+
+TAKEN = [  # lines the C reader reads itself (so that it is the fast path it claims to be)
+    b'{"index":0,"time":5,"process":3,"type":"invoke","f":"txn","value":[["r",1,null],'
+    b'["append",1,2]]}',
+    b'{"index": 1, "time": 6, "process": "nemesis", "type": "info", "f": "kill", '
+    b'"value": {"nodes": ["n1"], "at": 2.5e-3}, "node": "n1", "error": null}',
+    b'{"index":2,"time":7,"process":3,"type":"ok","f":"txn","value":[["r",1,[1,2,-3]]],'
+    b'"phase":"final","zxid":123456789012345678}',
+    '{"index":3,"time":8,"process":3,"type":"fail","f":"w","key":"k\u00e9","error":'
+    '"no \\"quorum\\" \\u00e9 \\ud83d\\ude00"}'.encode(),
+    b'  {"f":"r","type":"ok","process":0,"time":-1,"index":4,"value":[true,false,1.5,[],{}]}\t',
+]
+LEFT = [  # lines it leaves to Python, each for a reason of the module docstring
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","value":12345678901234567890}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","value":NaN}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","value":"\\ud800"}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","value":"\xff"}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","f":"w"}',
+    b'{"ind\\u0065x":0,"time":5,"process":3,"type":"ok","f":"r"}',
+    b'{"index":0,"time":5,"process":true,"type":"ok","f":"r"}',
+    b'{"index":0,"time":5,"process":3,"type":"maybe","f":"r"}',
+    b'{"index":0,"time":5.0,"process":3,"type":"ok","f":"r"}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":1}',
+    b'{"index":0,"time":5,"process":3,"type":"ok"}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","node":3}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","value":"a\tb"}',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r","value":01}',
+    b'[1]',
+    b'{"index":0,"time":5,"process":3,"type":"ok","f":"r"} x',
+]
+
+
+def test_the_c_reader_takes_ordinary_lines_and_leaves_the_rest():
+    taken = b"".join(line + end for line, end in zip(TAKEN, [b"\n", b"\r\n"] * 3)) + b" \t\n\r\n"
+    assert native_stop(taken) == (len(taken), len(taken), len(TAKEN) + 2)
+    first = TAKEN[0] + b"\n"
+    for line in LEFT:
+        for end in (b"\n", b"\r\n"):
+            assert native_stop(first + line + end) == (len(first), len(first + line + end), 1)
+    for tail in (TAKEN[0], TAKEN[0] + b"\r", TAKEN[0] + b"\r" + TAKEN[1] + b"\n"):
+        # a torn last line, or a lone CR ending a line: where the line ends is Python's to say
+        assert native_stop(first + tail)[:2] == (len(first), len(first) + len(TAKEN[0])
+                                                 + (tail != TAKEN[0]))
+
+
+def test_a_node_that_is_not_a_string_is_read_as_its_text(tmp_path, reader):
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(b'{"index":0,"time":1,"process":0,"type":"invoke","f":"r","node":3}\n'
+                     b'{"index":1,"time":2,"process":0,"type":"ok","f":"r","node":["n1"]}\n')
+    assert [e.node for e in reader(path).events] == ["3", "['n1']"]

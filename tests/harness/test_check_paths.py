@@ -4,11 +4,14 @@ directory, checking its history with the checkers its test.json names."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from harness.cli import EXIT_WITHOUT_FREEING
 
 EVENTS = [
     {"index": 0, "time": 10, "process": 0, "type": "invoke", "f": "write", "value": 1},
@@ -103,3 +106,53 @@ def test_run_from_a_directory_without_test_json_is_one_line(tmp_path):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def _big_list_append_history(path: Path) -> Path:
+    """Serial list-append transactions making EXIT_WITHOUT_FREEING events or more, one of them
+    reading a value never appended (garbage: invalid), and a torn last line (a warning)."""
+    lines, index, appended = [], 0, {}
+    for t in range(EXIT_WITHOUT_FREEING // 2 + 1):
+        key = t // 10  # a key retires after 10 appends
+        appended.setdefault(key, []).append(t)
+        read = list(appended[key]) if t != 7 else [*appended[key], -1]
+        txn = [["append", key, t], ["r", key, read]]
+        for type_, value in (("invoke", [["append", key, t], ["r", key, None]]), ("ok", txn)):
+            lines.append(json.dumps({"index": index, "time": index, "process": 0,
+                                     "type": type_, "f": "txn", "value": value}) + "\n")
+            index += 1
+    path.write_text("".join(lines) + '{"index": ' + str(index) + ', "ti')
+    return path
+
+
+def test_a_big_history_checked_by_the_command_itself_says_everything_before_it_ends(tmp_path):
+    # The command ends with os._exit after a history this big (harness/cli.py: _exit_now): what
+    # it prints must all be written first, also when stdout is a file (fully buffered), and a
+    # caller of main() must get the same output and its exit code back instead of an exit.
+    big = _big_list_append_history(tmp_path / "big.jsonl")
+    small = run_dir(tmp_path) / "history.jsonl"
+    args = ["check", "--checker", "elle", str(big), str(small)]
+    ran = tmp_path / "command.out", tmp_path / "command.err"
+    # atexit handlers do not run after os._exit: proof that the early end was taken
+    script = ("import atexit, sys; atexit.register(lambda: print('atexit ran', file=sys.stderr));"
+              f" sys.argv = ['splitbrain', *{args!r}]; from harness.cli import entry; entry()")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open(ran[0], "w") as out, open(ran[1], "w") as err:
+        code = subprocess.run([sys.executable, "-c", script], stdout=out, stderr=err,
+                              cwd=tmp_path, env=buffered, timeout=300).returncode
+    in_process = subprocess.run([sys.executable, "-c", (
+        "import atexit, sys; atexit.register(lambda: print('atexit ran', file=sys.stderr));"
+        f" from harness.cli import main; print('returned', main({args!r}), file=sys.stderr)")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    command_out, command_err = ran[0].read_text(), ran[1].read_text()
+    assert code == 1, (command_out, command_err)
+    assert "atexit ran" not in command_err  # ended by os._exit
+    assert in_process.stderr.endswith("returned 1\natexit ran\n"), in_process.stderr
+    timeless = lambda text: [line.rsplit("\t", 1)[0] if "\t" in line else line
+                             for line in text.splitlines()]
+    assert timeless(command_out) == timeless(in_process.stdout)
+    assert timeless(command_out)[0] == f"{big}\tINVALID\t{EXIT_WITHOUT_FREEING // 2 + 1} ops"
+    assert "garbage" in command_out.splitlines()[1]
+    assert timeless(command_out)[-1] == f"{small}\tvalid\t2 ops"
+    assert command_err == in_process.stderr.replace("returned 1\natexit ran\n", "")
+    assert "torn last line skipped" in command_err

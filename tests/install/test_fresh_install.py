@@ -10,15 +10,19 @@ tree the suite runs from.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+# slow: each test compiles the checker core (minutes on a loaded 2-core machine), past the
+# suite's 300 s default timeout; pip itself is given 900 s (_install)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 HISTORY = "".join(
     f'{{"index": {i}, "time": {i}, "process": 0, "type": "{t}", "f": "{f}", "value": {v}}}\n'
@@ -70,11 +74,34 @@ def test_the_compiled_core_runs_from_any_directory(tmp_path, editable):
     kind, why = core.stdout.splitlines()[0].split("|")
     assert kind == "compiled", core
     assert core.stdout.splitlines()[1].endswith(".so")  # the extension, not the .py
+    # the C extensions beside the compiled core load too (none refused as older than a source)
+    native = _run_outside(bin_dir, tmp_path, "python", "-c",
+                          "from checkers.native import c_extension as c; "
+                          "print(*(c(m) is not None for m in ('checkers._jsonl', 'checkers._edn', "
+                          "'checkers.elle._graph', 'checkers.elle._append', "
+                          "'checkers._arenas')))")
+    assert native.stdout.split() == ["True"] * 5, native
     check = _run_outside(bin_dir, tmp_path, "splitbrain", "check", "--model", "register",
                          "history.jsonl")
     assert check.returncode == 1, check  # read 4 after write 3: not linearizable
     assert "INVALID" in check.stdout
     assert "interpreted" not in check.stderr
+
+
+def test_an_sdist_holds_every_source_and_header_the_extensions_compile(tmp_path):
+    # made the way that lists the fewest extensions (none), so MANIFEST.in alone must hold them
+    source = _copy_of_checkout(tmp_path / "checkout")
+    subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path / "dist")],
+                   cwd=source, check=True, capture_output=True,
+                   env={**os.environ, "SPLITBRAIN_PURE_PYTHON": "1"})
+    (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        held = {name.partition("/")[2] for name in tar.getnames()}
+    needed = set(re.findall(r'"((?:checkers|nemesis)/[\w/]+\.[ch])"',
+                            (ROOT / "setup.py").read_text()))
+    assert {"checkers/_jsonl.c", "checkers/_prefetch.h", "checkers/elle/_edges.h"} <= needed
+    assert needed <= held, needed - held
+    assert "nemesis/clockshim/clockshim.c" in held
 
 
 def test_an_install_without_the_compiled_core_says_so_in_one_line(tmp_path):
