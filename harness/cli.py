@@ -568,7 +568,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     done = install(args.targets)
     if args.hosts:
-        from harness.ssh import SshHost
+        from systems.control.ssh import SshHost
         hosts = [SshHost(h, user=args.ssh_user, port=args.ssh_port, key_path=args.ssh_key,
                          accept_new_host_keys=args.accept_new_host_keys) for h in args.hosts]
         done += install_on_hosts(args.targets, hosts)

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, Sequence
 
 from harness.errors import EnvironmentFailure, UsageError
-from harness.hosts import Daemon, HostError, LocalHost
+from systems.control.hosts import Daemon, HostError, LocalHost
 from systems.base import ClusterContext
 
 RUN_STATE_DIR = Path(os.environ.get(
@@ -247,7 +247,7 @@ class SshNetwork:
 
 def _ledgered_ssh_host(ledger: _DaemonLedger, hostname: str, **options: Any) -> Any:
     """An SshHost whose daemons are written to the run's ledger as they start."""
-    from harness.ssh import SshHost
+    from systems.control.ssh import SshHost
 
     class LedgeredSshHost(SshHost):
         def start_daemon(self, name: str, argv: Sequence[str], log: str,
@@ -463,7 +463,7 @@ def _clean_ssh_host(host: Any, remote_root: str, pids: list[int], faults: list[s
 
 def clean_ssh_runs(directory: Path | None = None) -> tuple[list[str], list[str]]:
     """Undo on their hosts what SIGKILLed ssh runs left; (removed, problems)."""
-    from harness.ssh import SshHost
+    from systems.control.ssh import SshHost
 
     directory = directory or RUN_STATE_DIR
     removed: list[str] = []

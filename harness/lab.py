@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from harness.hosts import Daemon, HostError, LocalHost
+from systems.control.hosts import Daemon, HostError, LocalHost
 
 LAB_STATE_DIR = Path(os.environ.get("SPLITBRAIN_LAB_STATE_DIR", "/run/splitbrain/labs"))
 NETNS_ETC_DIR = Path("/etc/netns")

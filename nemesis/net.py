@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from harness.hosts import Daemon, HostError
+from systems.control.hosts import Daemon, HostError
 from harness.lab import Lab
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

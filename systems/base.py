@@ -60,7 +60,7 @@ class Completion:
 class ClusterContext:
     """Everything a System needs to know about where it runs.
 
-    `hosts[node]` is the harness.hosts.Host to run a node's processes on; `address(node)` is the IP
+    `hosts[node]` is the systems.control.hosts.Host to run a node's processes on; `address(node)` is the IP
     clients and peers use; `port(node, base)` gives the port for a service (on one shared host,
     e.g. env local, each node gets base + its index; on hosts of their own every node uses base).
     """
@@ -217,7 +217,7 @@ class Pausable(Protocol):
 @runtime_checkable
 class HasProcesses(Protocol):
     def processes(self, node: str) -> list[tuple[Any, Any]]:
-        """(harness.hosts.Host, harness.hosts.Daemon) pairs of the node's running processes, so a
+        """(systems.control.hosts.Host, systems.control.hosts.Daemon) pairs of the node's running processes, so a
         nemesis can verify that a kill or pause really took effect."""
 
 

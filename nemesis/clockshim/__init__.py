@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.hosts import Host, HostError
+from systems.control.hosts import Host, HostError
 
 SOURCE = Path(__file__).with_name("clockshim.c")
 CLOCK_FILE_ENV = "SPLITBRAIN_CLOCK_FILE"

@@ -74,7 +74,7 @@ class _Proc:
     name: str
     argv: list[str]
     log: str  # on the node's host
-    daemon: Any = None  # the harness.hosts.Daemon started last (kept after a kill)
+    daemon: Any = None  # the systems.control.hosts.Daemon started last (kept after a kill)
     running: bool = False
 
 

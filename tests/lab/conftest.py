@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.hosts import Daemon
+from systems.control.hosts import Daemon
 from harness.lab import Lab
 from harness.prereqs import LAB_DEBIAN_PACKAGES, ensure_debian_packages
 

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import paramiko
 
-from harness.hosts import CommandResult, Daemon, HostError
+from systems.control.hosts import CommandError, CommandResult, Daemon, HostError
 
 
 class SshError(HostError):
@@ -50,7 +50,7 @@ class SshHostKeyMismatchError(SshHostKeyError):
 
 
 class SshHost:
-    """A node reached over SSH; implements harness.hosts.Host."""
+    """A node reached over SSH; implements systems.control.hosts.Host."""
 
     def __init__(self, hostname: str, user: str = "root", port: int = 22,
                  key_path: str | Path | None = None, accept_new_host_keys: bool = False,
@@ -152,7 +152,7 @@ class SshHost:
                     break
                 if time.monotonic() > deadline:
                     channel.close()
-                    raise HostError(f"{self.name}: {command} did not finish in {timeout:g} s")
+                    raise CommandError(self.name, [command], why=f"did not finish in {timeout:g} s")
                 time.sleep(0.005)
             code = channel.recv_exit_status()
         except paramiko.SSHException as e:
