@@ -549,11 +549,12 @@ def cmd_list(as_json: bool) -> int:
 
 def cmd_clean() -> int:
     from harness.envs import clean_leftovers
-    from harness.lab import LabError
+    from systems.control.hosts import CommandError
+    from systems.control.lab import LabError
 
     try:
         removed = clean_leftovers()
-    except LabError as e:
+    except (LabError, CommandError) as e:
         raise EnvironmentFailure(f"clean: {e}") from None
     for line in removed:
         print(f"removed {line}")

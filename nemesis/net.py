@@ -13,7 +13,7 @@ Every fault acts inside the nodes' own network namespaces, on real packets:
   black-holed (a crashed delayer must not look like a partition; verify_latency catches it).
 
 Each fault returns a handle; the matching heal takes it. Everything created is written to the
-lab's state file first, so `harness.lab.clean_all()` can remove it after a crash.
+lab's state file first, so `systems.control.lab.clean_all()` can remove it after a crash.
 
 `verify_*` probes check from outside that a fault really took effect. The TCP probe connects to
 a closed port: "refused" proves packets went both ways, "timeout" proves they did not.
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from systems.control.hosts import Daemon, HostError
-from harness.lab import Lab
+from systems.control.lab import Lab
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLOSED_PORT = 9  # discard; nothing listens there in a lab node, so a reachable node answers RST

@@ -73,7 +73,7 @@ class ClusterContext:
     options: dict[str, str] = field(default_factory=dict)
     shared_host: bool = True  # all nodes on one host (env local): ports must differ
     addresses: dict[str, str] = field(default_factory=dict)
-    # The harness.lab.Lab of env netns, on which network faults act; None where links cannot be cut.
+    # The systems.control.lab.Lab of env netns, on which network faults act; None where links cannot be cut.
     network: Any = None
     # Where node files live as the node's host sees them, when that is not this machine's run_dir
     # (env ssh): node n's data and logs go under f"{remote_root}/{n}" and are copied back into

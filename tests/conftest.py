@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
-from harness.lab import Lab
+from systems.control.lab import Lab
 
 SRV = Path("/srv/splitbrain")
 

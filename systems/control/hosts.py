@@ -18,7 +18,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 
 class HostError(RuntimeError):
@@ -102,9 +102,11 @@ class Host(Protocol):
 class LocalHost:
     """Processes on this machine. Used by env `local` (all nodes share 127.0.0.1)."""
 
-    def __init__(self, name: str = "localhost", prefix: Sequence[str] = ()) -> None:
+    def __init__(self, name: str = "localhost", prefix: Sequence[str] = (),
+                 on_daemon: Callable[[Daemon], None] | None = None) -> None:
         self.name = name
         self._prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NS] for a namespace host
+        self._on_daemon = on_daemon  # told of each daemon as it starts (a run's or lab's ledger)
         self._procs: dict[int, subprocess.Popen] = {}
         self._lock = threading.Lock()
 
@@ -140,7 +142,10 @@ class LocalHost:
                 raise HostError(f"{self.name}: cannot start {name}: {e}") from None
         with self._lock:
             self._procs[p.pid] = p
-        return Daemon(self.name, name, p.pid, str(log))
+        daemon = Daemon(self.name, name, p.pid, str(log))
+        if self._on_daemon is not None:
+            self._on_daemon(daemon)
+        return daemon
 
     def signal(self, daemon: Daemon, sig: int) -> None:
         try:

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import paramiko
 
@@ -55,8 +55,10 @@ class SshHost:
     def __init__(self, hostname: str, user: str = "root", port: int = 22,
                  key_path: str | Path | None = None, accept_new_host_keys: bool = False,
                  known_hosts: str | Path | None = None, name: str | None = None,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0,
+                 on_daemon: Callable[[Daemon], None] | None = None) -> None:
         self.name = name or hostname
+        self._on_daemon = on_daemon  # told of each daemon as it starts (the run's ledger)
         self.hostname = hostname
         self.user = user
         self.port = port
@@ -221,6 +223,8 @@ class SshHost:
             raise HostError(f"{self.name}: cannot start {name}: {(r.stderr.strip() or 'no pid').splitlines()[-1]}")
         daemon = Daemon(self.name, name, int(pid), log)
         self._daemons[daemon.pid] = daemon
+        if self._on_daemon is not None:
+            self._on_daemon(daemon)
         return daemon
 
     def signal(self, daemon: Daemon, sig: int) -> None:

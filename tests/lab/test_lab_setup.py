@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import lab as labmod
-from harness.lab import Lab, LabError, SubnetClashError, clean_all
+from systems.control import lab as labmod
+from systems.control.lab import Lab, LabError, SubnetClashError, clean_all
 from nemesis import net
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and bridges")
@@ -94,7 +94,7 @@ def test_bad_lab_arguments_are_refused_before_touching_anything():
 
 _CRASHING_LAB = """
 import json, sys
-from harness.lab import Lab
+from systems.control.lab import Lab
 from nemesis import net
 lab = Lab(["n1", "n2", "n3"]).up()
 cut = net.partition(lab, [["n1"], ["n2", "n3"]])

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness.envs import LocalEnv
-from harness.lab import Lab
+from systems.control.lab import Lab
 from nemesis import net
 from nemesis.base import resolve_target
 from nemesis.clock import ClockFault
