@@ -91,7 +91,7 @@ class ClusterContext:
 
     def clock_file(self, node: str) -> str:
         """The file (on the node's host) holding the node's wall-clock offset in milliseconds, in
-        the clock shim's format (nemesis/clockshim): a signed integer; missing means 0."""
+        the clock shim's format (systems/control/clockshim): a signed integer; missing means 0."""
         return f"{self.remote_dir(node)}/clock-offset"
 
     _ports: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
@@ -237,7 +237,7 @@ class HasLogs(Protocol):
 class ClockSkewable(Protocol):
     """The system's nodes take wall-clock time from something the nemesis can move: an
     injectable clock reading ctx.clock_file(node) (bundled Python systems), or real processes
-    started under the LD_PRELOAD clock shim (nemesis.clockshim.env_for) reading the same file.
+    started under the LD_PRELOAD clock shim (systems.control.clockshim.env_for) reading the same file.
     A system without this capability is refused clock faults."""
 
     def set_clock_offset(self, node: str, ms: int) -> None:

@@ -43,6 +43,7 @@ class CommandError(HostError):
         self.stderr = stderr
         if why is None:
             why = (stderr.strip() or stdout.strip() or f"exit {exit_code}").splitlines()[-1]
+        self.why = why  # the reason alone, for messages that name the host and command their way
         where = f"{host}: " if host else ""
         super().__init__(f"{where}{shlex.join(self.argv)}: {why}")
 

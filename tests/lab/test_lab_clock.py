@@ -14,7 +14,7 @@ import pytest
 
 from systems.control.hosts import LocalHost
 from harness.prereqs import CLOCK_SHIM_DEBIAN_PACKAGES, PrerequisiteError, ensure_debian_packages
-from nemesis.clockshim import build_shim, env_for, set_offset
+from systems.control.clockshim import build_shim, env_for, set_offset
 
 pytestmark = pytest.mark.timeout(120)
 
