@@ -26,7 +26,7 @@ import shlex
 import shutil
 import socket
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from harness.errors import EnvironmentFailure, UsageError
@@ -151,52 +151,6 @@ class NetnsEnv:
             self.lab.down()  # kills every process in the namespaces, then removes them
 
 
-class SshNetwork:
-    """What nemesis/net.py asks of a lab, over the hosts of env ssh, so partitions work there too:
-    iptables rules on each host matching the peers' addresses (the harness's own address is never
-    cut). Probes run `python -c` on the hosts with this machine's interpreter path. Unlike a lab,
-    nothing is written to a local state file: a SIGKILLed harness leaves its rules on the hosts."""
-
-    def __init__(self, hosts: dict[str, Any], addresses: dict[str, str], workdir: str,
-                 run_ledger: Ledger | None = None) -> None:
-        self._ledger = run_ledger
-        self.nodes = list(hosts)
-        self._hosts = hosts
-        self.addresses = dict(addresses)
-        self.workdir = PurePosixPath(workdir)
-        self.items: list[dict[str, Any]] = []  # what is in force, for the record
-
-    def address(self, node: str) -> str:
-        return self.addresses[node]
-
-    def host(self, node: str) -> Any:
-        return self._hosts[node]
-
-    def netns(self, node: str) -> str:
-        return f"ssh:{node}"
-
-    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
-        item = {"kind": kind, **fields}
-        self.items.append(item)
-        if kind == "rule" and self._ledger is not None:
-            self._ledger.add("rules", {"node": str(fields.get("netns", "")).removeprefix("ssh:"),
-                                       "fault": str(fields.get("fault", ""))})
-        return item
-
-    def forget(self, item: dict[str, Any]) -> None:
-        if item in self.items:
-            self.items.remove(item)
-        if item.get("kind") == "rule" and self._ledger is not None:
-            self._ledger.discard("rules", {"node": str(item.get("netns", "")).removeprefix("ssh:"),
-                                           "fault": str(item.get("fault", ""))})
-
-    def record_process(self, pid: int, netns: str, what: str) -> dict[str, Any]:
-        return self.record("process", pid=pid, netns=netns, what=what)
-
-    def forget_process(self, pid: int) -> None:
-        self.items = [i for i in self.items if not (i["kind"] == "process" and i["pid"] == pid)]
-
-
 class SshEnv:
     name = "ssh"
     doc = "one node per --hosts entry, reached over SSH (kill, pause, clock and partition faults)"
@@ -209,7 +163,7 @@ class SshEnv:
         self._ledger: Ledger | None = None
 
     def open(self, spec: Any, run_dir: Path) -> ClusterContext:
-        from systems.control.ssh import SshHost
+        from systems.control.ssh import SshHost, SshNetwork
 
         if not spec.hosts:
             raise UsageError("--env ssh needs --hosts h1,h2,...")

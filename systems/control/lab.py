@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 from systems.control import ledger
 from systems.control.hosts import CommandError, Daemon, HostError, LocalHost
 from systems.control.ledger import Ledger
+from systems.control.net import FirewallNetwork, local_program
 
 LAB_STATE_DIR = Path(os.environ.get("SPLITBRAIN_LAB_STATE_DIR", "/run/splitbrain/labs"))
 NETNS_ETC_DIR = Path("/etc/netns")
@@ -164,8 +165,9 @@ class NetnsHost(LocalHost):
         self.netns = netns
 
 
-class Lab:
-    """A bridge plus one network namespace per node, reachable from the harness.
+class Lab(FirewallNetwork):
+    """A bridge plus one network namespace per node, reachable from the harness; the Network of
+    env netns (its faults act inside the nodes' namespaces, never on the bridge's own address).
 
     `Lab(["n1", "n2", "n3"])` builds nothing until `up()` (or `with Lab(...) as lab:`);
     `down()` removes everything and may be called any number of times.
@@ -257,6 +259,12 @@ class Lab:
             for item in self._state.entries("items", "process"):
                 if item["pid"] == pid:
                     self._state.discard("items", item)
+
+    def note(self, kind: str, node: str, **fields: Any) -> dict[str, Any]:
+        return self.record(kind, netns=self.netns(node), **fields)
+
+    def program(self, module: str) -> list[str]:
+        return local_program(module)
 
     def _record_daemon(self, daemon: Daemon) -> None:
         self.record_process(daemon.pid, self.netns(daemon.host), daemon.name)
