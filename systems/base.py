@@ -6,7 +6,8 @@ with isinstance() before offering a fault, so a system that cannot pause is simp
 `pause` nemesis instead of pretending.
 
 Systems are synchronous (they start processes and wait on sockets); the harness runs them in
-threads. They may import harness (for hosts) but never checkers or reports.
+threads. They stand on systems/control (hosts, the network, the clock shim) and never import
+the harness, nemesis, checkers or reports.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from systems.control.hosts import Host
+from systems.control.net import Network
 
 
 class SystemError_(RuntimeError):
@@ -66,15 +70,16 @@ class ClusterContext:
     """
 
     nodes: list[str]
-    hosts: dict[str, Any]
+    hosts: dict[str, Host]
     run_dir: Path
     seed: int
     bugs: frozenset[str] = frozenset()
     options: dict[str, str] = field(default_factory=dict)
     shared_host: bool = True  # all nodes on one host (env local): ports must differ
     addresses: dict[str, str] = field(default_factory=dict)
-    # The systems.control.lab.Lab of env netns, on which network faults act; None where links cannot be cut.
-    network: Any = None
+    # The links nemeses may cut (the lab of env netns, the SSH hosts' firewalls of env ssh); None
+    # where links cannot be cut (env local).
+    network: Network | None = None
     # Where node files live as the node's host sees them, when that is not this machine's run_dir
     # (env ssh): node n's data and logs go under f"{remote_root}/{n}" and are copied back into
     # node_dir(n) when the environment closes.
