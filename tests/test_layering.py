@@ -25,13 +25,8 @@ FORBIDDEN = {
     "reports": {"systems", "systems.control", "workloads", "nemesis"},
 }
 
-# (file, layer it imports) -> why it is tolerated for now. Keep empty.
-ALLOWED = {
-    # issue 14: the kafka system rebuilds its workload's checkers through the harness registry;
-    # the option-scheme/registry half of issue 14 removes this import (the lead drops this entry
-    # on merge).
-    ("systems/kafka/__init__.py", "harness"): "issue 14: kafka's `from harness import registry`",
-}
+# (file, layer it imports) -> why it is tolerated for now. Keep empty: a new entry needs an issue.
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> str | None:
