@@ -303,5 +303,6 @@ class SshNetwork(FirewallNetwork):
         raise NetFaultError("packet loss is not offered on env ssh (use --env netns)")
 
     def latency(self, nodes: Sequence[str], ms: float, jitter: float = 0.0,
-                seed: int | None = None, method: str = "auto") -> LatencyHandle:
+                seed: int | None = None, method: str = "auto",
+                ready_timeout: float = 10.0) -> LatencyHandle:
         raise NetFaultError("latency is not offered on env ssh (use --env netns)")
