@@ -593,11 +593,12 @@ def cmd_list(as_json: bool) -> int:
 
 def cmd_clean() -> int:
     from harness.envs import clean_leftovers
-    from harness.lab import LabError
+    from systems.control.hosts import CommandError
+    from systems.control.lab import LabError
 
     try:
         removed = clean_leftovers()
-    except LabError as e:
+    except (LabError, CommandError) as e:
         raise EnvironmentFailure(f"clean: {e}") from None
     for line in removed:
         print(f"removed {line}")
@@ -612,7 +613,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     done = install(args.targets)
     if args.hosts:
-        from harness.ssh import SshHost
+        from systems.control.ssh import SshHost
         hosts = [SshHost(h, user=args.ssh_user, port=args.ssh_port, key_path=args.ssh_key,
                          accept_new_host_keys=args.accept_new_host_keys) for h in args.hosts]
         done += install_on_hosts(args.targets, hosts)

@@ -5,14 +5,14 @@ set up, and closes it after the system is torn down. Three exist:
 
 - `local`: every node a process on this machine at 127.0.0.1 (ports differ per node); kill,
   pause and clock faults, no network faults.
-- `netns`: a Lab (harness/lab.py): a bridge plus one network namespace per node on a private
+- `netns`: a Lab (systems/control/lab.py): a bridge plus one network namespace per node on a private
   subnet, the harness on the bridge. Network faults cut nodes from each other, never the harness
   from the nodes. The default where the user is root on Linux and iproute2 is installed.
 - `ssh`: one SshHost per `--hosts` entry; node files live under a private directory on each
   host (ClusterContext.remote_dir) and are copied into run_dir/nodes/<node>/ at close.
 
 Leftovers: a run killed with SIGKILL cannot clean up after itself. Labs keep their own state
-files (harness.lab); local runs keep a ledger of the daemons they started under
+files (systems.control.lab); local runs keep a ledger of the daemons they started under
 RUN_STATE_DIR/<id>.json, written before each daemon counts as started. `clean_leftovers()`
 (backing `splitbrain clean`) removes both for runs whose harness process is gone.
 """
@@ -24,16 +24,15 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import sys
-import threading
-import time
-from pathlib import Path, PurePosixPath
-from typing import Any, Protocol, Sequence
+from pathlib import Path
+from typing import Any, Callable, Protocol
 
 from harness.errors import EnvironmentFailure, UsageError
-from harness.hosts import Daemon, HostError, LocalHost
+from systems.control import ledger
+from systems.control.hosts import CommandError, Daemon, HostError, LocalHost
+from systems.control.ledger import Ledger
 from systems.base import ClusterContext
 
 RUN_STATE_DIR = Path(os.environ.get(
@@ -57,72 +56,24 @@ def _node_names(count: int) -> list[str]:
     return [f"n{i + 1}" for i in range(count)]
 
 
-def _start_time(pid: int) -> int | None:
-    """Kernel start time of pid, so a reused pid is never mistaken for the one recorded."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+def _run_ledger(kind: str, **fields: Any) -> Ledger:
+    """The ledger of the daemons one harness process starts (and, on env ssh, the hosts and the
+    partition rules in force), so `clean` can find what a SIGKILLed run left behind."""
+    path = RUN_STATE_DIR / f"{kind}-{os.getpid()}-{secrets.token_hex(3)}.json"
+    return Ledger.create(path, ["daemons", "rules"], **fields)
 
 
-class _DaemonLedger:
-    """A file listing the daemons one harness process started (and, on env ssh, the hosts and
-    the partition rules in force), so `clean` can find what a SIGKILLed run left behind."""
+def _daemon_recorder(run_ledger: Ledger, local: bool) -> Callable[[Daemon], None]:
+    """What a host calls as each daemon starts: write it to the run's ledger."""
 
-    def __init__(self, kind: str = "local", directory: Path = RUN_STATE_DIR,
-                 **extra: Any) -> None:
-        self.path = directory / f"{kind}-{os.getpid()}-{secrets.token_hex(3)}.json"
-        me = os.getpid()
-        self.data: dict[str, Any] = {"owner": {"pid": me, "start": _start_time(me)},
-                                     "daemons": [], "rules": [], **extra}
-        self._saved = False
-        self._lock = threading.Lock()
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data))
-        os.replace(tmp, self.path)
-        self._saved = True
-
-    def add(self, daemon: Daemon, local: bool = True) -> None:
-        with self._lock:
-            self.data["daemons"].append({"pid": daemon.pid, "host": daemon.host,
-                                         "name": daemon.name,
-                                         "start": _start_time(daemon.pid) if local else None})
-            self._save()
-
-    def add_rule(self, node: str, fault: str) -> None:
-        with self._lock:
-            self.data["rules"].append({"node": node, "fault": fault})
-            self._save()
-
-    def drop_rule(self, node: str, fault: str) -> None:
-        with self._lock:
-            if {"node": node, "fault": fault} in self.data["rules"]:
-                self.data["rules"].remove({"node": node, "fault": fault})
-                self._save()
-
-    def remove(self) -> None:
-        if self._saved:
-            self.path.unlink(missing_ok=True)
-
-
-class _LedgeredLocalHost(LocalHost):
-    """A LocalHost whose daemons are written to the run's ledger as they start."""
-
-    def __init__(self, name: str, ledger: _DaemonLedger) -> None:
-        super().__init__(name)
-        self._ledger = ledger
-
-    def start_daemon(self, name: str, argv: Sequence[str], log: str,
-                     env: dict[str, str] | None = None, cwd: str | None = None) -> Daemon:
-        daemon = super().start_daemon(name, argv, log, env=env, cwd=cwd)
+    def record(daemon: Daemon) -> None:
         try:
-            self._ledger.add(daemon)
+            run_ledger.add("daemons", {"pid": daemon.pid, "host": daemon.host, "name": daemon.name,
+                                       "start": ledger.start_time(daemon.pid) if local else None})
         except OSError:
             pass  # no ledger (read-only state dir): the run still works, `clean` cannot help it
-        return daemon
+
+    return record
 
 
 class LocalEnv:
@@ -132,13 +83,14 @@ class LocalEnv:
 
     def __init__(self) -> None:
         self.ctx: ClusterContext | None = None
-        self._ledger: _DaemonLedger | None = None
+        self._ledger: Ledger | None = None
 
     def open(self, spec: Any, run_dir: Path) -> ClusterContext:
         nodes = _node_names(spec.nodes)
-        self._ledger = _DaemonLedger()
+        self._ledger = _run_ledger("local")
+        record = _daemon_recorder(self._ledger, local=True)
         self.ctx = ClusterContext(nodes=nodes,
-                                  hosts={n: _LedgeredLocalHost(n, self._ledger) for n in nodes},
+                                  hosts={n: LocalHost(n, on_daemon=record) for n in nodes},
                                   run_dir=run_dir, seed=spec.seed, bugs=frozenset(spec.bugs),
                                   options=dict(spec.options), shared_host=True)
         return self.ctx
@@ -162,7 +114,7 @@ class NetnsEnv:
         self.ctx: ClusterContext | None = None
 
     def open(self, spec: Any, run_dir: Path) -> ClusterContext:
-        from harness.lab import Lab, LabCommandError, LabError, LabPermissionError, SubnetClashError
+        from systems.control.lab import Lab, LabError, LabPermissionError, SubnetClashError
 
         nodes = _node_names(spec.nodes)
         try:
@@ -180,7 +132,7 @@ class NetnsEnv:
             raise UsageError(f"--subnet: {e}; pick another (or leave --subnet out)") from None
         except LabPermissionError as e:
             raise EnvironmentFailure(f"--env netns: {e}; run as root or use --env local") from None
-        except LabCommandError as e:
+        except CommandError as e:
             raise EnvironmentFailure(f"--env netns: cannot build the lab: {e}") from None
         except LabError as e:
             # A bad subnet (not private, too small, malformed) is bad input.
@@ -199,69 +151,6 @@ class NetnsEnv:
             self.lab.down()  # kills every process in the namespaces, then removes them
 
 
-class SshNetwork:
-    """What nemesis/net.py asks of a lab, over the hosts of env ssh, so partitions work there too:
-    iptables rules on each host matching the peers' addresses (the harness's own address is never
-    cut). Probes run `python -c` on the hosts with this machine's interpreter path. Unlike a lab,
-    nothing is written to a local state file: a SIGKILLed harness leaves its rules on the hosts."""
-
-    def __init__(self, hosts: dict[str, Any], addresses: dict[str, str], workdir: str,
-                 ledger: _DaemonLedger | None = None) -> None:
-        self._ledger = ledger
-        self.nodes = list(hosts)
-        self._hosts = hosts
-        self.addresses = dict(addresses)
-        self.workdir = PurePosixPath(workdir)
-        self.items: list[dict[str, Any]] = []  # what is in force, for the record
-
-    def address(self, node: str) -> str:
-        return self.addresses[node]
-
-    def host(self, node: str) -> Any:
-        return self._hosts[node]
-
-    def netns(self, node: str) -> str:
-        return f"ssh:{node}"
-
-    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
-        item = {"kind": kind, **fields}
-        self.items.append(item)
-        if kind == "rule" and self._ledger is not None:
-            self._ledger.add_rule(str(fields.get("netns", "")).removeprefix("ssh:"),
-                                  str(fields.get("fault", "")))
-        return item
-
-    def forget(self, item: dict[str, Any]) -> None:
-        if item in self.items:
-            self.items.remove(item)
-        if item.get("kind") == "rule" and self._ledger is not None:
-            self._ledger.drop_rule(str(item.get("netns", "")).removeprefix("ssh:"),
-                                   str(item.get("fault", "")))
-
-    def record_process(self, pid: int, netns: str, what: str) -> dict[str, Any]:
-        return self.record("process", pid=pid, netns=netns, what=what)
-
-    def forget_process(self, pid: int) -> None:
-        self.items = [i for i in self.items if not (i["kind"] == "process" and i["pid"] == pid)]
-
-
-def _ledgered_ssh_host(ledger: _DaemonLedger, hostname: str, **options: Any) -> Any:
-    """An SshHost whose daemons are written to the run's ledger as they start."""
-    from harness.ssh import SshHost
-
-    class LedgeredSshHost(SshHost):
-        def start_daemon(self, name: str, argv: Sequence[str], log: str,
-                         env: dict[str, str] | None = None, cwd: str | None = None) -> Daemon:
-            daemon = super().start_daemon(name, argv, log, env=env, cwd=cwd)
-            try:
-                ledger.add(daemon, local=False)
-            except OSError:
-                pass
-            return daemon
-
-    return LedgeredSshHost(hostname, **options)
-
-
 class SshEnv:
     name = "ssh"
     doc = "one node per --hosts entry, reached over SSH (kill, pause, clock and partition faults)"
@@ -271,9 +160,11 @@ class SshEnv:
         self.ctx: ClusterContext | None = None
         self.hosts: dict[str, Any] = {}
         self._reached: list[str] = []  # nodes whose remote directory exists
-        self._ledger: _DaemonLedger | None = None
+        self._ledger: Ledger | None = None
 
     def open(self, spec: Any, run_dir: Path) -> ClusterContext:
+        from systems.control.ssh import SshHost, SshNetwork
+
         if not spec.hosts:
             raise UsageError("--env ssh needs --hosts h1,h2,...")
         nodes = _node_names(len(spec.hosts))
@@ -281,14 +172,15 @@ class SshEnv:
         remote_root = f"{REMOTE_ROOT}/runs/{run_id}"
         login = {"user": spec.ssh_user, "port": spec.ssh_port,
                  "key": str(Path(spec.ssh_key).expanduser().resolve()) if spec.ssh_key else None}
-        self._ledger = _DaemonLedger("ssh", remote_root=remote_root, login=login,
-                                     hosts=dict(zip(nodes, spec.hosts)))
+        self._ledger = _run_ledger("ssh", remote_root=remote_root, login=login,
+                                   hosts=dict(zip(nodes, spec.hosts)))
+        record = _daemon_recorder(self._ledger, local=False)
         addresses: dict[str, str] = {}
         for node, hostname in zip(nodes, spec.hosts):
-            self.hosts[node] = _ledgered_ssh_host(
-                self._ledger, hostname, user=spec.ssh_user, port=spec.ssh_port,
-                key_path=login["key"], accept_new_host_keys=spec.accept_new_host_keys,
-                name=node, connect_timeout=5.0)
+            self.hosts[node] = SshHost(
+                hostname, user=spec.ssh_user, port=spec.ssh_port, key_path=login["key"],
+                accept_new_host_keys=spec.accept_new_host_keys, name=node, connect_timeout=5.0,
+                on_daemon=record)
             try:
                 addresses[node] = socket.gethostbyname(hostname)
             except OSError as e:
@@ -388,53 +280,20 @@ def check_environment(spec: Any) -> None:
 
 # -- leftovers ------------------------------------------------------------------------------------
 
-def _kill_group(pid: int, start: int | None) -> bool:
-    """SIGCONT+SIGKILL the daemon's process group if that very process still runs."""
-    now = _start_time(pid)
-    if now is None or (start is not None and now != start):
-        return False
-    for sig in (signal.SIGCONT, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                return False
-    deadline = time.monotonic() + 5
-    while _start_time(pid) is not None and time.monotonic() < deadline:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            break
-        if stat == "Z":
-            break
-        time.sleep(0.02)
-    return True
-
-
 def clean_local_runs(directory: Path | None = None) -> list[str]:
     """Kill the daemons of local runs whose harness is gone; a line per thing removed."""
-    directory = directory or RUN_STATE_DIR
     removed: list[str] = []
-    if not directory.is_dir():
-        return removed
-    for path in sorted(directory.glob("local-*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        owner = data.get("owner", {})
-        if _start_time(owner.get("pid", -1)) is not None and \
-                _start_time(owner["pid"]) == owner.get("start"):
+    for run in Ledger.load_all(directory or RUN_STATE_DIR, "local-*.json"):
+        if run.owner_alive():
             continue  # that run is still going
-        for d in data.get("daemons", []):
-            if _kill_group(d["pid"], d.get("start")):
+        killed = []
+        for d in run.entries("daemons"):
+            if ledger.kill(d["pid"], d.get("start"), group=True) is not None:
+                killed.append(d["pid"])
                 removed.append(f"process {d['pid']} ({d.get('name', '?')} of {d.get('host', '?')})")
-        path.unlink(missing_ok=True)
-        removed.append(f"state {path}")
+        ledger.wait_gone(killed)
+        run.remove()
+        removed.append(f"state {run.path}")
     return removed
 
 
@@ -463,22 +322,14 @@ def _clean_ssh_host(host: Any, remote_root: str, pids: list[int], faults: list[s
 
 def clean_ssh_runs(directory: Path | None = None) -> tuple[list[str], list[str]]:
     """Undo on their hosts what SIGKILLed ssh runs left; (removed, problems)."""
-    from harness.ssh import SshHost
+    from systems.control.ssh import SshHost
 
-    directory = directory or RUN_STATE_DIR
     removed: list[str] = []
     problems: list[str] = []
-    if not directory.is_dir():
-        return removed, problems
-    for path in sorted(directory.glob("ssh-*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+    for run in Ledger.load_all(directory or RUN_STATE_DIR, "ssh-*.json"):
+        if run.owner_alive():
             continue
-        owner = data.get("owner", {})
-        if _start_time(owner.get("pid", -1)) is not None and \
-                _start_time(owner["pid"]) == owner.get("start"):
-            continue
+        data, path = run.data, run.path
         login = data.get("login", {})
         failed = False
         for node, hostname in data.get("hosts", {}).items():
@@ -510,7 +361,7 @@ def clean_leftovers() -> list[str]:
     for problem in problems:
         print(f"warning: clean: {problem} (kept for a later clean)", file=sys.stderr)
     if os.geteuid() == 0 and shutil.which("ip"):
-        from harness.lab import clean_all
+        from systems.control.lab import clean_all
         removed += clean_all()
     return removed
 

@@ -100,10 +100,10 @@ def install(targets: list[str]) -> list[str]:
 
 
 def install_on_hosts(targets: list[str], hosts: list) -> list[str]:
-    """`splitbrain install TARGET --hosts ...`: the same install on SSH hosts (harness.ssh.SshHost,
+    """`splitbrain install TARGET --hosts ...`: the same install on SSH hosts (systems.control.ssh.SshHost,
     sudo where the login is not root): missing Debian packages through apt-get, then the remote
     steps. Returns what was done, per host."""
-    from harness.hosts import HostError
+    from systems.control.hosts import HostError
 
     debian = sorted({p for t in targets for p in _target(t)["debian"]})
     steps = sorted({s for t in targets for s in REMOTE_STEPS.get(t, [])})

@@ -1,11 +1,11 @@
 """Network faults for the nemesis: `partition`, `loss` and `latency` on the lab of env netns.
 
-Each one wraps a building block of nemesis/net.py, verifies it with that module's probe before
-reporting it applied, and records the probe in the nemesis event. A probe that finds the fault
+Each one asks the cluster's Network (systems/control/net.py: the lab of env netns, or the SSH
+hosts' firewalls) to apply it, verifies it with the Network's probes before reporting it applied, and records the probe in the nemesis event. A probe that finds the fault
 did not take effect undoes it and raises FaultError, which stops the run with exit 255: a run
 that claims a partition it never had is worse than no run.
 
-`partition` targets are grudge shapes (net.grudge), resolved when the fault starts (`leader` asks
+`partition` targets are grudge shapes (nemesis/grudge.py), resolved when the fault starts (`leader` asks
 the system who leads at that moment); the nemesis event records the groups cut and the grudge.
 All three need links the harness can cut (`needs_network`), which only env netns has: asking for
 them elsewhere is refused before the run (exit 254) with a hint to use --env netns.
@@ -18,9 +18,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from nemesis import net
 from nemesis.base import NODE_TARGETS, FaultError
+from nemesis.grudge import GrudgeError, grudge
+from nemesis.verify import FaultNotEffectiveError, verify_latency
 from systems.base import ClusterContext, HasLeader, Option
+from systems.control.hosts import HostError
+from systems.control.net import LatencyHandle, LossHandle, NetFaultError, Network, PartitionHandle
+
+# What a Network raises when a fault cannot be applied, healed or probed: a fault-level error or
+# a command (iptables, nft, a probe) that could not run or failed.
+NETWORK_ERRORS = (NetFaultError, HostError)
 
 GRUDGES = ("random-halves", "halves", "one", "leader", "majorities-ring", "bridge")
 _GRUDGE_MIN_NODES = {"halves": 2, "random-halves": 2, "one": 2, "leader": 2, "majorities-ring": 4,
@@ -29,8 +36,8 @@ _PROBE_TIMEOUT_S = 0.5  # a lab answers a connect in well under a millisecond
 _LOSS_TOLERANCE = 12.5  # percentage points; 200 datagrams at p=50 have a sd of 3.5
 
 
-def _lab(ctx: ClusterContext) -> Any:
-    if getattr(ctx, "network", None) is None:
+def _network(ctx: ClusterContext) -> Network:
+    if ctx.network is None:
         raise FaultError("network faults need --env netns (this environment has no lab)")
     return ctx.network
 
@@ -47,14 +54,14 @@ def groups_of(grudge: dict[str, frozenset[str]]) -> list[list[str]]:
     return sorted(groups, key=lambda g: (len(g), g))
 
 
-def _probe_all(lab: Any, nodes: list[str]) -> dict[tuple[str, str], str]:
+def _probe_all(lab: Network, nodes: list[str]) -> dict[tuple[str, str], str]:
     """TCP probes from every node to every other, all sources at once (one probe process each),
     so verifying a 5-node partition takes about one probe timeout, not five."""
     # A delay in force (both ways, worst case) must not pass for a cut.
-    delays = [h.ms + h.jitter for h in IN_FORCE.others(lab, None, net.LatencyHandle)]
+    delays = [h.ms + h.jitter for h in IN_FORCE.others(lab, None, LatencyHandle)]
     timeout = _PROBE_TIMEOUT_S + 2 * max(delays, default=0) / 1000
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        futures = {src: pool.submit(net.probe_tcp, lab, src, [n for n in nodes if n != src],
+        futures = {src: pool.submit(lab.probe_tcp, src, [n for n in nodes if n != src],
                                     timeout=timeout) for src in nodes}
         return {(src, dst): outcome for src, f in futures.items()
                 for dst, outcome in f.result().items()}
@@ -92,13 +99,13 @@ class _InForce:
 
     def cut_pairs(self, lab: Any, besides: Any) -> set[tuple[str, str]]:
         """Pairs (a, b) that partitions other than `besides` keep apart."""
-        return {(a, b) for h in self.others(lab, besides, net.PartitionHandle)
+        return {(a, b) for h in self.others(lab, besides, PartitionHandle)
                 for a, cut in h.grudge.items() for b in cut}
 
     def lossy(self, lab: Any, besides: Any = None) -> dict[str, list[float]]:
         """Node -> loss percentages in force on it (from loss faults other than `besides`)."""
         out: dict[str, list[float]] = {}
-        for h in self.others(lab, besides, net.LossHandle):
+        for h in self.others(lab, besides, LossHandle):
             for node in h.nodes:
                 out.setdefault(node, []).append(h.percent)
         return out
@@ -107,7 +114,7 @@ class _InForce:
 IN_FORCE = _InForce()
 
 
-def _check_reachability(lab: Any, nodes: list[str], must_cut: set[tuple[str, str]],
+def _check_reachability(lab: Network, nodes: list[str], must_cut: set[tuple[str, str]],
                         must_answer: set[tuple[str, str]], what: str) -> dict[tuple[str, str], str]:
     """Probe every pair; `must_cut` pairs must time out, `must_answer` pairs must answer."""
     results = _probe_all(lab, nodes)
@@ -115,18 +122,8 @@ def _check_reachability(lab: Any, nodes: list[str], must_cut: set[tuple[str, str
              if ((a, b) in must_cut and o != "timeout")
              or ((a, b) in must_answer and o not in ("refused", "connected"))]
     if wrong:
-        raise net.FaultNotEffectiveError(f"{what}: " + ", ".join(sorted(wrong)))
+        raise FaultNotEffectiveError(f"{what}: " + ", ".join(sorted(wrong)))
     return results
-
-
-def _rules_present(lab: Any, handle: net.PartitionHandle) -> list[str]:
-    tag = f"splitbrain-{handle.id}"
-    present = []
-    for node in handle.rules:
-        r = lab.host(node).run(["iptables", "-w", "-S"], timeout=20)
-        if r.exit_code != 0 or tag in r.stdout:
-            present.append(node)
-    return present
 
 
 class _NetworkFault:
@@ -155,7 +152,7 @@ class _NetworkFault:
 
     def start(self, system: Any, ctx: ClusterContext, targets: list[str],
               params: dict[str, Any]) -> dict[str, Any]:
-        with IN_FORCE.changing(_lab(ctx)):
+        with IN_FORCE.changing(_network(ctx)):
             return self._apply(ctx, targets, params)
 
     def stop(self, system: Any, ctx: ClusterContext, targets: list[str],
@@ -163,7 +160,7 @@ class _NetworkFault:
         handle = self._take(started)
         if handle is None:
             return {}  # never applied (its start failed and undid itself), or healed already
-        lab = _lab(ctx)
+        lab = _network(ctx)
         with IN_FORCE.changing(lab):
             try:
                 return self._heal(ctx, targets, params, handle)
@@ -205,8 +202,8 @@ class PartitionFault(_NetworkFault):
             if leader is None:
                 raise FaultError("no leader to partition: the system reports none")
         try:
-            g = net.grudge(target, nodes, rng, leader=leader)
-        except net.GrudgeError as e:
+            g = grudge(target, nodes, rng, leader=leader)
+        except GrudgeError as e:
             raise FaultError(str(e)) from None
         groups = groups_of(g)
         # The targets are the nodes on the smaller side(s): who is cut off from the majority view.
@@ -216,13 +213,13 @@ class PartitionFault(_NetworkFault):
 
     def _apply(self, ctx: ClusterContext, targets: list[str],
                params: dict[str, Any]) -> dict[str, Any]:
-        lab = _lab(ctx)
+        lab = _network(ctx)
         grudge_map = params.get("grudge")
         if not grudge_map:
             raise FaultError("partition started without a grudge")
         try:
-            handle = net.cut(lab, {n: list(grudge_map.get(n, [])) for n in ctx.nodes})
-        except net.NetFaultError as e:
+            handle = lab.cut({n: list(grudge_map.get(n, [])) for n in ctx.nodes})
+        except NETWORK_ERRORS as e:
             raise FaultError(f"cannot cut the network: {e}") from None
         mine = set(handle.cut_pairs())
         others = IN_FORCE.cut_pairs(lab, handle)
@@ -232,8 +229,8 @@ class PartitionFault(_NetworkFault):
         free = {(a, b) for a, b in free if a not in lossy and b not in lossy}
         try:
             outcomes = _check_reachability(lab, ctx.nodes, mine, free, "partition not as intended")
-        except net.NetFaultError as e:
-            net.heal_partition(lab, handle)
+        except NETWORK_ERRORS as e:
+            lab.heal(handle)
             raise FaultError(str(e)) from None
         return {"handle": self._keep(lab, handle),
                 "probe": {"verified": True, "kind": "tcp-connect",
@@ -243,12 +240,12 @@ class PartitionFault(_NetworkFault):
 
     def _heal(self, ctx: ClusterContext, targets: list[str], params: dict[str, Any],
               handle: Any) -> dict[str, Any]:
-        lab = _lab(ctx)
+        lab = _network(ctx)
         try:
-            net.heal_partition(lab, handle)
-        except net.NetFaultError as e:
+            lab.heal(handle)
+        except NETWORK_ERRORS as e:
             raise FaultError(f"partition not healed: {e}") from None
-        left = _rules_present(lab, handle)
+        left = lab.installed(handle)
         if left:
             raise FaultError(f"partition not healed: its rules are still on {', '.join(left)}")
         lossy = IN_FORCE.lossy(lab)
@@ -256,7 +253,7 @@ class PartitionFault(_NetworkFault):
                     if a not in lossy and b not in lossy} - IN_FORCE.cut_pairs(lab, handle)
         try:
             _check_reachability(lab, ctx.nodes, set(), restored, "partition not healed")
-        except net.NetFaultError as e:
+        except NETWORK_ERRORS as e:
             raise FaultError(str(e)) from None
         return {"groups": params.get("groups"),
                 "probe": {"verified": True, "kind": "tcp-connect",
@@ -264,26 +261,17 @@ class PartitionFault(_NetworkFault):
                           "restored": sorted(f"{a}->{b}" for a, b in restored)}}
 
 
-def _latency_in_place(lab: Any, handle: net.LatencyHandle) -> dict[str, str]:
+def _latency_in_place(lab: Network, handle: LatencyHandle) -> dict[str, str]:
     """Check on every delayed node that the delay is installed: a netem qdisc on eth0, or the
     NFQUEUE rule plus a live delayer process behind it."""
-    found: dict[str, str] = {}
+    installed = set(lab.installed(handle))
     for node in handle.nodes:
-        host = lab.host(node)
-        if handle.method == "netem":
-            shown = host.run(["tc", "qdisc", "show", "dev", "eth0"], timeout=20).stdout
-            ok = "netem" in shown
-        else:
-            rules = host.run(["iptables", "-w", "-t", "mangle", "-S", "OUTPUT"], timeout=20).stdout
-            daemon = handle.delayers.get(node)
-            ok = f"splitbrain-{handle.id}" in rules and daemon is not None and host.alive(daemon)
-        if not ok:
-            raise net.FaultNotEffectiveError(f"{node}: the {handle.method} delay is not in place")
-        found[node] = handle.method
-    return found
+        if node not in installed:
+            raise FaultNotEffectiveError(f"{node}: the {handle.method} delay is not in place")
+    return {node: handle.method for node in handle.nodes}
 
 
-def _probe_pair(lab: Any, nodes: list[str], src: str, targets: list[str],
+def _probe_pair(lab: Network, nodes: list[str], src: str, targets: list[str],
                 besides: Any) -> str | None:
     """A node for `src` to measure against: not cut from it by a partition in force, outside the
     targets when possible; None when every other node is cut off from it."""
@@ -308,10 +296,10 @@ class LossFault(_NetworkFault):
 
     def _apply(self, ctx: ClusterContext, targets: list[str],
                params: dict[str, Any]) -> dict[str, Any]:
-        lab = _lab(ctx)
+        lab = _network(ctx)
         try:
-            handle = net.loss(lab, targets, float(params["p"]))
-        except net.NetFaultError as e:
+            handle = lab.loss(targets, float(params["p"]))
+        except NETWORK_ERRORS as e:
             raise FaultError(f"cannot add packet loss: {e}") from None
         src = targets[0]
         peer = _probe_pair(lab, ctx.nodes, src, targets, None)
@@ -328,13 +316,13 @@ class LossFault(_NetworkFault):
         expected = 100 * (1 - delivered)
         count = 200
         try:
-            got = net.udp_delivered(lab, src, peer, count=count)
-        except net.NetFaultError as e:
-            net.heal_loss(lab, handle)
+            got = lab.udp_delivered(src, peer, count=count)
+        except NETWORK_ERRORS as e:
+            lab.heal(handle)
             raise FaultError(f"cannot measure packet loss: {e}") from None
         lost = 100 * (count - got) / count
         if abs(lost - expected) > _LOSS_TOLERANCE:
-            net.heal_loss(lab, handle)
+            lab.heal(handle)
             raise FaultError(f"loss not as intended: {lost:.1f} % of UDP probes {src}->{peer} "
                              f"lost, expected {expected:.1f} % +/- {_LOSS_TOLERANCE:g}")
         return {"handle": self._keep(lab, handle),
@@ -343,10 +331,10 @@ class LossFault(_NetworkFault):
 
     def _heal(self, ctx: ClusterContext, targets: list[str], params: dict[str, Any],
               handle: Any) -> dict[str, Any]:
-        lab = _lab(ctx)
+        lab = _network(ctx)
         try:
-            net.heal_loss(lab, handle)  # deletes the table where it is present
-        except net.NetFaultError as e:
+            lab.heal(handle)  # deletes the table where it is present
+        except NETWORK_ERRORS as e:
             raise FaultError(f"loss not healed: {e}") from None
         lossy = IN_FORCE.lossy(lab, handle)
         cut = IN_FORCE.cut_pairs(lab, None)
@@ -356,7 +344,7 @@ class LossFault(_NetworkFault):
                     if (a, b) not in cut and a not in lossy and b not in lossy}
         try:
             _check_reachability(lab, ctx.nodes, set(), restored, "loss not healed")
-        except net.NetFaultError as e:
+        except NETWORK_ERRORS as e:
             raise FaultError(str(e)) from None
         return {"probe": {"verified": True, "kind": "tcp-connect",
                           "answered": sorted(f"{a}->{b}" for a, b in restored)}}
@@ -380,8 +368,8 @@ class LatencyFault(_NetworkFault):
 
     def _apply(self, ctx: ClusterContext, targets: list[str],
                params: dict[str, Any]) -> dict[str, Any]:
-        lab = _lab(ctx)
-        src = targets[0]  # net.verify_latency measures from the first delayed node
+        lab = _network(ctx)
+        src = targets[0]  # verify_latency measures from the first delayed node
         lossy = IN_FORCE.lossy(lab)
         peer = _probe_pair(lab, [n for n in ctx.nodes if n not in lossy or n == src], src,
                            targets, None)
@@ -389,24 +377,24 @@ class LatencyFault(_NetworkFault):
         # delay is verified by its mechanism (rule or qdisc in place, delayer alive) instead.
         measurable = peer is not None and src not in lossy
         try:
-            baseline = net.tcp_rtt_ms(lab, src, peer, samples=3) if measurable else 0.0
-            handle = net.latency(lab, targets, float(params["ms"]), float(params["jitter"]),
+            baseline = lab.rtt_ms(src, peer, samples=3) if measurable else 0.0
+            handle = lab.latency(targets, float(params["ms"]), float(params["jitter"]),
                                  seed=random.randrange(2**31))
-        except net.NetFaultError as e:
+        except NETWORK_ERRORS as e:
             raise FaultError(f"cannot add latency: {e}") from None
         if not measurable:
             try:
                 mechanism = _latency_in_place(lab, handle)
-            except net.NetFaultError as e:
-                net.heal_latency(lab, handle)
+            except NETWORK_ERRORS as e:
+                lab.heal(handle)
                 raise FaultError(str(e)) from None
             return {"handle": self._keep(lab, handle),
                     "probe": {"verified": True, "kind": "mechanism", "in_place": mechanism,
                               "why": "loss or a partition on every path: no round trip to time"}}
         try:
-            rtt = net.verify_latency(lab, handle, peer, baseline_ms=baseline, samples=3)
-        except net.NetFaultError as e:
-            net.heal_latency(lab, handle)
+            rtt = verify_latency(lab, handle, peer, baseline_ms=baseline, samples=3)
+        except NETWORK_ERRORS as e:
+            lab.heal(handle)
             raise FaultError(str(e)) from None
         return {"handle": self._keep(lab, handle),
                 "probe": {"verified": True, "kind": "tcp-rtt", "from": src, "to": peer,
@@ -415,22 +403,22 @@ class LatencyFault(_NetworkFault):
 
     def _heal(self, ctx: ClusterContext, targets: list[str], params: dict[str, Any],
               handle: Any) -> dict[str, Any]:
-        lab = _lab(ctx)
+        lab = _network(ctx)
         src = targets[0]
         try:
-            net.heal_latency(lab, handle)  # rules removed, delayers stopped and reaped
-        except net.NetFaultError as e:
+            lab.heal(handle)  # rules removed, delayers stopped and reaped
+        except NETWORK_ERRORS as e:
             raise FaultError(f"latency not healed: {e}") from None
         lossy = IN_FORCE.lossy(lab)
         peer = _probe_pair(lab, [n for n in ctx.nodes if n not in lossy or n == src], src,
                            targets, None)
-        delayed = {n for h in IN_FORCE.others(lab, handle, net.LatencyHandle) for n in h.nodes}
+        delayed = {n for h in IN_FORCE.others(lab, handle, LatencyHandle) for n in h.nodes}
         if peer is None or {src, peer} & (delayed | set(lossy)):
             # Other faults still shape this path: that the delay is gone shows in heal_latency.
             return {"probe": {"verified": True, "kind": "removed", "delayers": 0}}
         try:
-            rtt = net.tcp_rtt_ms(lab, src, peer, samples=3)
-        except net.NetFaultError as e:
+            rtt = lab.rtt_ms(src, peer, samples=3)
+        except NETWORK_ERRORS as e:
             raise FaultError(f"latency not healed: {e}") from None
         if rtt > params["ms"] / 2:
             raise FaultError(f"latency not healed: round trip {src}->{peer} still {rtt:.1f} ms")

@@ -6,7 +6,8 @@ with isinstance() before offering a fault, so a system that cannot pause is simp
 `pause` nemesis instead of pretending.
 
 Systems are synchronous (they start processes and wait on sockets); the harness runs them in
-threads. They may import harness (for hosts) but never checkers or reports.
+threads. They stand on systems/control (hosts, the network, the clock shim) and never import
+the harness, nemesis, checkers or reports.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from systems.control.hosts import Host
+from systems.control.net import Network
 
 
 class SystemError_(RuntimeError):
@@ -60,21 +64,22 @@ class Completion:
 class ClusterContext:
     """Everything a System needs to know about where it runs.
 
-    `hosts[node]` is the harness.hosts.Host to run a node's processes on; `address(node)` is the IP
+    `hosts[node]` is the systems.control.hosts.Host to run a node's processes on; `address(node)` is the IP
     clients and peers use; `port(node, base)` gives the port for a service (on one shared host,
     e.g. env local, each node gets base + its index; on hosts of their own every node uses base).
     """
 
     nodes: list[str]
-    hosts: dict[str, Any]
+    hosts: dict[str, Host]
     run_dir: Path
     seed: int
     bugs: frozenset[str] = frozenset()
     options: dict[str, str] = field(default_factory=dict)
     shared_host: bool = True  # all nodes on one host (env local): ports must differ
     addresses: dict[str, str] = field(default_factory=dict)
-    # The harness.lab.Lab of env netns, on which network faults act; None where links cannot be cut.
-    network: Any = None
+    # The links nemeses may cut (the lab of env netns, the SSH hosts' firewalls of env ssh); None
+    # where links cannot be cut (env local).
+    network: Network | None = None
     # Where node files live as the node's host sees them, when that is not this machine's run_dir
     # (env ssh): node n's data and logs go under f"{remote_root}/{n}" and are copied back into
     # node_dir(n) when the environment closes.
@@ -91,7 +96,7 @@ class ClusterContext:
 
     def clock_file(self, node: str) -> str:
         """The file (on the node's host) holding the node's wall-clock offset in milliseconds, in
-        the clock shim's format (nemesis/clockshim): a signed integer; missing means 0."""
+        the clock shim's format (systems/control/clockshim): a signed integer; missing means 0."""
         return f"{self.remote_dir(node)}/clock-offset"
 
     _ports: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
@@ -315,7 +320,7 @@ class Pausable(Protocol):
 @runtime_checkable
 class HasProcesses(Protocol):
     def processes(self, node: str) -> list[tuple[Any, Any]]:
-        """(harness.hosts.Host, harness.hosts.Daemon) pairs of the node's running processes, so a
+        """(systems.control.hosts.Host, systems.control.hosts.Daemon) pairs of the node's running processes, so a
         nemesis can verify that a kill or pause really took effect."""
 
 
@@ -335,7 +340,7 @@ class HasLogs(Protocol):
 class ClockSkewable(Protocol):
     """The system's nodes take wall-clock time from something the nemesis can move: an
     injectable clock reading ctx.clock_file(node) (bundled Python systems), or real processes
-    started under the LD_PRELOAD clock shim (nemesis.clockshim.env_for) reading the same file.
+    started under the LD_PRELOAD clock shim (systems.control.clockshim.env_for) reading the same file.
     A system without this capability is refused clock faults."""
 
     def set_clock_offset(self, node: str, ms: int) -> None:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.hosts import Daemon
+from systems.control.hosts import Daemon
 from systems.base import ClusterContext, SystemError_
 
 # What a readiness check answers: None when ready, else (what is missing, the log that tells more).

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.hosts import Daemon, HostError
+from systems.control.hosts import Daemon, HostError
 from systems.base import ClusterContext, Completion, Invocation, Offer, Option, SystemError_
 
 PLACEHOLDERS = ("node", "name", "address", "port", "index", "node_dir", "peers", "cluster")

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
-from harness.lab import Lab
+from systems.control.lab import Lab
 
 SRV = Path("/srv/splitbrain")
 
@@ -50,7 +50,7 @@ class SshdLab:
 
     def host(self, node: str, **options: Any) -> Any:
         """An SshHost logged in to `node` as root with this lab's key (`options` override)."""
-        from harness.ssh import SshHost
+        from systems.control.ssh import SshHost
 
         login = dict(user="root", port=22, key_path=self.key, known_hosts=self.known_hosts,
                      connect_timeout=3)

@@ -19,7 +19,7 @@ import time
 import uuid
 from typing import Any
 
-from harness.hosts import Daemon
+from systems.control.hosts import Daemon
 from systems.base import ClusterContext, Offer, SystemError_
 from systems.daemons import NotReady, OneDaemonPerNode, last_line
 from systems.kafka import config

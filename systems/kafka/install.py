@@ -93,7 +93,7 @@ def ensure_broker_jars(cache: Path | None = None, timeout: float = 900.0) -> lis
 
 
 def ensure_broker_jars_on(host: Any, cache: Path | None = None) -> list[str]:
-    """Give a remote host (a harness.hosts.Host) the same jars at the same path, from this
+    """Give a remote host (a systems.control.hosts.Host) the same jars at the same path, from this
     machine's cache (resolved first if needed), so brokers started there find their classpath."""
     cache = cache or cache_dir()
     ensure_broker_jars(cache)

@@ -18,7 +18,7 @@ import ipaddress
 import signal
 import time
 
-from harness.hosts import Daemon, HostError
+from systems.control.hosts import Daemon, HostError
 from systems.base import ClusterContext, Offer, Option, SystemError_
 from systems.daemons import NotReady, OneDaemonPerNode
 from systems.keepalived.client import SampleError, VipClient, sample_holders

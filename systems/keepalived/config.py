@@ -3,7 +3,7 @@
 Every node starts in BACKUP with its own priority (n1 highest), so the group elects by priority
 within one master-down interval and, with preemption on, the highest-priority reachable node takes
 the VIP back after a heal. Unicast peers are the default: the packets then carry the peers' own
-addresses, so a partition that drops packets by address (nemesis/net.py) cuts VRRP exactly as it
+addresses, so a partition that drops packets by address (systems/control/net.py) cuts VRRP exactly as it
 cuts everything else, whatever a bridge does with multicast.
 """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from systems.base import ClusterContext, Offer, Option, SystemError_, parse_options
 from systems.daemons import NotReady, OneDaemonPerNode
-from nemesis.clockshim import set_offset
+from systems.control.clockshim import set_offset
 from systems.raftkv.client import RaftKVClient
 from systems.raftkv.clock import CLOCK_FILE_ENV
 from systems.raftkv.core import BUGS

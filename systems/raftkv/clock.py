@@ -2,7 +2,7 @@
 
 A raftkv node takes wall-clock time (log stamps, the `wall_time` its status reports) from a
 Clock, never from time.time() directly. The Clock adds the offset in milliseconds written in the
-file named by $SPLITBRAIN_CLOCK_FILE: the clock shim's format (nemesis/clockshim), a signed
+file named by $SPLITBRAIN_CLOCK_FILE: the clock shim's format (systems/control/clockshim), a signed
 integer, a missing file meaning 0. Like the shim, it looks at the file at most every 20 ms.
 Monotonic time (what the Raft core's timers run on) is never shifted, as with a real NTP step.
 """

@@ -4,7 +4,7 @@ RedisNodes is what the three Redis systems share: it writes a redis.conf per nod
 redis-server (and, for Sentinel, redis-sentinel) through each node's Host with the node's data and
 logs under ctx.remote_dir(node), and implements the capabilities every Redis system has: kill and
 restart, pause and resume, processes(), log_files(), and clock skew through the LD_PRELOAD shim
-(nemesis/clockshim; Redis expires keys by its wall clock, so a skewed node really expires leases
+(systems/control/clockshim; Redis expires keys by its wall clock, so a skewed node really expires leases
 early). The systems (single.py, sentinel.py, cluster.py) add topology and readiness on top.
 
 `set-proc-title no` keeps each server's command line as started (it names its config file, which
@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from nemesis.clockshim import ClockShimError, build_shim, env_for, set_offset
+from systems.control.clockshim import ClockShimError, build_shim, env_for, set_offset
 from systems.base import ClusterContext, Offer, Option, SystemError_, parse_options
 from systems.redis.clients import WORKLOADS
 from systems.daemons import last_line
@@ -64,7 +64,7 @@ class _Proc:
     name: str
     argv: list[str]
     log: str  # on the node's host
-    daemon: Any = None  # the harness.hosts.Daemon started last (kept after a kill)
+    daemon: Any = None  # the systems.control.hosts.Daemon started last (kept after a kill)
     running: bool = False
 
 

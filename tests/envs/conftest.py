@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import LAB_STATE_DIR, NETNS_ETC_DIR
+from systems.control.lab import LAB_STATE_DIR, NETNS_ETC_DIR
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.lab import Lab
+from systems.control.lab import Lab
 
 pytestmark = pytest.mark.timeout(120)
 

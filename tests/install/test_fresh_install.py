@@ -101,7 +101,7 @@ def test_an_sdist_holds_every_source_and_header_the_extensions_compile(tmp_path)
                             (ROOT / "setup.py").read_text()))
     assert {"checkers/_jsonl.c", "checkers/_prefetch.h", "checkers/elle/_edges.h"} <= needed
     assert needed <= held, needed - held
-    assert "nemesis/clockshim/clockshim.c" in held
+    assert "systems/control/clockshim/clockshim.c" in held
 
 
 def test_an_install_without_the_compiled_core_says_so_in_one_line(tmp_path):

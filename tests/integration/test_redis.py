@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.envs import ENVIRONMENTS
-from harness.hosts import LocalHost
+from systems.control.hosts import LocalHost
 from systems.base import ClusterContext, SystemError_
 from systems.redis import Redis
 

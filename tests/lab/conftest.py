@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.hosts import Daemon
-from harness.lab import Lab
+from systems.control.hosts import Daemon
+from systems.control.lab import Lab
 from harness.prereqs import LAB_DEBIAN_PACKAGES, ensure_debian_packages
 
 TICKER = Path(__file__).with_name("tcp_ticker.py")

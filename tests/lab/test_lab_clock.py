@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.hosts import LocalHost
+from systems.control.hosts import LocalHost
 from harness.prereqs import CLOCK_SHIM_DEBIAN_PACKAGES, PrerequisiteError, ensure_debian_packages
-from nemesis.clockshim import build_shim, env_for, set_offset
+from systems.control.clockshim import build_shim, env_for, set_offset
 
 pytestmark = pytest.mark.timeout(120)
 

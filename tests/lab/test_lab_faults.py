@@ -12,7 +12,10 @@ import pytest
 
 from harness.prereqs import (LATENCY_DEBIAN_PACKAGES, LATENCY_PIP_PACKAGES,
                              ensure_debian_packages, ensure_pip)
-from nemesis import net
+from nemesis import grudge as grudges
+from nemesis import verify
+from nemesis.grudge import grudge_from_groups
+from systems.control import net
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and iptables"),
               pytest.mark.timeout(120)]
@@ -46,7 +49,7 @@ def test_partition_cuts_new_and_established_flows_both_ways_and_heals(lab, ticke
     flows = [client1, server2, server1, client2]
     assert wait_until(lambda: all(tickers.received(d, "tick") >= 3 for d in flows), 5)
 
-    handle = net.partition(lab, [["n1"], ["n2", "n3"]])
+    handle = lab.cut(grudge_from_groups([["n1"], ["n2", "n3"]]))
     try:
         time.sleep(0.5)  # what was in flight when the rules went in
         before = [tickers.received(d, "tick") for d in flows]
@@ -54,17 +57,17 @@ def test_partition_cuts_new_and_established_flows_both_ways_and_heals(lab, ticke
         assert [tickers.received(d, "tick") for d in flows] == before, "an established flow crossed the cut"
 
         # New connections, both directions, stall; the uncut pair answers.
-        assert net.probe_tcp(lab, "n1", ["n2", "n3"]) == {"n2": "timeout", "n3": "timeout"}
-        assert net.probe_tcp(lab, "n2", ["n1", "n3"]) == {"n1": "timeout", "n3": "refused"}
-        assert net.udp_delivered(lab, "n1", "n2", count=20) == 0
-        assert net.udp_delivered(lab, "n2", "n1", count=20) == 0
-        assert net.udp_delivered(lab, "n2", "n3", count=20) == 20
-        net.verify_partition(lab, handle)
+        assert lab.probe_tcp("n1", ["n2", "n3"]) == {"n2": "timeout", "n3": "timeout"}
+        assert lab.probe_tcp("n2", ["n1", "n3"]) == {"n1": "timeout", "n3": "refused"}
+        assert lab.udp_delivered("n1", "n2", count=20) == 0
+        assert lab.udp_delivered("n2", "n1", count=20) == 0
+        assert lab.udp_delivered("n2", "n3", count=20) == 20
+        verify.verify_partition(lab, handle)
     finally:
-        net.heal_partition(lab, handle)
+        lab.heal(handle)
 
-    net.verify_connected(lab)
-    assert net.udp_delivered(lab, "n1", "n2", count=20) == 20
+    verify.verify_connected(lab)
+    assert lab.udp_delivered("n1", "n2", count=20) == 20
     # The old connections resume once TCP retransmits (backoff: give it some seconds).
     after_heal = [tickers.received(d, "tick") for d in flows]
     assert wait_until(lambda: all(tickers.received(d, "tick") > n + 3 for d, n in zip(flows, after_heal)), 15)
@@ -72,66 +75,66 @@ def test_partition_cuts_new_and_established_flows_both_ways_and_heals(lab, ticke
 
 
 def test_verify_partition_notices_a_partition_that_did_not_take(lab):
-    handle = net.partition(lab, [["n1"], ["n2", "n3"]])
-    net.heal_partition(lab, handle)  # rules gone, but the handle still claims the cut
-    with pytest.raises(net.FaultNotEffectiveError, match="n1->n2 refused"):
-        net.verify_partition(lab, handle)
+    handle = lab.cut(grudge_from_groups([["n1"], ["n2", "n3"]]))
+    lab.heal(handle)  # rules gone, but the handle still claims the cut
+    with pytest.raises(verify.FaultNotEffectiveError, match="n1->n2 refused"):
+        verify.verify_partition(lab, handle)
 
 
 def test_grudge_bridge_partition_on_a_lab(lab):
-    grudge = net.grudge("bridge", lab.nodes, random.Random(3))
-    handle = net.cut(lab, grudge)
+    grudge = grudges.grudge("bridge", lab.nodes, random.Random(3))
+    handle = lab.cut(grudge)
     try:
-        results = net.verify_partition(lab, handle)
+        results = verify.verify_partition(lab, handle)
         middle = next(node for node, others in grudge.items() if not others)
         assert all(results[(middle, other)] == "refused" for other in lab.nodes if other != middle)
     finally:
-        net.heal_partition(lab, handle)
+        lab.heal(handle)
 
 
 def test_loss_of_half_the_packets_on_one_side(lab):
-    handle = net.loss(lab, ["n1"], 50)
+    handle = lab.loss(["n1"], 50)
     try:
-        delivered = net.udp_delivered(lab, "n1", "n2", count=200)
+        delivered = lab.udp_delivered("n1", "n2", count=200)
         # Binomial(200, 0.5): sd 7.1, so +/- 25 fails about once in 2000 runs.
         assert 75 <= delivered <= 125, delivered
-        assert net.udp_delivered(lab, "n2", "n3", count=50) == 50
+        assert lab.udp_delivered("n2", "n3", count=50) == 50
     finally:
-        net.heal_loss(lab, handle)
-    assert net.udp_delivered(lab, "n1", "n2", count=100) == 100
+        lab.heal(handle)
+    assert lab.udp_delivered("n1", "n2", count=100) == 100
 
 
 def test_latency_adds_the_delay_and_a_partition_still_cuts_under_it(lab, latency_prereqs):
-    baseline = net.tcp_rtt_ms(lab, "n1", "n2")
-    handle = net.latency(lab, lab.nodes, ms=100)
+    baseline = lab.rtt_ms("n1", "n2")
+    handle = lab.latency(lab.nodes, ms=100)
     try:
-        delayed = net.tcp_rtt_ms(lab, "n1", "n2")
+        delayed = lab.rtt_ms("n1", "n2")
         # Each node delays what it sends: a round trip crosses two delays, one per direction.
         one_way_increase = (delayed - baseline) / 2
         assert 90 <= one_way_increase <= 130, (baseline, delayed)
-        cut = net.partition(lab, [["n1"], ["n2", "n3"]])
+        cut = lab.cut(grudge_from_groups([["n1"], ["n2", "n3"]]))
         try:
-            net.verify_partition(lab, cut, timeout=1.5)
+            verify.verify_partition(lab, cut, timeout=1.5)
         finally:
-            net.heal_partition(lab, cut)
-        net.verify_connected(lab, timeout=2)
+            lab.heal(cut)
+        verify.verify_connected(lab, timeout=2)
         delayers = [d.pid for d in handle.delayers.values()]
     finally:
-        net.heal_latency(lab, handle)
-    assert net.tcp_rtt_ms(lab, "n1", "n2") < baseline + 20
+        lab.heal(handle)
+    assert lab.rtt_ms("n1", "n2") < baseline + 20
     assert not any(os.path.exists(f"/proc/{pid}") for pid in delayers)
     assert "process" not in recorded_kinds(lab) and "rule" not in recorded_kinds(lab)
 
 
 def test_latency_only_on_one_node_delays_only_its_side(lab, latency_prereqs):
-    baseline = net.tcp_rtt_ms(lab, "n2", "n3")
-    handle = net.latency(lab, ["n1"], ms=80)
+    baseline = lab.rtt_ms("n2", "n3")
+    handle = lab.latency(["n1"], ms=80)
     try:
-        assert 70 <= net.tcp_rtt_ms(lab, "n2", "n1") - baseline <= 110
-        assert net.tcp_rtt_ms(lab, "n2", "n3") < baseline + 20
-        net.verify_latency(lab, handle, "n2")
+        assert 70 <= lab.rtt_ms("n2", "n1") - baseline <= 110
+        assert lab.rtt_ms("n2", "n3") < baseline + 20
+        verify.verify_latency(lab, handle, "n2")
     finally:
-        net.heal_latency(lab, handle)
+        lab.heal(handle)
 
 
 def test_sigstop_silences_a_process_and_sigcont_brings_it_back(lab, tickers):
@@ -158,15 +161,15 @@ def test_latency_method_netem_where_the_kernel_has_it(lab, latency_prereqs):
     if probe.exit_code != 0:
         # This kernel lacks netem: asking for it says so; "auto" falls back to the delayer.
         with pytest.raises(net.NetFaultError, match="no netem"):
-            net.latency(lab, ["n1"], ms=50, method="netem")
-        handle = net.latency(lab, ["n1"], ms=50)
+            lab.latency(["n1"], ms=50, method="netem")
+        handle = lab.latency(["n1"], ms=50)
         assert handle.method == "nfqueue"
     else:
-        handle = net.latency(lab, ["n1"], ms=50)
+        handle = lab.latency(["n1"], ms=50)
         assert handle.method == "netem"
     try:
-        net.verify_latency(lab, handle, "n2")
+        verify.verify_latency(lab, handle, "n2")
     finally:
-        net.heal_latency(lab, handle)
-    assert net.tcp_rtt_ms(lab, "n1", "n2") < 20
+        lab.heal(handle)
+    assert lab.rtt_ms("n1", "n2") < 20
     assert "tc qdisc" not in lab.state_path.read_text()

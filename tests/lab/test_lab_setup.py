@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import lab as labmod
-from harness.lab import Lab, LabError, SubnetClashError, clean_all
-from nemesis import net
+from systems.control import lab as labmod
+from systems.control.lab import Lab, LabError, SubnetClashError, clean_all
+from nemesis import grudge as grudges
+from nemesis import verify
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: network namespaces and bridges")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,7 @@ def test_nodes_resolve_each_other_and_the_harness_reaches_every_node(lab):
             except ConnectionRefusedError: print("refused")
             """), lab.address(node)], capture_output=True, text=True, timeout=10)
         assert r.stdout.strip() == "refused", (node, r.stdout, r.stderr)
-    net.verify_connected(lab)
+    verify.verify_connected(lab)
     assert len({lab.address(n) for n in lab.nodes}) == 3
 
 
@@ -94,12 +95,12 @@ def test_bad_lab_arguments_are_refused_before_touching_anything():
 
 _CRASHING_LAB = """
 import json, sys
-from harness.lab import Lab
-from nemesis import net
+from systems.control.lab import Lab
+from nemesis.grudge import grudge_from_groups
 lab = Lab(["n1", "n2", "n3"]).up()
-cut = net.partition(lab, [["n1"], ["n2", "n3"]])
-lossy = net.loss(lab, ["n3"], 10)
-slow = net.latency(lab, ["n1", "n2"], 20)
+cut = lab.cut(grudge_from_groups([["n1"], ["n2", "n3"]]))
+lossy = lab.loss(["n3"], 10)
+slow = lab.latency(["n1", "n2"], 20)
 print(json.dumps({"labid": lab.labid, "netns": [lab.netns(n) for n in lab.nodes],
                   "bridge": lab.bridge, "delayers": [d.pid for d in slow.delayers.values()]}),
       flush=True)
@@ -143,7 +144,7 @@ def test_clean_all_removes_a_lab_whose_owner_was_killed(lab):
     assert not list(Path("/etc/netns").glob(f"sb-{made['labid']}-*"))
     # The live lab of this test survived both cleans.
     assert lab.netns("n1") in netns_names()
-    net.verify_connected(lab)
+    verify.verify_connected(lab)
 
 
 @needs_root
@@ -177,31 +178,31 @@ def symmetric(grudge) -> bool:
 def test_grudge_shapes():
     nodes = ["n1", "n2", "n3", "n4", "n5"]
     rng = random.Random(7)
-    halves = net.grudge("halves", nodes, rng)
+    halves = grudges.grudge("halves", nodes, rng)
     assert halves["n1"] == {"n3", "n4", "n5"} and halves["n5"] == {"n1", "n2"}
-    one = net.grudge("one", nodes, rng)
+    one = grudges.grudge("one", nodes, rng)
     victim = next(n for n, o in one.items() if len(o) == 4)
     assert all(one[n] == {victim} for n in nodes if n != victim)
-    assert net.grudge("leader", nodes, rng, leader="n4")["n4"] == {"n1", "n2", "n3", "n5"}
-    ring = net.grudge("majorities-ring", nodes, rng)
+    assert grudges.grudge("leader", nodes, rng, leader="n4")["n4"] == {"n1", "n2", "n3", "n5"}
+    ring = grudges.grudge("majorities-ring", nodes, rng)
     views = [frozenset(set(nodes) - ring[n]) for n in nodes]
     assert all(len(v) >= 3 for v in views) and len(set(views)) == 5
-    bridge = net.grudge("bridge", nodes, rng)
+    bridge = grudges.grudge("bridge", nodes, rng)
     middle = [n for n in nodes if not bridge[n]]
     assert len(middle) == 1 and sorted(len(bridge[n]) for n in nodes) == [0, 2, 2, 2, 2]
-    for g in (halves, one, ring, bridge, net.grudge("random-halves", nodes, rng)):
+    for g in (halves, one, ring, bridge, grudges.grudge("random-halves", nodes, rng)):
         assert symmetric(g)
 
 
 def test_grudges_that_make_no_sense_are_refused():
     rng = random.Random(1)
-    with pytest.raises(net.GrudgeError, match="at least 4"):
-        net.grudge("majorities-ring", ["n1", "n2", "n3"], rng)
-    with pytest.raises(net.GrudgeError, match="at least 3"):
-        net.grudge("bridge", ["n1", "n2"], rng)
-    with pytest.raises(net.GrudgeError, match="leader"):
-        net.grudge("leader", ["n1", "n2"], rng)
-    with pytest.raises(net.GrudgeError, match="unknown"):
-        net.grudge("triangle", ["n1", "n2"], rng)
-    with pytest.raises(net.GrudgeError, match="two partition groups"):
-        net.grudge_from_groups([["n1"], ["n1", "n2"]])
+    with pytest.raises(grudges.GrudgeError, match="at least 4"):
+        grudges.grudge("majorities-ring", ["n1", "n2", "n3"], rng)
+    with pytest.raises(grudges.GrudgeError, match="at least 3"):
+        grudges.grudge("bridge", ["n1", "n2"], rng)
+    with pytest.raises(grudges.GrudgeError, match="leader"):
+        grudges.grudge("leader", ["n1", "n2"], rng)
+    with pytest.raises(grudges.GrudgeError, match="unknown"):
+        grudges.grudge("triangle", ["n1", "n2"], rng)
+    with pytest.raises(grudges.GrudgeError, match="two partition groups"):
+        grudges.grudge_from_groups([["n1"], ["n1", "n2"]])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.ssh import (SshAuthError, SshHost, SshHostKeyMismatchError, SshUnknownHostKeyError,
+from systems.control.ssh import (SshAuthError, SshHost, SshHostKeyMismatchError, SshUnknownHostKeyError,
                          SshUnreachableError)
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root: namespaces and sshd"),

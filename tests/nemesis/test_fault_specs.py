@@ -11,7 +11,7 @@ from harness.registry import load, names
 from nemesis.base import resolve_params, resolve_target, validate
 from nemesis.clock import ClockFault
 from nemesis.network import LatencyFault, LossFault, PartitionFault, groups_of
-from nemesis.net import grudge
+from nemesis.grudge import grudge
 from nemesis.schedule import plan
 from nemesis.spec import NemesisSpecError, parse_fault, parse_nemesis
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from harness.envs import LocalEnv
-from harness.lab import Lab
-from nemesis import net
+from systems.control.lab import Lab
+from nemesis import verify
 from nemesis.base import resolve_target
 from nemesis.clock import ClockFault
 from nemesis.network import LatencyFault, LossFault, PartitionFault
@@ -44,7 +44,7 @@ def test_loss_latency_and_partition_are_verified_when_applied_and_healed(lab_ctx
     started = loss.start(None, lab_ctx, ["n1"], {"p": 40.0, "duration": 1})
     assert started["probe"]["verified"] and 25 <= started["probe"]["lost_percent"] <= 55
     loss.stop(None, lab_ctx, ["n1"], {"p": 40.0}, started)
-    assert net.udp_delivered(lab, "n1", "n2", count=100) >= 97
+    assert lab.udp_delivered("n1", "n2", count=100) >= 97
 
     latency = LatencyFault()
     params = {"ms": 80.0, "jitter": 0.0, "duration": 1}
@@ -52,7 +52,7 @@ def test_loss_latency_and_partition_are_verified_when_applied_and_healed(lab_ctx
     probe = started["probe"]
     assert probe["rtt_ms"] >= probe["baseline_ms"] + 60
     latency.stop(None, lab_ctx, ["n2"], params, started)
-    assert net.tcp_rtt_ms(lab, "n2", "n1", samples=3) < 40
+    assert lab.rtt_ms("n2", "n1", samples=3) < 40
 
     partition = PartitionFault()
     targets, shape = resolve_target(partition, "one", lab.nodes, random.Random(4), None)
@@ -62,9 +62,9 @@ def test_loss_latency_and_partition_are_verified_when_applied_and_healed(lab_ctx
     assert sorted(started["probe"]["cut"]) == sorted(
         [f"{victim}->{o}" for o in others] + [f"{o}->{victim}" for o in others])
     # The harness (on the bridge) still reaches the cut-off node.
-    assert net.probe_tcp(lab, others[0], [others[1]])[others[1]] == "refused"
+    assert lab.probe_tcp(others[0], [others[1]])[others[1]] == "refused"
     partition.stop(None, lab_ctx, targets, shape, started)
-    net.verify_connected(lab)
+    verify.verify_connected(lab)
 
 
 def test_the_injectable_clock_follows_its_offset_file(tmp_path):
@@ -137,10 +137,10 @@ def test_overlapping_network_faults_verify_against_what_is_in_force(lab_ctx):
     # Healing the first partition restores only what the second does not cut.
     stopped = first.stop(None, lab_ctx, a_targets, a, a_started)
     assert stopped["probe"]["restored"] == ["n1->n2", "n1->n3", "n2->n1", "n3->n1"]
-    assert net.probe_tcp(lab, "n2", ["n3"])["n3"] == "timeout"
+    assert lab.probe_tcp("n2", ["n3"])["n3"] == "timeout"
     # Loss on n1 with n1 reachable again: measured against n2 with the expected share.
     l_started = loss.start(None, lab_ctx, ["n1"], l_params)
     assert l_started["probe"]["verified"] and l_started["probe"]["expected_percent"] == 50
     loss.stop(None, lab_ctx, ["n1"], l_params, l_started)
     second.stop(None, lab_ctx, ["n2", "n3"], b, b_started)
-    net.verify_connected(lab)
+    verify.verify_connected(lab)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.hosts import LocalHost
+from systems.control.hosts import LocalHost
 from systems.base import ClusterContext
 from systems.raftkv import RaftKV
 

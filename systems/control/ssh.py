@@ -1,4 +1,4 @@
-"""SshHost: the Host protocol over SSH (paramiko), for clusters on real machines.
+"""SshHost: the Host protocol over SSH (paramiko), for clusters on real machines; SshNetwork.
 
 Host keys are checked by default: an unknown host key is refused (paramiko's RejectPolicy)
 unless `accept_new_host_keys=True`, which trusts a first-seen key and saves it to `known_hosts`
@@ -17,12 +17,15 @@ import shlex
 import socket
 import threading
 import time
-from pathlib import Path
-from typing import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Sequence
 
 import paramiko
 
-from harness.hosts import CommandResult, Daemon, HostError
+from systems.control.hosts import CommandError, CommandResult, Daemon, Host, HostError
+from systems.control.ledger import Ledger
+from systems.control.net import (FirewallNetwork, LatencyHandle, LossHandle, NetFaultError,
+                                 program_source)
 
 
 class SshError(HostError):
@@ -50,13 +53,15 @@ class SshHostKeyMismatchError(SshHostKeyError):
 
 
 class SshHost:
-    """A node reached over SSH; implements harness.hosts.Host."""
+    """A node reached over SSH; implements systems.control.hosts.Host."""
 
     def __init__(self, hostname: str, user: str = "root", port: int = 22,
                  key_path: str | Path | None = None, accept_new_host_keys: bool = False,
                  known_hosts: str | Path | None = None, name: str | None = None,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0,
+                 on_daemon: Callable[[Daemon], None] | None = None) -> None:
         self.name = name or hostname
+        self._on_daemon = on_daemon  # told of each daemon as it starts (the run's ledger)
         self.hostname = hostname
         self.user = user
         self.port = port
@@ -152,7 +157,7 @@ class SshHost:
                     break
                 if time.monotonic() > deadline:
                     channel.close()
-                    raise HostError(f"{self.name}: {command} did not finish in {timeout:g} s")
+                    raise CommandError(self.name, [command], why=f"did not finish in {timeout:g} s")
                 time.sleep(0.005)
             code = channel.recv_exit_status()
         except paramiko.SSHException as e:
@@ -221,6 +226,8 @@ class SshHost:
             raise HostError(f"{self.name}: cannot start {name}: {(r.stderr.strip() or 'no pid').splitlines()[-1]}")
         daemon = Daemon(self.name, name, int(pid), log)
         self._daemons[daemon.pid] = daemon
+        if self._on_daemon is not None:
+            self._on_daemon(daemon)
         return daemon
 
     def signal(self, daemon: Daemon, sig: int) -> None:
@@ -249,3 +256,53 @@ class SshHost:
                 if self._client is not None:
                     self._client.close()
                     self._client = None
+
+
+class SshNetwork(FirewallNetwork):
+    """The Network protocol on the hosts of env ssh: iptables rules on each host matching the
+    peers' addresses (the harness's own address is never cut). Probes run with the hosts' own
+    python3, from this package's probe modules' source (the hosts need not have splitbrain).
+    Partitions only: loss and latency assume a known interface (the lab's eth0). Rules in force
+    go to the run's ledger, so `splitbrain clean` removes them after a SIGKILLed run."""
+
+    def __init__(self, hosts: dict[str, Host], addresses: dict[str, str], workdir: str,
+                 run_ledger: Ledger | None = None) -> None:
+        self._ledger = run_ledger
+        self.nodes = list(hosts)
+        self._hosts = hosts
+        self.addresses = dict(addresses)
+        self.workdir = PurePosixPath(workdir)
+        self.items: list[dict[str, Any]] = []  # what is in force, for the record
+
+    def address(self, node: str) -> str:
+        return self.addresses[node]
+
+    def host(self, node: str) -> Host:
+        return self._hosts[node]
+
+    def program(self, module: str) -> list[str]:
+        return ["python3", "-c", program_source(module)]
+
+    def note(self, kind: str, node: str, **fields: Any) -> dict[str, Any]:
+        item = {"kind": kind, "node": node, **fields}
+        self.items.append(item)
+        if kind == "rule" and self._ledger is not None:
+            self._ledger.add("rules", {"node": node, "fault": str(fields.get("fault", ""))})
+        return item
+
+    def forget(self, item: dict[str, Any]) -> None:
+        if item in self.items:
+            self.items.remove(item)
+        if item.get("kind") == "rule" and self._ledger is not None:
+            self._ledger.discard("rules", {"node": item["node"], "fault": str(item.get("fault", ""))})
+
+    def forget_process(self, pid: int) -> None:
+        self.items = [i for i in self.items if not (i["kind"] == "process" and i["pid"] == pid)]
+
+    def loss(self, nodes: Sequence[str], percent: float) -> LossHandle:
+        raise NetFaultError("packet loss is not offered on env ssh (use --env netns)")
+
+    def latency(self, nodes: Sequence[str], ms: float, jitter: float = 0.0,
+                seed: int | None = None, method: str = "auto",
+                ready_timeout: float = 10.0) -> LatencyHandle:
+        raise NetFaultError("latency is not offered on env ssh (use --env netns)")

@@ -5,7 +5,7 @@ namespace sends its outgoing packets to an NFQUEUE queue, and this process (runn
 namespace) accepts each one after `delay +/- jitter` ms. Packets are accepted unchanged, so their
 source addresses stay the node's own and partition rules keep matching them.
 
-Run as `python -m nemesis.latency_delayer --queue N --delay-ms MS [--jitter-ms J] [--seed S]`.
+Run as `python -m systems.control.latency_delayer --queue N --delay-ms MS [--jitter-ms J] [--seed S]`.
 It prints "ready" once bound (the rule must only be added after that, or packets are dropped);
 on SIGTERM it releases every held packet at once and exits, so removing latency never loses
 traffic. Needs the PyPI package NetfilterQueue (Debian libnetfilter-queue-dev to build it).

@@ -4,7 +4,7 @@ Jepsen runs its nodes on separate machines and drives them from a control node. 
 same shape on one machine: a bridge in the root namespace (the harness is the control node and
 reaches every node through the bridge's own address), one namespace per node joined to the bridge
 by a veth pair whose inside end is called eth0, and addresses on a private /24 that does not clash
-with this machine's routes. Faults (nemesis/net.py) then act on real links and firewalls.
+with this machine's routes. Faults (systems/control/net.py) then act on real links and firewalls.
 
 Name resolution: inside a node, names n1..nN (and "control" for the harness) resolve through
 /etc/netns/<ns>/hosts, which `ip netns exec` bind-mounts over /etc/hosts. The harness itself does
@@ -27,13 +27,14 @@ import random
 import re
 import secrets
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from harness.hosts import Daemon, HostError, LocalHost
+from systems.control import ledger
+from systems.control.hosts import CommandError, Daemon, HostError, LocalHost
+from systems.control.ledger import Ledger
+from systems.control.net import FirewallNetwork, local_program
 
 LAB_STATE_DIR = Path(os.environ.get("SPLITBRAIN_LAB_STATE_DIR", "/run/splitbrain/labs"))
 NETNS_ETC_DIR = Path("/etc/netns")
@@ -57,76 +58,27 @@ class SubnetClashError(LabError):
     """The requested lab subnet overlaps a route of this machine or another lab."""
 
 
-class LabCommandError(LabError):
-    """A command that builds or changes the lab failed."""
-
-
 def run_command(argv: Sequence[str], timeout: float = 20.0, check: bool = True,
                 input: str | None = None) -> subprocess.CompletedProcess:
-    """Run a command in the root namespace; LabCommandError (one line) if it fails and check."""
+    """Run a command in the root namespace; CommandError (one line) if it fails and `check`."""
     try:
         p = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input)
     except FileNotFoundError:
-        raise LabCommandError(f"{argv[0]} is not installed (see harness/prereqs.py)") from None
+        raise CommandError(None, argv, why=f"{argv[0]} is not installed (see harness/prereqs.py)") from None
     except subprocess.TimeoutExpired:
-        raise LabCommandError(f"{' '.join(argv)} did not finish in {timeout:g} s") from None
+        raise CommandError(None, argv, why=f"did not finish in {timeout:g} s") from None
     if check and p.returncode != 0:
-        why = (p.stderr.strip() or p.stdout.strip() or f"exit {p.returncode}").splitlines()[0]
-        raise LabCommandError(f"{' '.join(argv)}: {why}")
+        raise CommandError(None, argv, p.returncode, p.stdout, p.stderr)
     return p
 
 
-def _process_start_time(pid: int) -> int | None:
-    """Kernel start time of pid (clock ticks since boot), so a reused pid is not mistaken."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _process_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return "?"
-
-
-def _same_process_alive(pid: int, start: int | None) -> bool:
-    now = _process_start_time(pid)
-    return now is not None and (start is None or now == start)
-
-
-def _kill_pids(pids: Iterable[int], removed: list[str]) -> None:
-    """SIGCONT then SIGKILL each pid (a stopped process must die too) and wait until gone."""
-    pids = [p for p in pids if p != os.getpid()]
+def _kill_all(pids: Iterable[int], removed: list[str]) -> None:
+    pids = list(pids)
     for pid in pids:
-        name = _process_name(pid)
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-        else:
+        name = ledger.kill(pid)
+        if name is not None:
             removed.append(f"process {pid} ({name})")
-    deadline = time.monotonic() + 5
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # our own child: reap it, or it stays a zombie
-            except ChildProcessError:
-                pass
-            stat = _process_start_time(pid)
-            if stat is None or _is_zombie(pid):
-                break
-            time.sleep(0.02)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
+    ledger.wait_gone(pids)
 
 
 def netns_pids(netns: str) -> list[int]:
@@ -166,47 +118,17 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
     return [n for n in nets if n.prefixlen > 0 and not n.is_loopback]
 
 
-class _LabState:
-    """The on-disk record of one lab: everything it created, written before creating it."""
-
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path = path
-        self.data = data
-
-    def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
-
-    def record(self, item: dict[str, Any]) -> dict[str, Any]:
-        self.data["items"].append(item)
-        self.save()
-        return item
-
-    def forget(self, item: dict[str, Any]) -> None:
-        if item in self.data["items"]:
-            self.data["items"].remove(item)
-            self.save()
-
-    def items(self, kind: str) -> list[dict[str, Any]]:
-        return [i for i in self.data["items"] if i["kind"] == kind]
-
-    def owner_alive(self) -> bool:
-        owner = self.data.get("owner", {})
-        return bool(owner) and _same_process_alive(owner["pid"], owner.get("start"))
-
-
-def _teardown(state: _LabState, removed: list[str]) -> None:
+def _teardown(state: Ledger, removed: list[str]) -> None:
     """Remove everything a state file lists, in an order that works for a half-built lab."""
-    netnses = [i["name"] for i in state.items("netns")]
+    netnses = [i["name"] for i in state.entries("items", "netns")]
     # Processes first: a process inside a namespace keeps its network alive after `ip netns del`.
-    for item in state.items("process"):
-        if _same_process_alive(item["pid"], item.get("start")):
-            _kill_pids([item["pid"]], removed)
+    for item in state.entries("items", "process"):
+        if ledger.same_process_alive(item["pid"], item.get("start")):
+            _kill_all([item["pid"]], removed)
     for ns in netnses:
-        _kill_pids(netns_pids(ns), removed)
+        _kill_all(netns_pids(ns), removed)
     present = set(_existing_links())
-    for item in state.items("link"):
+    for item in state.entries("items", "link"):
         if item["name"] in present:
             if run_command(["ip", "link", "del", item["name"]], check=False).returncode == 0:
                 removed.append(f"link {item['name']}")
@@ -215,13 +137,13 @@ def _teardown(state: _LabState, removed: list[str]) -> None:
         if ns in existing:
             if run_command(["ip", "netns", "del", ns], check=False).returncode == 0:
                 removed.append(f"netns {ns}")
-    for item in state.items("dir"):
+    for item in state.entries("items", "dir"):
         path = Path(item["path"])
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"dir {path}")
     # Rules live inside the namespaces and are gone with them; listed so the record is complete.
-    for item in state.items("rule"):
+    for item in state.entries("items", "rule"):
         if item.get("netns") in netnses:
             removed.append(f"rule {item.get('netns')}: {item.get('describe', '')}".rstrip())
     if state.path.exists():
@@ -233,26 +155,19 @@ class NetnsHost(LocalHost):
     """A node of a Lab: commands and daemons run inside its network namespace.
 
     Files are the machine's own (namespaces share the file system), so upload/download are
-    local copies. Daemons are reported to the lab so `clean_all()` can find them after a crash.
+    local copies. Daemons are reported to the lab so `clean_all()` can find them after a crash
+    (`ip netns exec` execs the command, so the pid recorded is the daemon's own).
     """
 
     def __init__(self, name: str, netns: str,
                  on_daemon: Callable[[Daemon], None] | None = None) -> None:
-        super().__init__(name, prefix=["ip", "netns", "exec", netns])
+        super().__init__(name, prefix=["ip", "netns", "exec", netns], on_daemon=on_daemon)
         self.netns = netns
-        self._on_daemon = on_daemon
-
-    def start_daemon(self, name: str, argv: Sequence[str], log: str,
-                     env: dict[str, str] | None = None, cwd: str | None = None) -> Daemon:
-        # `ip netns exec` execs the command, so the pid is the daemon's own.
-        daemon = super().start_daemon(name, argv, log, env=env, cwd=cwd)
-        if self._on_daemon is not None:
-            self._on_daemon(daemon)
-        return daemon
 
 
-class Lab:
-    """A bridge plus one network namespace per node, reachable from the harness.
+class Lab(FirewallNetwork):
+    """A bridge plus one network namespace per node, reachable from the harness; the Network of
+    env netns (its faults act inside the nodes' namespaces, never on the bridge's own address).
 
     `Lab(["n1", "n2", "n3"])` builds nothing until `up()` (or `with Lab(...) as lab:`);
     `down()` removes everything and may be called any number of times.
@@ -280,7 +195,7 @@ class Lab:
         self.addresses: dict[str, str] = {}
         self.control_address: str | None = None
         self.bridge = self._link_name("br")
-        self._state: _LabState | None = None
+        self._state: Ledger | None = None
         self._hosts: dict[str, NetnsHost] = {}
 
     # --- names -------------------------------------------------------------------------------
@@ -322,28 +237,34 @@ class Lab:
         if node not in self.nodes:
             raise LabError(f"{node!r} is not a node of this lab ({', '.join(self.nodes)})")
 
-    # --- bookkeeping used by faults (nemesis/net.py) ----------------------------------------
+    # --- bookkeeping used by faults (systems/control/net.py) ----------------------------------------
 
     def record(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Note in the state file something about to be created (kind: rule, process, ...)."""
         if self._state is None:
             raise LabError("the lab is not up")
-        return self._state.record({"kind": kind, **fields})
+        return self._state.add("items", {"kind": kind, **fields})
 
     def forget(self, item: dict[str, Any]) -> None:
         """Drop a record once the thing it describes has been removed."""
         if self._state is not None:
-            self._state.forget(item)
+            self._state.discard("items", item)
 
     def record_process(self, pid: int, netns: str, what: str) -> dict[str, Any]:
-        return self.record("process", pid=pid, start=_process_start_time(pid), netns=netns, what=what)
+        return self.record("process", pid=pid, start=ledger.start_time(pid), netns=netns, what=what)
 
     def forget_process(self, pid: int) -> None:
         """Drop the record of a process that has been stopped."""
         if self._state is not None:
-            for item in self._state.items("process"):
+            for item in self._state.entries("items", "process"):
                 if item["pid"] == pid:
-                    self._state.forget(item)
+                    self._state.discard("items", item)
+
+    def note(self, kind: str, node: str, **fields: Any) -> dict[str, Any]:
+        return self.record(kind, netns=self.netns(node), **fields)
+
+    def program(self, module: str) -> list[str]:
+        return local_program(module)
 
     def _record_daemon(self, daemon: Daemon) -> None:
         self.record_process(daemon.pid, self.netns(daemon.host), daemon.name)
@@ -385,7 +306,7 @@ class Lab:
         if os.geteuid() != 0:
             raise LabPermissionError("a lab needs root (network namespaces and bridges)")
         if shutil.which("ip") is None:
-            raise LabCommandError("`ip` (iproute2) is not installed (see harness/prereqs.py)")
+            raise CommandError(None, ["ip"], why="`ip` (iproute2) is not installed (see harness/prereqs.py)")
         LAB_STATE_DIR.mkdir(parents=True, exist_ok=True)
         # Choosing a subnet and claiming it in a state file happen under one lock, so two labs
         # starting together never take the same /24.
@@ -395,13 +316,10 @@ class Lab:
             hosts = list(self.subnet.hosts())
             self.control_address = str(hosts[0])
             self.addresses = {node: str(hosts[i + 1]) for i, node in enumerate(self.nodes)}
-            self._state = _LabState(self.state_path, {
-                "labid": self.labid, "prefix": self.prefix, "subnet": str(self.subnet),
-                "nodes": self.nodes, "addresses": self.addresses, "bridge": self.bridge,
-                "control_address": self.control_address,
-                "owner": {"pid": os.getpid(), "start": _process_start_time(os.getpid())},
-                "items": [],
-            })
+            self._state = Ledger.create(
+                self.state_path, ["items"], labid=self.labid, prefix=self.prefix,
+                subnet=str(self.subnet), nodes=self.nodes, addresses=self.addresses,
+                bridge=self.bridge, control_address=self.control_address)
             self._state.save()
         try:
             self._build()
@@ -471,16 +389,6 @@ class Lab:
         return f"Lab({self.labid}, nodes={self.nodes}, subnet={self.subnet})"
 
 
-def _load_states() -> list[_LabState]:
-    states = []
-    for path in sorted(LAB_STATE_DIR.glob("*.json")):
-        try:
-            states.append(_LabState(path, json.loads(path.read_text())))
-        except (OSError, ValueError):
-            continue
-    return states
-
-
 def clean_all(prefix: str = DEFAULT_PREFIX, force: bool = False) -> list[str]:
     """Remove leftovers of labs whose owning process is gone; returns a line per removed thing.
 
@@ -492,7 +400,7 @@ def clean_all(prefix: str = DEFAULT_PREFIX, force: bool = False) -> list[str]:
         raise LabPermissionError("cleaning labs needs root")
     removed: list[str] = []
     live: set[str] = set()
-    for state in _load_states():
+    for state in Ledger.load_all(LAB_STATE_DIR, "*.json"):
         if not force and state.owner_alive():
             live.add(state.data.get("labid", ""))
             continue
@@ -505,7 +413,7 @@ def clean_all(prefix: str = DEFAULT_PREFIX, force: bool = False) -> list[str]:
 
     for ns in _existing_netns():
         if orphan(ns):
-            _kill_pids(netns_pids(ns), removed)
+            _kill_all(netns_pids(ns), removed)
             if run_command(["ip", "netns", "del", ns], check=False).returncode == 0:
                 removed.append(f"netns {ns}")
     for link in _existing_links():

@@ -18,11 +18,34 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 
 class HostError(RuntimeError):
     """A command or daemon could not be run on a host (exit 255)."""
+
+
+class CommandError(HostError):
+    """A command that could not be started, did not finish, or exited non-zero.
+
+    The one error for a failed command, wherever it ran (this machine's root namespace, a lab
+    node, an SSH host): `host` (None for this machine outside any node), `argv`, `exit_code`
+    (None when the command never ran or timed out), `stdout` and `stderr`. Its message is one
+    line: where, the command, and the last line it wrote (or why it did not run).
+    """
+
+    def __init__(self, host: str | None, argv: Sequence[str], exit_code: int | None = None,
+                 stdout: str = "", stderr: str = "", why: str | None = None) -> None:
+        self.host = host
+        self.argv = list(argv)
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+        if why is None:
+            why = (stderr.strip() or stdout.strip() or f"exit {exit_code}").splitlines()[-1]
+        self.why = why  # the reason alone, for messages that name the host and command their way
+        where = f"{host}: " if host else ""
+        super().__init__(f"{where}{shlex.join(self.argv)}: {why}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,15 @@ class CommandResult:
     exit_code: int
     stdout: str
     stderr: str
+
+
+def run_checked(host: "Host", argv: Sequence[str], timeout: float = 30.0,
+                input: str | None = None) -> CommandResult:
+    """host.run(argv), raising CommandError unless the command exits 0."""
+    result = host.run(argv, timeout=timeout, input=input)
+    if result.exit_code != 0:
+        raise CommandError(host.name, argv, result.exit_code, result.stdout, result.stderr)
+    return result
 
 
 @dataclass(frozen=True)
@@ -71,9 +103,11 @@ class Host(Protocol):
 class LocalHost:
     """Processes on this machine. Used by env `local` (all nodes share 127.0.0.1)."""
 
-    def __init__(self, name: str = "localhost", prefix: Sequence[str] = ()) -> None:
+    def __init__(self, name: str = "localhost", prefix: Sequence[str] = (),
+                 on_daemon: Callable[[Daemon], None] | None = None) -> None:
         self.name = name
         self._prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NS] for a namespace host
+        self._on_daemon = on_daemon  # told of each daemon as it starts (a run's or lab's ledger)
         self._procs: dict[int, subprocess.Popen] = {}
         self._lock = threading.Lock()
 
@@ -82,9 +116,9 @@ class LocalHost:
             p = subprocess.run(self._prefix + list(argv), capture_output=True, text=True,
                                timeout=timeout, input=input)
         except FileNotFoundError as e:
-            raise HostError(f"{self.name}: cannot run {shlex.join(argv)}: {e.strerror}") from None
+            raise CommandError(self.name, argv, why=f"cannot run: {e.strerror}") from None
         except subprocess.TimeoutExpired:
-            raise HostError(f"{self.name}: {shlex.join(argv)} did not finish in {timeout:g} s") from None
+            raise CommandError(self.name, argv, why=f"did not finish in {timeout:g} s") from None
         return CommandResult(p.returncode, p.stdout, p.stderr)
 
     def upload(self, local: Path, remote: str) -> None:
@@ -109,7 +143,10 @@ class LocalHost:
                 raise HostError(f"{self.name}: cannot start {name}: {e}") from None
         with self._lock:
             self._procs[p.pid] = p
-        return Daemon(self.name, name, p.pid, str(log))
+        daemon = Daemon(self.name, name, p.pid, str(log))
+        if self._on_daemon is not None:
+            self._on_daemon(daemon)
+        return daemon
 
     def signal(self, daemon: Daemon, sig: int) -> None:
         try:

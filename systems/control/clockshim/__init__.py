@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.hosts import Host, HostError
+from systems.control.hosts import CommandError, Host, HostError, run_checked
 
 SOURCE = Path(__file__).with_name("clockshim.c")
 CLOCK_FILE_ENV = "SPLITBRAIN_CLOCK_FILE"
@@ -67,9 +67,8 @@ def set_offset(host: Host, offset_file: Path | str, ms: int) -> None:
     script = f"mkdir -p {shlex.quote(os.path.dirname(path) or '.')} && cat > {shlex.quote(tmp)} " \
              f"&& mv -f {shlex.quote(tmp)} {shlex.quote(path)}"
     try:
-        result = host.run(["sh", "-c", script], input=f"{int(ms)}\n", timeout=15)
+        run_checked(host, ["sh", "-c", script], input=f"{int(ms)}\n", timeout=15)
+    except CommandError as e:
+        raise ClockShimError(f"cannot set the clock offset on {host.name}: {e.why}") from None
     except HostError as e:
         raise ClockShimError(f"cannot set the clock offset on {host.name}: {e}") from None
-    if result.exit_code != 0:
-        why = (result.stderr.strip() or f"exit {result.exit_code}").splitlines()[-1]
-        raise ClockShimError(f"cannot set the clock offset on {host.name}: {why}")
