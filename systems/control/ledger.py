@@ -32,11 +32,22 @@ def start_time(pid: int) -> float | None:
         return None
 
 
+# Ledgers written before psutil recorded `start` as /proc/<pid>/stat's field 22: clock ticks
+# since boot, an int far below any epoch time. A ledger outlives an upgrade, and misreading its
+# owner as gone would make `clean` tear down a live run's namespaces.
+_TICKS_BELOW = 10**9
+
+
 def same_process_alive(pid: int, start: float | None) -> bool:
     """pid runs and, when `start` is known, is the very process that started then."""
     now = start_time(pid)
+    if now is None or start is None:
+        return now is not None
+    if isinstance(start, int) and start < _TICKS_BELOW:
+        ticks_per_s = os.sysconf("SC_CLK_TCK")
+        return abs((now - psutil.boot_time()) * ticks_per_s - start) < 2
     # create_time has the kernel's clock-tick resolution (10 ms); JSON keeps the float exactly.
-    return now is not None and (start is None or abs(now - start) < 0.005)
+    return abs(now - start) < 0.005
 
 
 def owner_record(pid: int | None = None) -> dict[str, Any]:
