@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.history import History, Operation
+from checkers.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 MAX_LISTED = 200  # overlapping pairs described in full
 

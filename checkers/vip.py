@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.history import History, Operation
+from checkers.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 DEFAULT_GRACE_S = 2.0
 MAX_LISTED = 100
 
