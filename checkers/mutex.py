@@ -1,7 +1,7 @@
 """The `mutex` checker: no two processes held the same lock at the same time.
 
 Inputs: the `lock` workload's `acquire` and `release` operations on a lock named by `key`.
-Definitions (docs/checkers-issue5.md), all times on the harness clock:
+Definitions (docs/checkers-set-mutex-queue-vip.md), all times on the harness clock:
 
 * A hold is an acquire that completed ok. It starts at the acquire's ok completion and ends at the
   earliest of: the invoke of the same process's next release of that key (whatever its outcome:

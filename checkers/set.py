@@ -1,7 +1,7 @@
 """The `set` checker (Jepsen's): every acknowledged add must be in the final read of the set.
 
 Inputs: `add` operations (value = an element unique in the run) and the final `read` (value = the
-sorted list of elements present). Definitions (docs/checkers-issue5.md):
+sorted list of elements present). Definitions (docs/checkers-set-mutex-queue-vip.md):
 
 * final read: the ok `read` operations marked "phase": "final"; if none is marked, the last ok
   read. Without one the verdict is unknown: nothing was read.

@@ -2,7 +2,7 @@
 
 Input: the `vip` workload's `sample` operations, whose ok value is the sorted list of nodes holding
 the address when the observer looked. Samples that failed or ended info say nothing and are
-skipped. Definitions (docs/checkers-issue5.md):
+skipped. Definitions (docs/checkers-set-mutex-queue-vip.md):
 
 * A split-brain stretch is a maximal run of consecutive ok samples that each show two or more
   holders. Each sample was taken somewhere between its invoke and its completion, so the stretch

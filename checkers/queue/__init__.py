@@ -4,7 +4,7 @@ Inputs (op shapes in docs/op-shapes.md): `send` ops whose ok value is {"partitio
 "offset"}, and `poll` ops whose ok value is a list of [partition, offset, value] records in the
 order the consumer received them; final drains are polls with "phase": "final" and key = the
 partition. A consumer is one process reading one partition. Definitions
-(docs/checkers-issue5.md):
+(docs/checkers-set-mutex-queue-vip.md):
 
 * inconsistent-offsets: one (partition, offset) observed with two or more values (observations are
   ok polls and acknowledged sends).
