@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.evidence import op_ref
-from checkers.history import History, Operation
+from checkers.history import History, Operation, gc_paused
 
 MAX_LISTED = 100
 
@@ -66,7 +66,7 @@ def aborted(op: Operation) -> bool:
     return op.type == "fail" or (op.type == "ok" and bool(result_of(op).get("abort")))
 
 
-@dataclass
+@dataclass(slots=True)
 class ReadRecord:
     """One well-formed record a read returned, with the transform that wrote it (None: unknown)."""
 
@@ -77,6 +77,7 @@ class ReadRecord:
     txn: str
     input: Position
     transform: Operation | None
+    aborted: bool  # its transform certainly did not commit
 
 
 @dataclass
@@ -87,7 +88,9 @@ class TxnIndex:
     ops: list[Operation]
     transforms: dict[str, Operation] = field(default_factory=dict)
     inputs: dict[Position, Any] = field(default_factory=dict)
-    records: list[ReadRecord] = field(default_factory=list)
+    # the records reads returned that some case is about: of an unknown or aborted transaction,
+    # or with a value other than the one written at their input (the rest only count)
+    suspects: list[ReadRecord] = field(default_factory=list)
     malformed: int = 0
     # input position -> transaction ids of committed output records seen for it
     processed_by: dict[Position, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -133,6 +136,7 @@ def _index_inputs(ix: TxnIndex) -> None:
 
 def _index_reads(ix: TxnIndex, reads: list[Operation]) -> None:
     """The records reads returned, and which committed transactions processed each input."""
+    aborted_txns = {txn for txn, op in ix.transforms.items() if aborted(op)}
     for op in reads:
         for raw in op.value:
             rec = _record(raw)
@@ -140,15 +144,19 @@ def _index_reads(ix: TxnIndex, reads: list[Operation]) -> None:
                 ix.malformed += 1
                 continue
             p, o, body = rec
-            r = ReadRecord(op, p, o, body, str(body["txn"]), (body["in"][0], body["in"][1]),
-                           ix.transforms.get(str(body["txn"])))
-            ix.records.append(r)
-            if r.transform is None or aborted(r.transform):
+            txn = str(body["txn"])
+            inp = (body["in"][0], body["in"][1])
+            transform = ix.transforms.get(txn)
+            if transform is None or txn in aborted_txns or (
+                    inp in ix.inputs and ix.inputs[inp] != body.get("value")):
+                ix.suspects.append(ReadRecord(op, p, o, body, txn, inp, transform,
+                                              txn in aborted_txns))
+            if transform is None or txn in aborted_txns:
                 continue
-            ix.processed_by[r.input].add(r.txn)
+            ix.processed_by[inp].add(txn)
             if (p, o) not in ix.seen_positions:
                 ix.seen_positions.add((p, o))
-                ix.outputs[r.input].append([p, o, r.txn])
+                ix.outputs[inp].append([p, o, txn])
     for txn, op in ix.transforms.items():
         if committed(op):
             res = result_of(op)
@@ -195,20 +203,20 @@ def aborted_read_cases(ix: TxnIndex) -> list[dict[str, Any]]:
              "transform": _ref(r.transform),
              "why": "aborted on purpose" if r.transform.type == "ok"
              else f"failed: {r.transform.error}"}
-            for r in ix.records if r.transform is not None and aborted(r.transform)]
+            for r in ix.suspects if r.aborted]
 
 
 def unknown_txn_cases(ix: TxnIndex) -> list[dict[str, Any]]:
     """A read returned a record of a transaction no transform started."""
     return [{"read": _ref(r.read), "record": [r.partition, r.offset, r.body]}
-            for r in ix.records if r.transform is None]
+            for r in ix.suspects if r.transform is None]
 
 
 def wrong_value_cases(ix: TxnIndex) -> list[dict[str, Any]]:
     """An output record carries a value other than the one written at its input offset."""
     return [{"input": list(r.input), "written": ix.inputs[r.input],
              "record": [r.partition, r.offset, r.body], "read": _ref(r.read)}
-            for r in ix.records if r.transform is not None and not aborted(r.transform)
+            for r in ix.suspects if r.transform is not None and not r.aborted
             and r.input in ix.inputs and ix.inputs[r.input] != r.body.get("value")]
 
 
@@ -237,10 +245,11 @@ class KafkaTxnChecker:
     name = "kafka-txn"
 
     def check(self, history: History) -> dict[str, Any]:
-        ix = index_txns(history)
-        aborted_reads, unknown_txn = aborted_read_cases(ix), unknown_txn_cases(ix)
-        duplicates, missing, wrong_value = (duplicate_cases(ix), missing_cases(ix),
-                                            wrong_value_cases(ix))
+        with gc_paused():  # the index and cases are up to millions of acyclic containers
+            ix = index_txns(history)
+            aborted_reads, unknown_txn = aborted_read_cases(ix), unknown_txn_cases(ix)
+            duplicates, missing, wrong_value = (duplicate_cases(ix), missing_cases(ix),
+                                                wrong_value_cases(ix))
         exactly_once_ok = not duplicates and not missing and not wrong_value
         invalid = bool(aborted_reads or unknown_txn or not exactly_once_ok)
         drains_complete = ix.drains_complete

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.evidence import op_ref
-from checkers.history import History, Operation
+from checkers.history import History, Operation, gc_paused
 
 MAX_LISTED = 100  # operations described in full per list; element lists are always complete
 
@@ -31,7 +31,9 @@ class SetIndex:
 
     by_element: dict[Any, list[Operation]]  # every add of an element, in invocation order
     ok_adds: dict[Any, Operation]  # the first acknowledged add of each acknowledged element
+    failed: set[Any]  # elements whose every add failed
     finals: list[tuple[Operation, set[Any]]]  # each final read and what it returned
+    missing: list[tuple[Operation, Any, Operation]]  # (final read, element, its ok add) absent
     malformed: list[dict[str, Any]]  # ok reads without a list, skipped
 
 
@@ -47,25 +49,27 @@ def index_set(history: History) -> SetIndex:
             by_element.setdefault(_hashable(op.invoke_value), []).append(op)
     ok_adds = {e: next(op for op in group if op.type == "ok")
                for e, group in by_element.items() if any(op.type == "ok" for op in group)}
-    return SetIndex(by_element, ok_adds,
-                    [(read, {_hashable(v) for v in read.value}) for read in finals], malformed)
+    failed = {e for e, group in by_element.items() if all(op.type == "fail" for op in group)}
+    read_sets = [(read, {_hashable(v) for v in read.value}) for read in finals]
+    missing = [(read, element, add) for read, present in read_sets
+               for element, add in ok_adds.items() if element not in present]
+    return SetIndex(by_element, ok_adds, failed, read_sets, missing, malformed)
 
 
 def lost_cases(ix: SetIndex) -> dict[Any, dict[str, Any]]:
     """Acknowledged before a final read began, and missing from it (the first such read)."""
     lost: dict[Any, dict[str, Any]] = {}
-    for read, present in ix.finals:
-        for element, add in ix.ok_adds.items():
-            if element not in present and add.end < read.start:
-                lost.setdefault(element, {"element": element, "add": op_ref(add),
-                                          "missing_from_read": read.id})
+    for read, element, add in ix.missing:
+        if add.end < read.start:
+            lost.setdefault(element, {"element": element, "add": op_ref(add),
+                                      "missing_from_read": read.id})
     return lost
 
 
 def concurrent_missing(ix: SetIndex, lost: dict[Any, dict[str, Any]]) -> set[Any]:
     """Acknowledged, missing from a final read that began before the add completed: no loss."""
-    return {element for read, present in ix.finals for element, add in ix.ok_adds.items()
-            if element not in present and not add.end < read.start} - set(lost)
+    return {element for read, element, add in ix.missing
+            if not add.end < read.start} - set(lost)
 
 
 def unexpected_cases(ix: SetIndex) -> dict[Any, dict[str, Any]]:
@@ -73,22 +77,21 @@ def unexpected_cases(ix: SetIndex) -> dict[Any, dict[str, Any]]:
     unexpected: dict[Any, dict[str, Any]] = {}
     for read, present in ix.finals:
         for element in present:
-            group = ix.by_element.get(element)
-            if group is None:
+            if element not in ix.by_element:
                 unexpected.setdefault(element, {"element": element,
                                                 "why": "never added", "read": read.id})
-            elif all(op.type == "fail" for op in group):
+            elif element in ix.failed:
                 unexpected.setdefault(element, {
                     "element": element, "why": "its add failed (certainly did not happen)",
-                    "add": op_ref(group[0]), "read": read.id})
+                    "add": op_ref(ix.by_element[element][0]), "read": read.id})
     return unexpected
 
 
 def recovered(ix: SetIndex) -> set[Any]:
     """Read, with no acknowledged add but one of unknown outcome: it happened. Not an error."""
     return {element for _read, present in ix.finals for element in present
-            if (group := ix.by_element.get(element)) is not None
-            and not all(op.type == "fail" for op in group) and element not in ix.ok_adds}
+            if element in ix.by_element and element not in ix.failed
+            and element not in ix.ok_adds}
 
 
 class SetChecker:
@@ -98,7 +101,8 @@ class SetChecker:
     name = "set"
 
     def check(self, history: History) -> dict[str, Any]:
-        ix = index_set(history)
+        with gc_paused():  # the index is up to millions of acyclic containers
+            ix = index_set(history)
         result: dict[str, Any] = {"valid": True, "counts": _counts(ix)}
         if ix.malformed:  # an ok read must return the list of elements; these are skipped
             result["malformed_reads"] = ix.malformed
@@ -129,8 +133,7 @@ class SetChecker:
 def _counts(ix: SetIndex) -> dict[str, int]:
     groups = ix.by_element
     return {"attempted": len(groups), "acknowledged": len(ix.ok_adds),
-            "failed": sum(1 for group in groups.values()
-                          if all(op.type == "fail" for op in group)),
+            "failed": len(ix.failed),
             "unknown": sum(1 for e, group in groups.items()
                            if e not in ix.ok_adds and any(op.type == "info" for op in group))}
 

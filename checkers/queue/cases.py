@@ -16,7 +16,7 @@ from checkers.queue.index import QueueIndex, hashable, value_order
 def lost_write_cases(ix: QueueIndex) -> list[dict[str, Any]]:
     """Acknowledged at offset o, never polled, while polls of its partition reached o."""
     cases = []
-    for p, o, v, op in _unpolled_acks(ix):
+    for p, o, v, op in ix.unpolled:
         if p in ix.max_polled and ix.max_polled[p][0] >= o:
             top, top_op = ix.max_polled[p]
             cases.append({"partition": p, "offset": o, "value": v, "send": op_ref(op, final=True),
@@ -29,7 +29,7 @@ def lost_write_cases(ix: QueueIndex) -> list[dict[str, Any]]:
 def unseen_cases(ix: QueueIndex) -> list[dict[str, Any]]:
     """Acknowledged, never polled, and no poll reached its offset (a loss once drained)."""
     cases = []
-    for p, o, v, op in _unpolled_acks(ix):
+    for p, o, v, op in ix.unpolled:
         if not (p in ix.max_polled and ix.max_polled[p][0] >= o):
             cases.append({"partition": p, "offset": o, "value": v, "send": op_ref(op, final=True),
                           "highest_offset_polled": ix.max_polled[p][0] if p in ix.max_polled
@@ -75,14 +75,14 @@ def nonmonotonic_poll_cases(ix: QueueIndex) -> list[dict[str, Any]]:
     """A consumer received offset o' after offset o with o' <= o."""
     return [{"process": process, "partition": p, "offset": o, "after_offset": previous[0],
              "poll": op.id, "previous_poll": previous[1].id, "poll_index": op.complete_index}
-            for process, p, previous, o, op in _consumer_steps(ix)
+            for process, p, previous, o, op in ix.consumer_steps
             if previous is not None and o <= previous[0]]
 
 
 def poll_skip_cases(ix: QueueIndex) -> list[dict[str, Any]]:
     """A consumer jumped over a record that some poll returned."""
     cases = []
-    for process, p, previous, o, op in _consumer_steps(ix):
+    for process, p, previous, o, op in ix.consumer_steps:
         if previous is not None and o <= previous[0]:
             continue
         low = previous[0] if previous is not None else None
@@ -105,24 +105,6 @@ CASES: dict[str, Callable[[QueueIndex], list[dict[str, Any]]]] = {
     "nonmonotonic-poll": nonmonotonic_poll_cases,
     "poll-skip": poll_skip_cases,
 }
-
-
-def _unpolled_acks(ix: QueueIndex) -> list[tuple[int, int, Any, Operation]]:
-    return [a for a in sorted(ix.acked, key=lambda a: (a[0], a[1]))
-            if a[2] not in ix.polled_values]
-
-
-def _consumer_steps(ix: QueueIndex) -> list[tuple[Any, int, tuple[int, Operation] | None, int,
-                                                  Operation]]:
-    """Each record a consumer (process, partition) received, with the one it received before."""
-    steps = []
-    for (process, p), seq in sorted(ix.consumers.items(),
-                                    key=lambda kv: (str(kv[0][0]), kv[0][1])):
-        previous: tuple[int, Operation] | None = None
-        for o, op in seq:
-            steps.append((process, p, previous, o, op))
-            previous = (o, op)
-    return steps
 
 
 def _between(offsets: list[int], low: int | None, high: int) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.history import History
+from checkers.history import History, gc_paused
 from checkers.queue.cases import CASES
 from checkers.queue.index import QueueIndex, hashable, index_queue
 
@@ -21,8 +21,9 @@ class QueueChecker:
     name = "queue"
 
     def check(self, history: History) -> dict[str, Any]:
-        ix = index_queue(history)
-        anomalies = {name: cases(ix) for name, cases in CASES.items()}
+        with gc_paused():  # the index and cases are up to millions of acyclic containers
+            ix = index_queue(history)
+            anomalies = {name: cases(ix) for name, cases in CASES.items()}
         result = _summary(ix, anomalies)
         for name, rows in anomalies.items():
             if rows:

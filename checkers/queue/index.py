@@ -33,10 +33,11 @@ class QueueIndex:
     known: dict[int, list[int]] = field(default_factory=dict)  # distinct polled offsets, sorted
     max_polled: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # offset, poll
     drained: set[Any] = field(default_factory=set)  # partitions with an ok final poll
-
-    def observe(self, p: int, o: int, v: Any, source: str) -> None:
-        self.at_offset.setdefault((p, o), {}).setdefault(v, []).append(source)
-        self.at_value.setdefault(v, {}).setdefault((p, o), []).append(source)
+    # each record a consumer (process, partition) received, with the one it received before
+    consumer_steps: list[tuple[Any, int, tuple[int, Operation] | None, int, Operation]] = \
+        field(default_factory=list)
+    # acknowledged sends no poll returned, by position
+    unpolled: list[tuple[int, int, Any, Operation]] = field(default_factory=list)
 
 
 def index_queue(history: History) -> QueueIndex:
@@ -52,13 +53,19 @@ def index_queue(history: History) -> QueueIndex:
                                  "why": "ok send without partition/offset/value"})
         else:
             ix.acked.append((*ack, op))
+    at_offset, at_value = ix.at_offset, ix.at_value  # locals: the loops below are the hot path
     for p, o, v, op in ix.acked:
-        ix.observe(p, o, v, f"send op {op.id}")
+        source = f"send op {op.id}"
+        at_offset.setdefault((p, o), {}).setdefault(v, []).append(source)
+        at_value.setdefault(v, {}).setdefault((p, o), []).append(source)
     for op in ix.polls:
         _index_poll(ix, op)
     ix.known = {p: sorted(set(offs)) for p, offs in ix.polled_offsets.items()}
     ix.max_polled = {p: (offs[-1], _max_poll(ix.polls, p)) for p, offs in ix.known.items()}
     ix.drained = {_partition(op.key) for op in ix.polls if op.extra.get("phase") == "final"}
+    ix.consumer_steps = _consumer_steps(ix.consumers)
+    ix.unpolled = [a for a in sorted(ix.acked, key=lambda a: (a[0], a[1]))
+                   if a[2] not in ix.polled_values]
     return ix
 
 
@@ -66,6 +73,7 @@ def _index_poll(ix: QueueIndex, op: Operation) -> None:
     if not isinstance(op.value, list):
         ix.malformed.append({**op_ref(op, final=True), "why": "ok poll whose value is not a list"})
         return
+    at_offset, at_value, source = ix.at_offset, ix.at_value, f"poll op {op.id}"
     for record in op.value:
         rec = _record(record)
         if rec is None:
@@ -73,10 +81,22 @@ def _index_poll(ix: QueueIndex, op: Operation) -> None:
                                  "why": f"record {record!r} is not [partition, offset, value]"})
             continue
         p, o, v = rec
-        ix.observe(p, o, v, f"poll op {op.id}")
+        at_offset.setdefault((p, o), {}).setdefault(v, []).append(source)
+        at_value.setdefault(v, {}).setdefault((p, o), []).append(source)
         ix.polled_offsets.setdefault(p, []).append(o)
         ix.polled_values.add(v)
         ix.consumers.setdefault((op.process, p), []).append((o, op))
+
+
+def _consumer_steps(consumers: dict[tuple[Any, int], list[tuple[int, Operation]]]
+                    ) -> list[tuple[Any, int, tuple[int, Operation] | None, int, Operation]]:
+    steps = []
+    for (process, p), seq in sorted(consumers.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        previous: tuple[int, Operation] | None = None
+        for o, op in seq:
+            steps.append((process, p, previous, o, op))
+            previous = (o, op)
+    return steps
 
 
 def _ack(value: Any) -> tuple[int, int, Any] | None:
