@@ -1,7 +1,7 @@
 """The `mutex` checker: no two processes held the same lock at the same time.
 
 Inputs: the `lock` workload's `acquire` and `release` operations on a lock named by `key`.
-Definitions (docs/checkers-issue5.md), all times on the harness clock:
+Definitions (docs/checkers-set-mutex-queue-vip.md), all times on the harness clock:
 
 * A hold is an acquire that completed ok. It starts at the acquire's ok completion and ends at the
   earliest of: the invoke of the same process's next release of that key (whatever its outcome:
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.history import History, Operation
+from checkers.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 MAX_LISTED = 200  # overlapping pairs described in full
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.history import NEMESIS, Event, History, Operation
+from checkers.units import NS_PER_S, seconds
 
-NS_PER_S = 1_000_000_000
 DEFAULT_BOUND_S = 10.0
 WORKLOAD_END = "workload-end"  # the nemesis event marking when the clients stopped
 CLIENTS_STOPPED = "the clients stopped"
@@ -230,5 +230,4 @@ def _undecided(row: dict[str, Any], waiting: str, why: str) -> dict[str, Any]:
 def _op_summary(op: Operation) -> dict[str, Any]:
     return {"id": op.id, "process": op.process, "f": op.f, "key": op.key, "type": op.type,
             "value": op.value, "error": op.error, "node": op.node,
-            "start_s": round(op.start / NS_PER_S, 6),
-            "end_s": round(op.end / NS_PER_S, 6) if math.isfinite(op.end) else None}
+            "start_s": round(op.start / NS_PER_S, 6), "end_s": seconds(op.end)}

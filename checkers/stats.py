@@ -14,11 +14,11 @@ import math
 from typing import Any
 
 from checkers.history import History, Operation
+from checkers.units import NS_PER_S
 
 OUTCOMES = ("ok", "fail", "info")
 PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:

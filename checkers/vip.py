@@ -2,7 +2,7 @@
 
 Input: the `vip` workload's `sample` operations, whose ok value is the sorted list of nodes holding
 the address when the observer looked. Samples that failed or ended info say nothing and are
-skipped. Definitions (docs/checkers-issue5.md):
+skipped. Definitions (docs/checkers-set-mutex-queue-vip.md):
 
 * A split-brain stretch is a maximal run of consecutive ok samples that each show two or more
   holders. Each sample was taken somewhere between its invoke and its completion, so the stretch
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.history import History, Operation
+from checkers.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 DEFAULT_GRACE_S = 2.0
 MAX_LISTED = 100
 

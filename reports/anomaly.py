@@ -77,8 +77,39 @@ def _ms(t: Any) -> str:
 
 
 def build_anomaly(failure: dict[str, Any], width: float = 1300) -> Anomaly:
-    ops = [op for op in failure.get("ops", []) if isinstance(op, dict)]
     notes: list[str] = []
+    ops = _listed_ops(failure, notes)
+    order = {op_id: n for n, op_id in enumerate(failure.get("linearized") or [], 1)}
+    unplaceable = set(_hashable(i) for i in failure.get("unplaceable") or [])
+    table_only = _table_only(ops, order, unplaceable, notes)
+    starts = [_num(op.get("start"), 0) for op in ops]
+    ends = [_num(op.get("end"), None) for op in ops]
+    axis = _axis(ops, starts, ends, table_only, width)
+    processes = _processes(ops, table_only)
+    lane_of = {p: i for i, p in enumerate(processes)}
+    bars: list[AnomalyBar] = []
+    rows: list[AnomalyRow] = []
+    for op, start, end in sorted(zip(ops, starts, ends), key=lambda t: t[1]):
+        op_id = _hashable(op.get("id"))
+        status = ("unplaceable" if op_id in unplaceable else
+                  "linearized" if op_id in order else "other")
+        rows.append(_row(op, order.get(op_id), status, start, end))
+        if id(op) not in table_only:
+            lane = lane_of[_hashable(op.get("process"))]
+            bars.append(_bar(op, order.get(op_id), status, start, end, axis, lane))
+    rows.sort(key=lambda r: (r.order is None, r.order or 0, r.status != "unplaceable"))
+    plot_bottom = TOP + max(1, len(processes)) * LANE_HEIGHT
+    lanes = [(TOP + i * LANE_HEIGHT, f"p{p}") for i, p in enumerate(processes)]
+    return Anomaly(key=failure.get("key"), expected=str(failure.get("expected") or ""),
+                   state=short(failure.get("state"), 200),
+                   state_description=str(failure.get("state_description") or ""),
+                   width=width, height=plot_bottom + AXIS_HEIGHT, lanes=lanes, bars=bars,
+                   ticks=axis.ticks(8), plot_bottom=plot_bottom, rows=rows, notes=notes)
+
+
+def _listed_ops(failure: dict[str, Any], notes: list[str]) -> list[dict[str, Any]]:
+    """The failure's ops, the first MAX_OPS by start time when there are more."""
+    ops = [op for op in failure.get("ops", []) if isinstance(op, dict)]
     if len(ops) > MAX_OPS:
         notes.append(f"{len(ops)} operations in this failure; the first {MAX_OPS} by start time "
                      f"are drawn and listed.")
@@ -87,12 +118,16 @@ def build_anomaly(failure: dict[str, Any], width: float = 1300) -> Anomaly:
     if isinstance(left_out, int) and left_out > 0:
         notes.append(f"{left_out} later operation(s) of this partition began after the failure "
                      f"point, so they could take no part in it; the history has them.")
-    order = {op_id: n for n, op_id in enumerate(failure.get("linearized") or [], 1)}
-    unplaceable = set(_hashable(i) for i in failure.get("unplaceable") or [])
+    return ops
 
-    # The axis spans the ops the verdict is about (linearized and unplaceable) and whatever
-    # overlaps them; an op that only begins after all of them is listed but not drawn, so one
-    # late info op cannot squeeze the interesting part into a corner.
+
+def _table_only(ops: list[dict[str, Any]], order: dict[Any, int], unplaceable: set[Any],
+                notes: list[str]) -> set[int]:
+    """The ops (by id()) listed but not drawn.
+
+    The axis spans the ops the verdict is about (linearized and unplaceable) and whatever
+    overlaps them; an op that only begins after all of them is listed but not drawn, so one
+    late info op cannot squeeze the interesting part into a corner."""
     focus = [op for op in ops if _hashable(op.get("id")) in order
              or _hashable(op.get("id")) in unplaceable] or ops
     focus_times = ([_num(op.get("start"), 0) for op in focus]
@@ -102,63 +137,63 @@ def build_anomaly(failure: dict[str, Any], width: float = 1300) -> Anomaly:
     if later:
         notes.append(f"{len(later)} operation(s) began after every linearized and unplaceable "
                      f"one; they are listed in the table but not drawn.")
-    table_only = {id(op) for op in later}
-    starts = [_num(op.get("start"), 0) for op in ops]
-    ends = [_num(op.get("end"), None) for op in ops]
+    return {id(op) for op in later}
+
+
+def _axis(ops: list[dict[str, Any]], starts: list[Any], ends: list[Any], table_only: set[int],
+          width: float) -> Axis:
     drawn_times = [t for op, s, e in zip(ops, starts, ends) if id(op) not in table_only
                    for t in (s, e) if t is not None]
     t0 = min(drawn_times, default=0)
     t1 = max(drawn_times, default=t0 + 1)
     pad = max((t1 - t0) * 0.06, 1_000)  # room on the right for open-ended (info) ops
-    axis = Axis(t0, t1 + pad, LEFT, width - LEFT - RIGHT)
+    return Axis(t0, t1 + pad, LEFT, width - LEFT - RIGHT)
 
-    processes = sorted({_hashable(op.get("process")) for op in ops if id(op) not in table_only},
-                       key=lambda p: (0, p, "") if isinstance(p, int) else (1, 0, str(p)))
-    lane_of = {p: i for i, p in enumerate(processes)}
-    bars: list[AnomalyBar] = []
-    rows: list[AnomalyRow] = []
-    for op, start, end in sorted(zip(ops, starts, ends), key=lambda t: t[1]):
-        op_id = _hashable(op.get("id"))
-        status = ("unplaceable" if op_id in unplaceable else
-                  "linearized" if op_id in order else "other")
-        n = order.get(op_id)
-        x = axis.x(start)
-        end_x = axis.x(axis.t1 if end is None else end)
-        w = max(3.0, end_x - x)
-        what = f"{op.get('f')} {short(op.get('invoke_value'), 24)}"
-        if op.get("type") == "ok" and op.get("value") != op.get("invoke_value"):
-            what += f" → {short(op.get('value'), 24)}"
-        text = (f"{n}. " if n is not None else "") + what
-        fits = int((w - 8) / 6.4)
-        text = text if len(text) <= fits else (text[: max(0, fits - 1)] + "…" if fits > 3 else "")
-        description = str(op.get("description") or "")
-        title = "\n".join(filter(None, [
-            f"op {op.get('id')} · process {op.get('process')} · {op.get('type')}"
-            + (f" · linearized #{n}" if n is not None else "")
-            + (" · UNPLACEABLE" if status == "unplaceable" else ""),
-            description or what,
-            f"{_ms(start)} ms – {_ms(end)} ms" if end is not None else
-            f"from {_ms(start)} ms, outcome unknown",
-            f"node {op.get('node')}" if op.get("node") is not None else "",
-        ]))
-        rows.append(AnomalyRow(op.get("id"), n, status, op.get("process"), str(op.get("f")),
-                               short(op.get("invoke_value"), 80), short(op.get("value"), 80),
-                               str(op.get("type")), _ms(start), _ms(end),
-                               "" if op.get("node") is None else str(op.get("node")),
-                               description))
-        if id(op) in table_only:
-            continue
-        y = TOP + lane_of[_hashable(op.get("process"))] * LANE_HEIGHT + 4
-        bars.append(AnomalyBar(x, y, w, LANE_HEIGHT - 8, status, str(op.get("type")), n, text,
-                               title, end is None))
-    rows.sort(key=lambda r: (r.order is None, r.order or 0, r.status != "unplaceable"))
-    plot_bottom = TOP + max(1, len(processes)) * LANE_HEIGHT
-    lanes = [(TOP + i * LANE_HEIGHT, f"p{p}") for i, p in enumerate(processes)]
-    return Anomaly(key=failure.get("key"), expected=str(failure.get("expected") or ""),
-                   state=short(failure.get("state"), 200),
-                   state_description=str(failure.get("state_description") or ""),
-                   width=width, height=plot_bottom + AXIS_HEIGHT, lanes=lanes, bars=bars,
-                   ticks=axis.ticks(8), plot_bottom=plot_bottom, rows=rows, notes=notes)
+
+def _processes(ops: list[dict[str, Any]], table_only: set[int]) -> list[Any]:
+    """The drawn ops' processes, one lane each: numbers in order, then names."""
+    return sorted({_hashable(op.get("process")) for op in ops if id(op) not in table_only},
+                  key=lambda p: (0, p, "") if isinstance(p, int) else (1, 0, str(p)))
+
+
+def _what(op: dict[str, Any]) -> str:
+    what = f"{op.get('f')} {short(op.get('invoke_value'), 24)}"
+    if op.get("type") == "ok" and op.get("value") != op.get("invoke_value"):
+        what += f" → {short(op.get('value'), 24)}"
+    return what
+
+
+def _row(op: dict[str, Any], n: int | None, status: str, start: Any, end: Any) -> AnomalyRow:
+    return AnomalyRow(op.get("id"), n, status, op.get("process"), str(op.get("f")),
+                      short(op.get("invoke_value"), 80), short(op.get("value"), 80),
+                      str(op.get("type")), _ms(start), _ms(end),
+                      "" if op.get("node") is None else str(op.get("node")),
+                      str(op.get("description") or ""))
+
+
+def _bar(op: dict[str, Any], n: int | None, status: str, start: Any, end: Any, axis: Axis,
+         lane: int) -> AnomalyBar:
+    x = axis.x(start)
+    w = max(3.0, axis.x(axis.t1 if end is None else end) - x)
+    text = (f"{n}. " if n is not None else "") + _what(op)
+    fits = int((w - 8) / 6.4)
+    text = text if len(text) <= fits else (text[: max(0, fits - 1)] + "…" if fits > 3 else "")
+    y = TOP + lane * LANE_HEIGHT + 4
+    return AnomalyBar(x, y, w, LANE_HEIGHT - 8, status, str(op.get("type")), n, text,
+                      _title(op, n, status, start, end), end is None)
+
+
+def _title(op: dict[str, Any], n: int | None, status: str, start: Any, end: Any) -> str:
+    """The bar's tooltip: which op, its place in the order, what it did, when, where."""
+    return "\n".join(filter(None, [
+        f"op {op.get('id')} · process {op.get('process')} · {op.get('type')}"
+        + (f" · linearized #{n}" if n is not None else "")
+        + (" · UNPLACEABLE" if status == "unplaceable" else ""),
+        str(op.get("description") or "") or _what(op),
+        f"{_ms(start)} ms – {_ms(end)} ms" if end is not None else
+        f"from {_ms(start)} ms, outcome unknown",
+        f"node {op.get('node')}" if op.get("node") is not None else "",
+    ]))
 
 
 def _num(value: Any, default: Any) -> Any:

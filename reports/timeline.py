@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from checkers.history import NEMESIS, Event, Operation
+from checkers.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 LEFT = 70  # room for lane labels
 RIGHT = 20
 TOP_PER_LABEL_ROW = 16

@@ -7,17 +7,12 @@ member, outcome and times in seconds since the history began.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Final
 
 from checkers.delivery.ops import Crash, KafkaOp, Rebalance
+from checkers.units import seconds
 
-NS_PER_S: Final = 1_000_000_000
 SHOWN: Final = 8  # values listed in a sentence before "and N more"
-
-
-def seconds(ns: int | float) -> float | None:
-    return round(ns / NS_PER_S, 6) if math.isfinite(ns) else None
 
 
 def ref(k: KafkaOp) -> dict[str, Any]:

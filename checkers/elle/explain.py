@@ -16,7 +16,8 @@ from typing import Any, Callable
 from checkers.elle.cycles import FoundCycle
 from checkers.elle.graph import KIND_NAMES, PROCESS, REALTIME
 from checkers.elle.orders import explain_process, explain_realtime
-from checkers.elle.transactions import Txn, op_ref
+from checkers.elle.transactions import Txn
+from checkers.evidence import txn_ref
 
 # (a, b, kind) -> why a -> b is a dependency of that kind, from the workload's inference
 DataExplainer = Callable[[Txn, Txn, int], "str | None"]
@@ -41,6 +42,6 @@ def explain_cycle(cycle: FoundCycle, txns: list[Txn], explain_data: DataExplaine
     summary = ("; then ".join(sentences) + f". So {first} both precedes and follows itself: a "
                f"{cycle.anomaly} cycle of {len(cycle.steps)} transactions.")
     return {"type": cycle.anomaly,
-            "cycle": [op_ref(txns[a]) for a, _b, _k in cycle.steps],
+            "cycle": [txn_ref(txns[a]) for a, _b, _k in cycle.steps],
             "steps": steps,
             "explanation": summary}

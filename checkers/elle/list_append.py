@@ -29,7 +29,8 @@ from typing import Any, Final
 from checkers.elle import native
 from checkers.elle.graph import RW, WR, WW, DependencyGraph
 from checkers.elle.transactions import (APPEND, FAIL, MIXED, OK, READ, Txn, TxnShapeError,
-                                        future_read, op_ref, outcome_codes, record_writer)
+                                        future_read, outcome_codes, record_writer)
+from checkers.evidence import txn_ref
 
 MAX_CASES: Final = 100  # examples kept per anomaly kind (each result also gives the count)
 SHOWN: Final = 6  # elements shown at the end of a long list in words ("[.., 4, 5]")
@@ -311,7 +312,7 @@ def duplicate_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
         if repeated:
             t = index.txns[tid]
             k = _key_of(t, read)
-            cases.append({"key": k, "read": shown(read), "duplicates": repeated, "txn": op_ref(t),
+            cases.append({"key": k, "read": shown(read), "duplicates": repeated, "txn": txn_ref(t),
                           "explanation": f"{t.name} read key {k!r} as {shown(read)}, in which "
                                          f"{', '.join(repeated)} appear more than once"})
     return cases
@@ -334,7 +335,7 @@ def incompatible_order_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
             reader = index.txns[index.longest_reader[k]]
             read = index.order[k][:at + 1]
             cases.append({"key": k, "values": [[earlier, later], shown(read)],
-                          "txns": [op_ref(t), op_ref(reader)],
+                          "txns": [txn_ref(t), txn_ref(reader)],
                           "explanation": f"{t.name} appended {earlier!r} and then {later!r} to key "
                                          f"{k!r}, but {reader.name} read it as {shown(read)}"})
     for k, bad in index.incompatible.items():
@@ -343,7 +344,7 @@ def incompatible_order_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
         for tid, read in bad:
             b = index.txns[tid]
             cases.append({"key": k, "values": [shown(longest), shown(read)],
-                          "txns": [op_ref(a), op_ref(b)],
+                          "txns": [txn_ref(a), txn_ref(b)],
                           "explanation": f"{a.name} read key {k!r} as {shown(longest)} but "
                                          f"{b.name} read it as {shown(read)}: neither is a "
                                          f"prefix of the other"})
@@ -399,11 +400,11 @@ def _bad_element_case(index: ListAppendIndex, kind: str, t: Txn, k: Any, read: l
                       e: Any, w: int) -> dict[str, Any]:
     if kind == "G1a":
         writer = index.txns[w]
-        return {"key": k, "element": e, "read": shown(read), "reader": op_ref(t),
-                "writer": op_ref(writer),
+        return {"key": k, "element": e, "read": shown(read), "reader": txn_ref(t),
+                "writer": txn_ref(writer),
                 "explanation": f"{t.name} read key {k!r} as {shown(read)}, which holds {e!r}, "
                                f"appended by {writer.name}, which failed"}
-    return {"key": k, "element": e, "read": shown(read), "reader": op_ref(t),
+    return {"key": k, "element": e, "read": shown(read), "reader": txn_ref(t),
             "explanation": f"{t.name} read key {k!r} as {shown(read)}, which holds {e!r}, which "
                            f"no transaction appended"}
 
@@ -434,8 +435,8 @@ def g1b_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
         if w == t.id:
             continue  # a transaction may see its own unfinished work
         writer = txns[w]
-        cases.append({"key": k, "element": last, "read": shown(read), "reader": op_ref(t),
-                      "writer": op_ref(writer),
+        cases.append({"key": k, "element": last, "read": shown(read), "reader": txn_ref(t),
+                      "writer": txn_ref(writer),
                       "explanation": f"{t.name} read key {k!r} as {shown(read)}, ending in "
                                      f"{last!r}, which {writer.name} appended before appending "
                                      f"to {k!r} again"})
@@ -463,7 +464,7 @@ def dirty_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
             elif txns[w].type == OK and failed is not None:
                 bad, fw = failed
                 cases.append({"key": k, "failed_element": bad, "element": e,
-                              "failed": op_ref(txns[fw]), "committed": op_ref(txns[w]),
+                              "failed": txn_ref(txns[fw]), "committed": txn_ref(txns[w]),
                               "explanation": f"{txns[w].name} appended {e!r} to key {k!r} after "
                                              f"{bad!r}, which {txns[fw].name} appended and "
                                              f"which failed (read by "
@@ -508,7 +509,7 @@ def internal_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
         if found is None:  # pragma: no cover - the scan picked it for this
             continue
         i, k, read, expected = found
-        cases.append({"txn": op_ref(t), "mop": i, "key": k, "read": shown(read),
+        cases.append({"txn": txn_ref(t), "mop": i, "key": k, "read": shown(read),
                       "expected": expected,
                       "explanation": f"{t.name} read key {k!r} as {shown(read)} in micro-op {i}, "
                                      f"but its own earlier micro-ops say it must be {expected}"})
@@ -529,7 +530,7 @@ def future_read_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
             continue
         at, i, k, read = found
         v = t.mops[i][2]
-        cases.append({"txn": op_ref(t), "key": k, "element": v, "read": shown(read),
+        cases.append({"txn": txn_ref(t), "key": k, "element": v, "read": shown(read),
                       "explanation": f"{t.name} read key {k!r} as {shown(read)} in micro-op "
                                      f"{at}, which holds {v!r}, which it appends itself only "
                                      f"in micro-op {i}"})
@@ -549,7 +550,7 @@ def lost_update_cases(index: ListAppendIndex) -> list[dict[str, Any]]:
         names = [index.txns[i].name for i in ids]
         what = f"a list ending in {version[0]!r}" if version else "the empty list"
         cases.append({"key": k, "read": version[0] if version else None,
-                      "txns": [op_ref(index.txns[i]) for i in ids],
+                      "txns": [txn_ref(index.txns[i]) for i in ids],
                       "explanation": f"{', '.join(names)} all read key {k!r} as {what} and "
                                      f"then appended to it"})
     return cases

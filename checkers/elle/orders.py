@@ -19,7 +19,8 @@ from typing import Any
 
 from checkers.elle import native
 from checkers.elle.graph import PROCESS, REALTIME, DependencyGraph
-from checkers.elle.transactions import FAIL, OK, Txn, outcome_codes, seconds
+from checkers.elle.transactions import FAIL, OK, Txn, outcome_codes
+from checkers.units import seconds
 
 
 def add_order_edges(txns: list[Txn], graph: DependencyGraph, process: bool, realtime: bool,

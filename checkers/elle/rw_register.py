@@ -43,7 +43,8 @@ from typing import Any, Final
 from checkers.elle.graph import RW, WR, WW, DependencyGraph, tarjan
 from checkers.elle.orders import realtime_edges
 from checkers.elle.transactions import (FAIL, MIXED, OK, READ, WRITE, Txn, TxnShapeError,
-                                        future_read, op_ref, record_writer)
+                                        future_read, record_writer)
+from checkers.evidence import txn_ref
 
 INITIAL: Final = None  # the version every key starts at
 
@@ -274,7 +275,7 @@ def _read_cases(index: RegisterIndex, kind: str) -> list[dict[str, Any]]:
                 if r == w:
                     continue
                 t = txns[r]
-                case: dict[str, Any] = {"key": k, "value": v, "reader": op_ref(t)}
+                case: dict[str, Any] = {"key": k, "value": v, "reader": txn_ref(t)}
                 if kind == "garbage-read":
                     text = f"{t.name} read key {k!r} = {v!r}, which no transaction wrote"
                 elif kind == "G1a":
@@ -284,7 +285,7 @@ def _read_cases(index: RegisterIndex, kind: str) -> list[dict[str, Any]]:
                     text = (f"{t.name} read key {k!r} = {v!r}, which {txns[w].name} wrote and "
                             f"then overwrote in the same transaction")
                 if w >= 0:
-                    case["writer"] = op_ref(txns[w])
+                    case["writer"] = txn_ref(txns[w])
                 case["explanation"] = text
                 cases.append(case)
     return cases
@@ -320,7 +321,7 @@ def internal_cases(index: RegisterIndex) -> list[dict[str, Any]]:
                 continue
             if k in known and known[k][0] != v:
                 expected, how = known[k]
-                cases.append({"txn": op_ref(t), "mop": i, "key": k, "read": v,
+                cases.append({"txn": txn_ref(t), "mop": i, "key": k, "read": v,
                               "expected": expected,
                               "explanation": f"{t.name} read key {k!r} = {v!r} in micro-op {i}, "
                                              f"but it {how} {expected!r} there before"})
@@ -338,7 +339,7 @@ def future_read_cases(index: RegisterIndex) -> list[dict[str, Any]]:
         found = future_read(t.mops, lambda read, v: read == v)
         if found is not None:
             at, i, k, v = found
-            cases.append({"txn": op_ref(t), "key": k, "value": v,
+            cases.append({"txn": txn_ref(t), "key": k, "value": v,
                           "explanation": f"{t.name} read key {k!r} = {v!r} in micro-op {at}, "
                                          f"which it writes itself only in micro-op {i}"})
     return cases
@@ -357,7 +358,7 @@ def lost_update_cases(index: RegisterIndex) -> list[dict[str, Any]]:
                 continue
             names = ", ".join(txns[r].name for r in writing)
             what = "absent (the initial state)" if v is INITIAL else f"= {v!r}"
-            cases.append({"key": k, "value": v, "txns": [op_ref(txns[r]) for r in writing],
+            cases.append({"key": k, "value": v, "txns": [txn_ref(txns[r]) for r in writing],
                           "explanation": f"{names} all read key {k!r} {what} and then wrote "
                                          f"it"})
     return cases

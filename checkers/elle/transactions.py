@@ -18,7 +18,6 @@ register.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Final, Iterable
 
 from checkers.elle import native
@@ -38,8 +37,6 @@ RW_REGISTER: Final = "rw-register"
 WORKLOAD_NAMES: Final = {"list-append": LIST_APPEND, "append": LIST_APPEND,
                          "rw-register": RW_REGISTER, "wr": RW_REGISTER,
                          "register": RW_REGISTER}
-
-NS_PER_S: Final = 1_000_000_000
 
 
 class TxnShapeError(ValueError):
@@ -244,19 +241,6 @@ def future_read(mops: list[Any],
             if shows(read, v):
                 return at, i, k, read
     return None
-
-
-def op_ref(t: Txn) -> dict[str, Any]:
-    """Where to find a transaction in the history file, for evidence."""
-    op = t.op
-    return {"txn": t.name, "type": t.type, "process": op.process,
-            "index": op.invoke_index, "complete_index": op.complete_index,
-            "start_s": seconds(op.start), "end_s": seconds(op.end), "node": op.node,
-            "mops": t.mops}
-
-
-def seconds(ns: int | float) -> float | None:
-    return round(ns / NS_PER_S, 6) if math.isfinite(ns) else None
 
 
 def _short(x: Any) -> str:

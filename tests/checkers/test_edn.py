@@ -7,8 +7,7 @@ import math
 
 import edn_format
 import pytest
-from edn_format.immutable_dict import ImmutableDict
-from edn_format.immutable_list import ImmutableList
+from edn_format import ImmutableDict, ImmutableList
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
