@@ -41,8 +41,9 @@ def peer_page(path: str) -> str:
     history = read_history(PEER / path)
     result = LinearizabilityChecker("cas-register", workers=1).check(history)
     result["elapsed_s"] = 0.0  # the one figure that differs from run to run
-    return render_html(history, {"valid": result["valid"], "checkers": {"linearizable": result}},
+    page = render_html(history, {"valid": result["valid"], "checkers": {"linearizable": result}},
                        {"system": "etcd", "workload": "register"})
+    return page.replace(str(PEER / path), f"peer-data/{path}")  # the same page in any clone
 
 
 def random_failure(rng: random.Random) -> dict[str, Any]:
