@@ -34,7 +34,8 @@ class CrashesConsumers(Protocol):
     """A system whose clients run consumer-group members the nemesis may crash."""
 
     def consumers(self) -> list[dict[str, Any]]:
-        """The live members: {"member": name, "group", "process", "node"} each."""
+        """The live members: {"member": name, "group", "process", "node", "partitions"} each
+        (partitions: what the member holds, as far as the system knows; optional)."""
 
     def crash_consumer(self, member: str) -> None:
         """Kill that member without closing it (KeyError if it is not live)."""
@@ -63,7 +64,9 @@ class CrashFault:
         live = sorted(system.consumers(), key=lambda m: str(m["member"]))
         if not live:
             raise FaultError("no live consumer-group member to crash")
-        chosen = [rng.choice(live)]  # start() adds more when count > 1
+        # A member holding partitions, when there is one: killing an idle member tests nothing.
+        holders = [m for m in live if m.get("partitions")]
+        chosen = [rng.choice(holders or live)]  # start() adds more when count > 1
         return (sorted({m["node"] for m in chosen if m.get("node")}),
                 {"members": [m["member"] for m in chosen],
                  "processes": [m["process"] for m in chosen]})

@@ -6,7 +6,8 @@ before in the run. The other workers are consumers, spread over `groups` groups 
 ...): each starts with `subscribe` (the topic and the commit policy), then runs the policy's loop:
 
     before, auto   poll                  (commit=before commits inside the poll, before processing)
-    after          poll, commit          (commit the offsets after what the poll processed)
+    after          poll, commit          (commit the offsets after what was processed; with
+                                          commit_every=N, N polls then one commit)
     txn            txn                   (one consume-transform-produce transaction)
 
 With `churn` > 0 a consumer sometimes leaves (`close`) and joins again as a new member
@@ -21,7 +22,8 @@ Options (--opt workload.KEY=VALUE): `commit` (before | after | auto | txn; defau
 (default 2), `keys` (default 8), `churn` (default 0: the fraction of consumer steps that leave
 and rejoin), `process_ms` (default 0: how long processing a polled batch takes, which is the
 window a crash falls into), `auto.commit.interval.ms` (commit=auto; default 5000),
-`session.timeout.ms` (default 6000: how soon the group notices a crashed member).
+`session.timeout.ms` (default 6000: how soon the group notices a crashed member),
+`commit_every` (commit=after; default 1: polls between commits).
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ LOOPS = {"before": ("poll",), "auto": ("poll",), "after": ("poll", "commit"), "t
 class GroupGenerator:
     def __init__(self, concurrency: int, commit: str = "after", groups: int = 1,
                  producers: int | None = None, partitions: int = 2, keys: int = 8,
-                 churn: float = 0.0) -> None:
+                 churn: float = 0.0, commit_every: int = 1) -> None:
         if commit not in POLICIES:
             raise ValueError(f"group workload: commit must be one of {', '.join(POLICIES)}, "
                              f"not {commit!r}")
         producers = max(1, concurrency // 3) if producers is None else producers
         for name, n, low in (("groups", groups, 1), ("producers", producers, 1),
-                             ("partitions", partitions, 1), ("keys", keys, 1)):
+                             ("partitions", partitions, 1), ("keys", keys, 1),
+                             ("commit_every", commit_every, 1)):
             if n < low:
                 raise ValueError(f"group workload: {name} must be at least {low}, not {n}")
         if concurrency < producers + groups:
@@ -63,6 +66,9 @@ class GroupGenerator:
         self.partitions = partitions
         self.keys = keys
         self.churn = churn
+        # commit=after commits once per this many polls (what it has processed since)
+        self.loop = (("poll",) * commit_every + ("commit",)) if commit == "after" \
+            else LOOPS[commit]
         self._sent: dict[int, int] = {}
         self._steps: dict[int, list[tuple[str, Any]]] = {}  # a consumer's queued ops
 
@@ -83,7 +89,7 @@ class GroupGenerator:
             if self.churn and rng.random() < self.churn:
                 steps += [("close", None), ("subscribe", self._subscription())]
             else:
-                steps += [(f, None) for f in LOOPS[self.commit]]
+                steps += [(f, None) for f in self.loop]
         f, value = steps.pop(0)
         return Invocation(worker, f, value, group)
 
@@ -124,7 +130,8 @@ class GroupWorkload:
             producers=None if producers is None else int_option(options, "group", "producers", 1),
             partitions=int_option(options, "group", "partitions", 2),
             keys=int_option(options, "group", "keys", 8),
-            churn=float_option(options, "group", "churn", 0.0))
+            churn=float_option(options, "group", "churn", 0.0),
+            commit_every=int_option(options, "group", "commit_every", 1))
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "delivery"}, {"name": "stats"}]

@@ -119,8 +119,10 @@ class Kafka(OneDaemonPerNode):
     # ---- capabilities ---------------------------------------------------------------------------
 
     def consumers(self) -> list[dict[str, Any]]:
-        """The live consumer-group members ({"member", "group", "process"}), for crash:consumers."""
-        return [{"member": m.name, "group": m.group, "process": m.process, "node": m.node}
+        """The live consumer-group members ({"member", "group", "process", "node",
+        "partitions"}: what it holds), for crash:consumers."""
+        return [{"member": m.name, "group": m.group, "process": m.process, "node": m.node,
+                 "partitions": sorted(m.partitions)}
                 for m in self.members.live()]
 
     def crash_consumer(self, member: str) -> None:

@@ -35,6 +35,7 @@ from systems.kafka.client import (DELIVERY_TIMEOUT_MS, _ConsumerBase, _Delivery,
 
 POLICIES = ("before", "after", "auto", "txn")
 CONSUMER_OPS = frozenset(("subscribe", "poll", "commit", "txn", "close"))
+CATCH_UP_WAIT_S = 6.0
 
 
 def _names_group(key: Any) -> bool:
@@ -55,6 +56,8 @@ class MemberProcess:
         self.group = group
         self.process = process
         self.killed = False
+        self.partitions: set[int] = set()  # as its rebalance callbacks last said
+        self.progress: dict[str, Any] = {}  # what the op in flight reported so far
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "systems.kafka.member"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -62,14 +65,26 @@ class MemberProcess:
                                      start_new_session=True)
 
     def request(self, req: dict[str, Any]) -> dict[str, Any] | None:
-        """The member's reply, or None when its process died (killed) before answering."""
+        """The member's reply, or None when its process died (killed) before answering; then
+        `self.progress` holds what the op had reported doing so far."""
+        self.progress = {}
         try:
             self.proc.stdin.write(json.dumps(req) + "\n")
             self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
+            while True:
+                line = self.proc.stdout.readline()
+                if not line:
+                    return None
+                reply = json.loads(line)
+                if "progress" not in reply:
+                    break
+                self.progress = reply["progress"]
         except (OSError, ValueError):
             return None
-        return json.loads(line) if line else None
+        for entry in reply.get("rebalance_log") or ():
+            self.partitions |= set(entry.get("assigned", ()))
+            self.partitions -= set(entry.get("revoked", ())) | set(entry.get("lost", ()))
+        return reply
 
     def kill(self) -> None:
         """SIGKILL: the member ends without closing, as a crashed consumer does."""
@@ -268,8 +283,14 @@ class KafkaGroupClient(_ConsumerBase):
                           reply.get("error"), extra)
 
     def _crashed(self, m: MemberProcess, op: Invocation) -> Completion:
-        return Completion("info", None, "crashed: the member's process was killed "
-                          "(crash:consumers)", {"group": m.group, "member": m.name})
+        """info, with what the op had done before the kill: commit=before's commit of the batch
+        it never processed, commit=txn's polled and sent records (the commit may have landed)."""
+        done = m.progress
+        extra = {"group": m.group, "member": m.name}
+        if done.get("commits"):
+            extra["commits"] = done["commits"]
+        return Completion("info", done.get("value"), "crashed: the member's process was killed "
+                          "(crash:consumers)", extra)
 
     # ---- the final drain ----------------------------------------------------------------------
 
@@ -280,11 +301,37 @@ class KafkaGroupClient(_ConsumerBase):
         if isinstance(key, str):
             topic, _, p = key.rpartition("/")
             isolation = "read_committed"
+            # The groups' final catch-up runs beside this drain and writes to this topic: wait
+            # (a while) until every group has committed the whole input, then read.
+            deadline = time.monotonic() + CATCH_UP_WAIT_S
+            while not self._groups_caught_up() and time.monotonic() < deadline:
+                time.sleep(0.5)
         done = self._drain(self.bootstrap, topic, int(p), isolation)
         if done.type != "ok":
             return done
         extra = {k: v for k, v in (done.extra or {}).items()}
         return Completion.ok({str(key): [[o, v] for _, o, v in done.value]}, **extra)
+
+    def _groups_caught_up(self) -> bool:
+        """Whether every group's committed offsets reach the input partitions' ends."""
+        from confluent_kafka import Consumer, TopicPartition
+        groups = int(workload_setting(self.options, "groups", "1"))
+        for g in range(groups):
+            consumer = Consumer({"bootstrap.servers": self.bootstrap,
+                                 "group.id": f"splitbrain-g{g}", "enable.auto.commit": False,
+                                 "log_level": 0})
+            try:
+                tps = [TopicPartition(config.GROUP_TOPIC, p) for p in range(self.partitions)]
+                committed = consumer.committed(tps, timeout=2.0)
+                for tp in committed:
+                    end = consumer.get_watermark_offsets(tp, timeout=2.0)[1]
+                    if tp.offset < end:
+                        return False
+            except Exception:
+                return False
+            finally:
+                consumer.close()
+        return True
 
     def close(self) -> None:
         self._closed = True

@@ -45,6 +45,16 @@ def _name(err: Any) -> str:
         return type(err).__name__
 
 
+class NotAssigned(Exception):
+    """A fresh member's poll ended before the group gave it its partitions: nothing read."""
+
+
+def progress(value: dict[str, Any]) -> None:
+    """What an op has done so far, for its completion if the process dies before replying."""
+    sys.stdout.write(json.dumps({"progress": value}) + "\n")
+    sys.stdout.flush()
+
+
 class Member:
     def __init__(self, req: dict[str, Any]) -> None:
         from confluent_kafka import Consumer, Producer
@@ -120,17 +130,20 @@ class Member:
         """Records up to each assigned partition's end as of now (or a few seconds' worth);
         a member that has never been assigned anything waits for its first assignment."""
         from confluent_kafka import TopicPartition
-        deadline = time.monotonic() + CATCH_UP_S
-        join_by = time.monotonic() + JOIN_WAIT_S
+        deadline = time.monotonic() + JOIN_WAIT_S
         got: list[Any] = []
         ends: dict[int, int] | None = None
+        waiting = not self.assigned_once
         while time.monotonic() < deadline:
             batch = self.consumer.consume(BATCH, POLL_S)
             got += [m for m in batch if m.error() is None]
+            if waiting and self.assigned_once:  # joined: now read on to the ends
+                waiting = False
+                deadline = time.monotonic() + CATCH_UP_S
             if not self.assignment:
-                if self.assigned_once or time.monotonic() > join_by:
-                    break
-                continue
+                if waiting:
+                    continue
+                break
             if ends is None:
                 ends = {}
                 for p in sorted(self.assignment):
@@ -146,6 +159,8 @@ class Member:
             if all(positions.get(p, -1) >= end or p not in positions
                    for p, end in ends.items()):
                 break
+        if waiting:
+            raise NotAssigned("no partitions assigned yet: the group is still rebalancing")
         return got
 
     @staticmethod
@@ -181,7 +196,10 @@ class Member:
         return None
 
     def poll(self) -> dict[str, Any]:
-        msgs = self._consume()
+        try:
+            msgs = self._consume()
+        except NotAssigned as e:
+            return self.reply("fail", None, str(e))
         if self.policy == "before" and msgs:
             offsets = self._next_offsets(msgs)
             error = self._commit_sync(offsets)
@@ -191,6 +209,7 @@ class Member:
                                   None, f"commit before processing: {error}")
             self.commits.append({"offsets": {str(p): o for p, o in offsets.items()},
                                  "error": None})
+            progress({"commits": self.commits})  # a crash now loses the batch: say it committed
         if msgs:
             time.sleep(self.process_s)  # the processing
         if self.policy == "after":
@@ -232,6 +251,8 @@ class Member:
             stage = "poll"
             msgs = self._consume()
             result["poll"] = self._by_partition(msgs)
+            if msgs:
+                time.sleep(self.process_s)  # the processing, inside the transaction
             reports: list[tuple[Any, Any]] = []
             stage = "send"
             for m in msgs:
@@ -250,9 +271,14 @@ class Member:
                     self.consumer.consumer_group_metadata(), CALL_TIMEOUT_S)
             stage = "commit"
             producer.commit_transaction(CALL_TIMEOUT_S)
-            if msgs:
-                time.sleep(self.process_s)
+            # Committed: a crash before the reply still leaves the history what it wrote. (Before
+            # this, a crashed transaction reads as info with no value: it never commits, and its
+            # replay writes the same values, which a partial value would attribute to it.)
+            progress({"value": result})
             return self.reply("ok", result)
+        except NotAssigned as e:
+            producer.abort_transaction(CALL_TIMEOUT_S)
+            return self.reply("fail", None, str(e))
         except KafkaException as e:
             err = e.args[0] if e.args else e
             text = f"{stage}: {_name(err)}: {err}"
