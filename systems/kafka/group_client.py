@@ -30,12 +30,11 @@ from typing import Any
 
 from systems.base import ClusterContext, Completion, Invocation
 from systems.kafka import config
-from systems.kafka.client import (DELIVERY_TIMEOUT_MS, _ConsumerBase, _Delivery, bootstrap_servers,
-                                  classify)
+from systems.kafka.client import KafkaQueueClient, _Delivery, await_delivery, classify
 
 POLICIES = ("before", "after", "auto", "txn")
 CONSUMER_OPS = frozenset(("subscribe", "poll", "commit", "txn", "close"))
-CATCH_UP_WAIT_S = 6.0
+CATCH_UP_WAIT_S = 5.0
 
 
 def _names_group(key: Any) -> bool:
@@ -143,35 +142,22 @@ class MemberRegistry:
                 m.kill()
 
 
-class KafkaGroupClient(_ConsumerBase):
+class KafkaGroupClient(KafkaQueueClient):
+    """The queue client's producer (keyed sends to the group topic), plus a member."""
+
     def __init__(self, partitions: int, registry: MemberRegistry, acks: str = "all",
                  idempotent: bool = False) -> None:
-        self.partitions = partitions
+        super().__init__(partitions, acks=acks, idempotent=idempotent, topic=config.GROUP_TOPIC)
         self.registry = registry
-        self.acks = acks
-        self.idempotent = idempotent
-        self.bootstrap = ""
         self.node = ""
         self.options: dict[str, str] = {}
-        self.producer: Any = None
         self.member: MemberProcess | None = None
         self.joins = 0
-        self.drainer: Any = None
-        self._closed = False
 
     def open(self, ctx: ClusterContext, node: str) -> None:
-        from confluent_kafka import Producer
-        self.bootstrap = bootstrap_servers(ctx, node)
+        super().open(ctx, node)
         self.node = node
         self.options = dict(ctx.options)
-        settings = {"bootstrap.servers": self.bootstrap, "acks": self.acks,
-                    "enable.idempotence": self.idempotent, "linger.ms": 0,
-                    "message.timeout.ms": DELIVERY_TIMEOUT_MS, "request.timeout.ms": 3000,
-                    "socket.timeout.ms": 3000, "log_level": 0}
-        if not self.idempotent:
-            settings["message.send.max.retries"] = 0
-        self.producer = Producer(settings)
-        self.producer.list_topics(topic=config.GROUP_TOPIC, timeout=3.0)
 
     @property
     def policy(self) -> str:
@@ -200,10 +186,7 @@ class KafkaGroupClient(_ConsumerBase):
             return Completion.fail("local queue full", value)
         except KafkaException as e:
             return classify(e.args[0], value)
-        deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 1.0
-        while not delivery.done.is_set() and not self._closed and time.monotonic() < deadline:
-            self.producer.poll(0.05)
-        if not delivery.done.is_set():
+        if not await_delivery(self.producer, delivery, lambda: self._closed):
             return Completion.info("no delivery report", value)
         err, msg = delivery.reports[0]
         known = {**value, "partition": msg.partition()} if msg.partition() >= 0 else value
@@ -301,10 +284,13 @@ class KafkaGroupClient(_ConsumerBase):
         if isinstance(key, str):
             topic, _, p = key.rpartition("/")
             isolation = "read_committed"
-            # The groups' final catch-up runs beside this drain and writes to this topic: wait
-            # (a while) until every group has committed the whole input, then read.
+            # The groups' final catch-up runs beside this drain and writes to this topic: read
+            # once every group has committed the whole input (fail meanwhile: the runner
+            # retries a final read until it succeeds).
             deadline = time.monotonic() + CATCH_UP_WAIT_S
-            while not self._groups_caught_up() and time.monotonic() < deadline:
+            while not self._groups_caught_up():
+                if time.monotonic() > deadline:
+                    return Completion.fail("the groups have not committed the whole input yet")
                 time.sleep(0.5)
         done = self._drain(self.bootstrap, topic, int(p), isolation)
         if done.type != "ok":
@@ -334,12 +320,7 @@ class KafkaGroupClient(_ConsumerBase):
         return True
 
     def close(self) -> None:
-        self._closed = True
-        if self.producer is not None:
-            try:
-                self.producer.purge(in_queue=True, in_flight=False)
-            except Exception:
-                pass
+        super().close()
         m, self.member = self.member, None
         if m is not None:
             self.registry.remove(m)
