@@ -267,13 +267,44 @@ class KafkaGroupClient(KafkaQueueClient):
 
     def _crashed(self, m: MemberProcess, op: Invocation) -> Completion:
         """info, with what the op had done before the kill: commit=before's commit of the batch
-        it never processed, commit=txn's polled and sent records (the commit may have landed)."""
+        it never processed; commit=txn's polled and sent records when the transaction committed
+        (reported by the member, or, killed inside commit_transaction, found in the group's
+        committed offsets), else no value: a transaction that never committed, whose replay
+        sends the same values again."""
         done = m.progress
         extra = {"group": m.group, "member": m.name}
         if done.get("commits"):
             extra["commits"] = done["commits"]
-        return Completion("info", done.get("value"), "crashed: the member's process was killed "
+        value = done.get("value")
+        if value is None and done.get("committing") is not None:
+            if self._offsets_committed(m.group, done["offsets"]):
+                value = done["committing"]
+        return Completion("info", value, "crashed: the member's process was killed "
                           "(crash:consumers)", extra)
+
+    def _offsets_committed(self, group: str, offsets: dict[str, int]) -> bool:
+        """Whether the group's committed offsets reached these within a second or two (a
+        commit in flight when its producer died lands at once, or never)."""
+        from confluent_kafka import Consumer, TopicPartition
+        consumer = Consumer({"bootstrap.servers": self.bootstrap,
+                             "group.id": f"splitbrain-{group}", "enable.auto.commit": False,
+                             "isolation.level": "read_committed", "log_level": 0})
+        tps = [TopicPartition(config.GROUP_TOPIC, int(p)) for p in offsets]
+        try:
+            deadline = time.monotonic() + 2.0
+            while True:
+                try:
+                    got = {str(tp.partition): tp.offset
+                           for tp in consumer.committed(tps, timeout=1.0)}
+                except Exception:
+                    got = {}
+                if all(got.get(p, -1) >= o for p, o in offsets.items()):
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.2)
+        finally:
+            consumer.close()
 
     # ---- the final drain ----------------------------------------------------------------------
 

@@ -270,6 +270,11 @@ class Member:
                     [TopicPartition(self.topic, p, o) for p, o in sorted(offsets.items())],
                     self.consumer.consumer_group_metadata(), CALL_TIMEOUT_S)
             stage = "commit"
+            # Killed during the commit, the transaction may still commit: the client then asks
+            # the group whether these offsets were committed.
+            if msgs:
+                progress({"committing": result,
+                          "offsets": {str(p): o for p, o in self._next_offsets(msgs).items()}})
             producer.commit_transaction(CALL_TIMEOUT_S)
             # Committed: a crash before the reply still leaves the history what it wrote. (Before
             # this, a crashed transaction reads as info with no value: it never commits, and its
