@@ -24,6 +24,7 @@ BUILTIN_CHECKERS = {
     "vip": "checkers.vip:VipChecker",
     "elle": "checkers.elle:ElleChecker",
     "delivery": "checkers.delivery:DeliveryChecker",
+    "counter": "checkers.counter:CounterChecker",
 }
 
 BUILTIN_MODELS = {

@@ -93,6 +93,17 @@ def _declared_options(checker: str) -> dict[str, Any]:
     return dict(getattr(cls, "options", None) or {})
 
 
+def checker_from_spec(spec: dict[str, Any]) -> Any:
+    """The checker a spec names, built with its parameters; UsageError (exit 254) when the name
+    or a parameter is wrong, so a run can refuse it before it starts."""
+    try:
+        return build_checker(spec)
+    except UnknownName as e:
+        raise UsageError(str(e)) from None
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"checker {spec['name']!r}: {e}") from None
+
+
 def run_checkers(history: History, specs: list[dict[str, Any]],
                  strict: bool = True) -> dict[str, Any]:
     """{"valid", "checkers": {name: result}, "stats", "warnings"}; a crashing checker is unknown.
@@ -105,12 +116,7 @@ def run_checkers(history: History, specs: list[dict[str, Any]],
         name = spec["name"]
         label = name if name not in results else f"{name}-{len(results)}"
         started = time.monotonic()
-        try:
-            checker = build_checker(spec)
-        except UnknownName as e:
-            raise UsageError(str(e)) from None
-        except TypeError as e:
-            raise UsageError(f"checker {name!r}: {e}") from None
+        checker = checker_from_spec(spec)
         try:
             res = dict(checker.check(history))
         except HistoryError as e:  # an op this checker cannot read: bad input, not a verdict

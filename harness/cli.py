@@ -243,13 +243,11 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
     if "env" not in overrides:
         from harness.envs import default_environment
         overrides["env"] = "ssh" if args.hosts else default_environment()
-    system = registry.load("system", args.system)
-    if "workload" not in overrides:
+    offer = registry.load("system", args.system).offer
+    if "workload" not in overrides and offer.workloads:
         # Without --workload, a system's first workload (raftkv: register, kafka: queue, ...).
-        offered = getattr(system, "workloads", None)
-        if offered:
-            overrides["workload"] = offered[0]
-    counts = getattr(system, "node_counts", None)
+        overrides["workload"] = offer.workloads[0]
+    counts = offer.node_counts
     if "nodes" not in overrides and counts and TestSpec.nodes not in counts:
         overrides["nodes"] = counts[0]  # redis runs on 1 node, redis-cluster on 6: no --nodes needed
     return TestSpec(system=args.system, **overrides)
@@ -453,16 +451,16 @@ def catalogue() -> dict[str, Any]:
 
     systems = []
     for name in registry.names("system"):
-        cls = registry.load("system", name)  # client libraries load only when a system is used
+        # client libraries load only when a system is used
+        offer = registry.load("system", name).offer
         lacking = missing(name)
-        counts = getattr(cls, "node_counts", None)
         systems.append({
-            "name": name, "workloads": list(getattr(cls, "workloads", ()) or ()),
-            "node_counts": list(counts) if counts else None,
-            "bugs": dict(getattr(cls, "bugs", {}) or {}),
+            "name": name, "workloads": list(offer.workloads or ()),
+            "node_counts": list(offer.node_counts) if offer.node_counts else None,
+            "bugs": dict(offer.bugs),
             "options": {k: {"default": o.default, "doc": o.doc,
                             "choices": list(o.choices) if o.choices else None}
-                        for k, o in (getattr(cls, "options", {}) or {}).items()},
+                        for k, o in offer.options.items()},
             "installed": not lacking, "missing": lacking, "install": f"splitbrain install {name}"})
     faults = []
     for name in registry.names("nemesis"):
@@ -474,8 +472,7 @@ def catalogue() -> dict[str, Any]:
                                   for k, p in f.params.items()}})
     return {
         "systems": systems,
-        "workloads": [{"name": n, "description": getattr(registry.load("workload", n),
-                                                          "description", "")}
+        "workloads": [{"name": n, "description": registry.load("workload", n).description}
                       for n in registry.names("workload")],
         "nemeses": faults,
         "environments": [{"name": n, "doc": e.doc, "default": n == default_environment()}

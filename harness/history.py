@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+from checkers.history import Event
+
 
 class HistoryWriter:
     def __init__(self, path: str | Path, clock: Callable[[], int] = time.monotonic_ns) -> None:
@@ -36,15 +38,10 @@ class HistoryWriter:
                **extra: Any) -> dict[str, Any]:
         """Record one event now and return it (with its index and time)."""
         with self._lock:
-            event: dict[str, Any] = {"index": self._index, "time": self._clock() - self._origin,
-                                     "process": process, "type": type_, "f": f, "value": value}
-            if key is not None:
-                event["key"] = key
-            if node is not None:
-                event["node"] = node
-            if error is not None:
-                event["error"] = error
-            event.update(extra)
+            # The record checkers read back (checkers.history.Event), so the fields and their
+            # order are written where they are read.
+            event = Event(self._index, self._clock() - self._origin, process, type_, f, value,
+                          key, node, error, extra).to_dict()
             line = (json.dumps(event, default=_jsonable, separators=(",", ":")) + "\n").encode()
             if not self.closed:
                 os.write(self._fd, line)

@@ -34,6 +34,7 @@ WORKLOADS = {
     "vip": "workloads.vip:VipWorkload",
     "append": "workloads.transactions:AppendWorkload",
     "wr": "workloads.transactions:WrWorkload",
+    "counter": "workloads.counter:CounterWorkload",
 }
 
 NEMESES = {

@@ -30,7 +30,8 @@ import trio
 
 from checkers.base import exit_code_for
 from harness import registry
-from harness.checking import read_history_file, run_checkers
+from harness.checking import (checker_from_spec, read_history_file, run_checkers,
+                              with_checker_options)
 from harness.errors import EnvironmentFailure, SplitbrainError, UsageError
 from harness.history import HistoryWriter
 from harness.envs import check_environment, make_environment
@@ -40,10 +41,13 @@ from harness.store import create_run_dir, write_json
 from nemesis.base import FaultError, resolve_params, resolve_target, validate
 from nemesis.schedule import plan
 from nemesis.spec import NemesisSpecError, parse_fault
-from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, Invocation,
-                          SystemError_)
+from checkers.history import KNOWN_FIELDS
+from systems.base import (ClusterContext, Completion, HasLeader, HealthCheck, Invocation, Offer,
+                          SystemError_, parse_options)
+from workloads.base import OpGenerator
 
-_EVENT_FIELDS = {"index", "time", "process", "type", "f", "value", "key", "node", "error", "phase"}
+# A client's extra facts never overwrite the history's own fields (or the run's "phase").
+_RESERVED_FIELDS = frozenset(KNOWN_FIELDS) | {"phase"}
 WORKLOAD_END = "workload-end"  # the f of the event marking when the clients stopped
 HEAL_WAIT_S = 30.0  # how long the heal phase waits for the system to answer again
 OPEN_RETRY_S = 0.5
@@ -58,7 +62,7 @@ class Prepared:
     system: Any
     workload: Any
     faults: dict[str, Any]  # spec string -> Fault instance
-    generator: Any  # the workload's OpGenerator
+    generator: OpGenerator
 
 
 @dataclass
@@ -78,19 +82,19 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
     system = registry.load("system", spec.system)()
     _check_installed(spec)
     workload = registry.load("workload", spec.workload)()
-    offered = getattr(system, "workloads", None)
-    if offered is not None and spec.workload not in offered:
+    offer: Offer = system.offer
+    if offer.workloads is not None and spec.workload not in offer.workloads:
         raise UsageError(f"system {spec.system!r} has no workload {spec.workload!r}; "
-                         f"it offers: {', '.join(offered)}")
-    envs = getattr(system, "envs", None)
-    if envs and spec.env not in envs:
-        raise UsageError(f"system {spec.system!r} needs --env {' or '.join(envs)}, not {spec.env}")
-    known_bugs = getattr(system, "bugs", {}) or {}
+                         f"it offers: {', '.join(offer.workloads)}")
+    if offer.envs and spec.env not in offer.envs:
+        raise UsageError(f"system {spec.system!r} needs --env {' or '.join(offer.envs)}, "
+                         f"not {spec.env}")
     for bug in spec.bugs:
-        if bug not in known_bugs:
+        if bug not in offer.bugs:
             raise UsageError(f"system {spec.system!r} has no bug {bug!r}; known: "
-                             f"{', '.join(sorted(known_bugs)) or 'none'}")
-    _check_system_options(spec, system)
+                             f"{', '.join(sorted(offer.bugs)) or 'none'}")
+    given = _split_options(spec, offer)
+    _check_system_options(spec, system, given.system)
     faults: dict[str, Any] = {}
     defaults: dict[str, dict[str, Any]] = {}
     try:
@@ -104,7 +108,7 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
         specs = [parse_fault(t) for t in spec.nemesis]
     except NemesisSpecError as e:
         raise UsageError(str(e)) from None
-    options = workload_options(spec)
+    options = workload_options(spec, workload, given.workload)
     try:  # built now so a bad workload option is refused before anything starts
         generator = workload.generator(options)
         workload_checkers = workload.checkers(options)
@@ -114,9 +118,9 @@ def prepare(spec: TestSpec, argv: list[str] | None = None) -> Prepared:
                                            spec.nemesis_interval, overlap=spec.nemesis_overlap))
     # A system may judge a workload differently (e.g. ZooKeeper: writes linearizable, reads only
     # sequentially consistent per session); otherwise the workload's own checkers apply.
-    system_checkers = getattr(system, "checkers", None)
-    chosen = system_checkers(spec.workload, options) if system_checkers else None
-    checkers = spec.checkers or tuple(chosen if chosen is not None else workload_checkers)
+    checkers = list(spec.checkers) or offer.checkers_for(spec.workload, workload_checkers)
+    if given.checkers:  # e.g. --opt consistency=serializable, as `check --opt` takes it
+        checkers = _with_checker_options(spec, offer, checkers, given.checkers)
     command = spec.command or (shlex.join(["splitbrain", *argv]) if argv else "")
     spec = spec.with_(schedule=tuple(schedule), checkers=tuple(checkers), command=command)
     return Prepared(spec, system, workload, faults, generator)
@@ -139,34 +143,74 @@ def _check_installed(spec: TestSpec) -> None:
 WORKLOAD_OPTION = "workload."  # --opt workload.KEY=VALUE goes to the workload, not the system
 
 
-def workload_options(spec: TestSpec) -> dict[str, Any]:
-    return {"concurrency": spec.concurrency,
-            **{k[len(WORKLOAD_OPTION):]: v for k, v in spec.options.items()
-               if k.startswith(WORKLOAD_OPTION)}}
+@dataclass(frozen=True)
+class _GivenOptions:
+    """`run --opt KEY=VALUE` by whom it is for: the system (a key it declares), the workload
+    (workload.KEY) or the run's checkers (any other key, as `check --opt` takes it)."""
+
+    system: dict[str, str]
+    workload: dict[str, str]
+    checkers: dict[str, str]
 
 
-def _check_system_options(spec: TestSpec, system: Any) -> None:
-    counts = getattr(system, "node_counts", None)
+def _split_options(spec: TestSpec, offer: Offer) -> _GivenOptions:
+    system, workload, checkers = {}, {}, {}
+    for key, value in spec.options.items():
+        if key.startswith(WORKLOAD_OPTION):
+            workload[key[len(WORKLOAD_OPTION):]] = value
+        elif key in offer.options:
+            system[key] = value
+        else:
+            checkers[key] = value
+    return _GivenOptions(system, workload, checkers)
+
+
+def workload_options(spec: TestSpec, workload: Any, given: dict[str, str]) -> dict[str, Any]:
+    """The workload's settings, each declared option parsed once (defaults filled in), plus the
+    run's concurrency; an undeclared name or a bad value is a UsageError."""
+    declared = workload.options
+    for key in given:
+        if key not in declared:
+            takes = ", ".join(WORKLOAD_OPTION + k for k in sorted(declared)) or "none"
+            raise UsageError(f"workload {spec.workload!r} has no option "
+                             f"{WORKLOAD_OPTION + key!r}; it takes: {takes}")
+    try:
+        return {"concurrency": spec.concurrency,
+                **parse_options(declared, given, WORKLOAD_OPTION)}
+    except ValueError as e:
+        raise UsageError(f"--opt {e}") from None
+
+
+def _check_system_options(spec: TestSpec, system: Any, given: dict[str, str]) -> None:
+    offer: Offer = system.offer
+    counts = offer.node_counts
     if counts and spec.nodes not in counts:
         raise UsageError(f"system {spec.system!r} runs on {' or '.join(map(str, counts))} nodes, "
                          f"not {spec.nodes}; pass --nodes {counts[0]}")
-    declared = getattr(system, "options", None) or {}
-    for key, value in spec.options.items():
-        if key.startswith(WORKLOAD_OPTION):
-            continue
-        if key not in declared:
-            raise UsageError(f"system {spec.system!r} has no option {key!r}; it takes: "
-                             f"{', '.join(sorted(declared)) or 'none'}")
-        choices = declared[key].choices
-        if choices and value not in choices:
-            raise UsageError(f"--opt {key}={value}: expected one of {', '.join(choices)}")
-    check = getattr(system, "check_options", None)
-    if check is not None:
-        try:
-            check({**{k: o.default for k, o in declared.items()},
-                   **{k: v for k, v in spec.options.items() if not k.startswith(WORKLOAD_OPTION)}})
-        except ValueError as e:
-            raise UsageError(f"system {spec.system!r}: {e}") from None
+    try:
+        parse_options(offer.options, given)  # each value once, by its declaration
+    except ValueError as e:
+        raise UsageError(f"--opt {e}") from None
+    try:
+        system.check_options({**{k: o.default for k, o in offer.options.items()}, **given})
+    except ValueError as e:
+        raise UsageError(f"system {spec.system!r}: {e}") from None
+
+
+def _with_checker_options(spec: TestSpec, offer: Offer, checkers: list[dict[str, Any]],
+                          given: dict[str, str]) -> list[dict[str, Any]]:
+    """The run's checkers with the options meant for them; a key neither the system nor any of
+    them takes is refused, naming what each does take."""
+    try:
+        checkers = with_checker_options(checkers, given)
+    except UsageError as e:
+        key = next(k for k in given if k in str(e))
+        raise UsageError(f"system {spec.system!r} has no option {key!r}; it takes: "
+                         f"{', '.join(sorted(offer.options)) or 'none'}; "
+                         f"{str(e).partition(': ')[2]}") from None
+    for checker in checkers:  # a value the checker refuses is refused before anything starts
+        checker_from_spec(checker)
+    return checkers
 
 
 def execute(prepared: Prepared, live: LiveStatus | None = None) -> RunOutcome:
@@ -351,7 +395,7 @@ class _Run:
             completion = Completion.info(f"client returned type {completion.type!r}")
         value = completion.value if completion.type == "ok" or completion.value is not None \
             else inv.value
-        extra = {k: v for k, v in (completion.extra or {}).items() if k not in _EVENT_FIELDS}
+        extra = {k: v for k, v in (completion.extra or {}).items() if k not in _RESERVED_FIELDS}
         self.writer.append(process, completion.type, inv.f, value, key=inv.key, node=node,
                            error=completion.error, phase=phase, **extra)
         return completion
@@ -361,7 +405,6 @@ class _Run:
         rng = random.Random(f"worker:{self.spec.seed}:{w}")
         deadline = self.live.started_at + self.spec.time_limit
         mean_gap = self.spec.concurrency / self.spec.rate
-        paced = getattr(self.generator, "next_delay_s", None)
         process = w
         client = await self._open_client(node, deadline)
         try:
@@ -369,7 +412,7 @@ class _Run:
                 # The pacing draws from the seed too, so the schedule of requests is reproducible.
                 gap = rng.uniform(0, 2 * mean_gap)  # always drawn: the seeded schedule holds
                 # A workload may pace itself (a lock hold, a sampling interval).
-                delay = paced(w) if paced is not None else None
+                delay = self.generator.next_delay_s(w)
                 await trio.sleep(gap if delay is None else delay)
                 if trio.current_time() >= deadline:
                     await self._wind_down(w, client, process, node)
@@ -389,8 +432,7 @@ class _Run:
             await _close_in_thread(client)
 
     async def _wind_down(self, w: int, client: Any, process: int, node: str) -> None:
-        wind_down = getattr(self.generator, "wind_down", None)
-        for inv in (wind_down(w) if wind_down is not None else []):
+        for inv in self.generator.wind_down(w):
             c = await self._invoke(client, process, Invocation(process, inv.f, inv.value, inv.key),
                                    node, "main")
             if c.type == "info":

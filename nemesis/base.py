@@ -9,11 +9,10 @@ needs (systems.base.Killable, Pausable, ...) is refused too: never a silent run 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from nemesis.spec import FaultSpec, NemesisSpecError
-from systems.base import ClusterContext, HasLeader
+from systems.base import ClusterContext, HasLeader, Option
 
 NODE_TARGETS = ("one", "minority", "majority", "all", "leader")
 
@@ -22,20 +21,13 @@ class FaultError(RuntimeError):
     """A fault could not be applied or verified on this host (exit 255)."""
 
 
-@dataclass(frozen=True)
-class Param:
-    default: Any
-    doc: str
-    kind: type = float
-
-
 @runtime_checkable
 class Fault(Protocol):
     name: str
     doc: str
     targets: tuple[str, ...]
     default_target: str
-    params: dict[str, Param]  # always includes "duration" (seconds)
+    params: dict[str, Option]  # always includes "duration" (seconds)
 
     def refusal(self, system: Any, ctx_nodes: int) -> str | None:
         """Why this fault cannot run against that system (None when it can)."""
@@ -57,9 +49,9 @@ def resolve_params(fault: Fault, spec: FaultSpec) -> dict[str, Any]:
             out[name] = p.default
             continue
         try:
-            out[name] = p.kind(raw)
-        except ValueError:
-            raise NemesisSpecError(f"{spec}: parameter {name}={raw!r} is not a {p.kind.__name__}") from None
+            out[name] = p.parse(name, raw)
+        except ValueError as e:
+            raise NemesisSpecError(f"{spec}: {e}") from None
     unknown = set(spec.params) - set(fault.params)
     if unknown:
         raise NemesisSpecError(f"{spec}: {fault.name} takes no parameter {sorted(unknown)[0]!r}; "

@@ -18,24 +18,11 @@ import threading
 import time
 from typing import Any
 
-from nemesis.base import NODE_TARGETS, FaultError, Param
-from systems.base import ClockSkewable, ClusterContext
+from nemesis.base import NODE_TARGETS, FaultError
+from systems.base import ClockSkewable, ClusterContext, Option
 
 _VERIFY_WITHIN_S = 3.0
 _TOLERANCE_MS = 500.0  # a status round trip plus the 20 ms the clock caches the offset file
-
-
-class OneOf:
-    """A parameter kind that accepts one of a few words (its name reads well in errors)."""
-
-    def __init__(self, *choices: str) -> None:
-        self.choices = choices
-        self.__name__ = " or ".join(choices)
-
-    def __call__(self, text: str) -> str:
-        if text not in self.choices:
-            raise ValueError(text)
-        return text
 
 
 def _measure(system: Any, node: str) -> float | None:
@@ -71,11 +58,13 @@ class ClockFault:
            "+delta and true time every period ms; reset at heal")
     targets = NODE_TARGETS
     default_target = "one"
-    params = {"mode": Param("bump", "bump (jump and stay) or strobe (flip back and forth)",
-                            OneOf("bump", "strobe")),
-              "delta": Param(5000, "milliseconds added to the wall clock (negative: back)", int),
-              "period": Param(500, "strobe: milliseconds between flips", int),
-              "duration": Param(10.0, "seconds the skew lasts (longer than leases and timeouts)")}
+    params = {"mode": Option("bump", "bump (jump and stay) or strobe (flip back and forth)",
+                             ("bump", "strobe")),
+              "delta": Option(5000, "milliseconds added to the wall clock (negative: back)",
+                              kind=int),
+              "period": Option(500, "strobe: milliseconds between flips", kind=int),
+              "duration": Option(10.0, "seconds the skew lasts (longer than leases and timeouts)",
+                                 kind=float)}
 
     def __init__(self) -> None:
         self._strobes: dict[str, tuple[threading.Event, threading.Thread]] = {}

@@ -23,8 +23,8 @@ import random
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from nemesis.base import FaultError, Param
-from systems.base import ClusterContext
+from nemesis.base import FaultError
+from systems.base import ClusterContext, Option
 
 _SETTLE_S = 5.0
 
@@ -47,17 +47,15 @@ class CrashFault:
            "as new members")
     targets = ("consumers",)
     default_target = "consumers"
-    params = {"duration": Param(5.0, "seconds before the next fault (nothing to undo)"),
-              "count": Param(1, "members killed at once", int)}
+    params = {"duration": Option(5.0, "seconds before the next fault (nothing to undo)",
+                                 kind=float),
+              "count": Option(1, "members killed at once", kind=int, low=1)}
 
     def refusal(self, system: Any, nodes: int) -> str | None:
         if not isinstance(system, CrashesConsumers):
             return (f"system {getattr(system, 'name', system)!r} runs no consumer-group members "
                     f"it can crash (it lacks consumers() and crash_consumer())")
         return None
-
-    def param_refusal(self, params: dict[str, Any]) -> str | None:
-        return None if params["count"] >= 1 else "count must be at least 1"
 
     def resolve_target(self, target: str, nodes: list[str], rng: random.Random,
                        system: Any) -> tuple[list[str], dict[str, Any]]:

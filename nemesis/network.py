@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from nemesis import net
-from nemesis.base import NODE_TARGETS, FaultError, Param
-from systems.base import ClusterContext, HasLeader
+from nemesis.base import NODE_TARGETS, FaultError
+from systems.base import ClusterContext, HasLeader, Option
 
 GRUDGES = ("random-halves", "halves", "one", "leader", "majorities-ring", "bridge")
 _GRUDGE_MIN_NODES = {"halves": 2, "random-halves": 2, "one": 2, "leader": 2, "majorities-ring": 4,
@@ -187,8 +187,8 @@ class PartitionFault(_NetworkFault):
            "the harness still reaches every node)")
     targets = GRUDGES
     default_target = "random-halves"
-    params = {"duration": Param(15.0, "seconds the partition lasts (longer than elections and "
-                                      "leader step-down)")}
+    params = {"duration": Option(15.0, "seconds the partition lasts (longer than elections and "
+                                       "leader step-down)", kind=float)}
 
     def target_refusal(self, target: str, nodes: int) -> str | None:
         need = _GRUDGE_MIN_NODES.get(target, 2)
@@ -298,8 +298,8 @@ class LossFault(_NetworkFault):
     doc = "drop a random share of the packets entering and leaving the target nodes (nftables)"
     targets = NODE_TARGETS
     default_target = "all"
-    params = {"p": Param(30.0, "percent of packets dropped, each way"),
-              "duration": Param(15.0, "seconds the loss lasts")}
+    params = {"p": Option(30.0, "percent of packets dropped, each way", kind=float),
+              "duration": Option(15.0, "seconds the loss lasts", kind=float)}
 
     def param_refusal(self, params: dict[str, Any]) -> str | None:
         if not 0 < params["p"] <= 100:
@@ -368,9 +368,10 @@ class LatencyFault(_NetworkFault):
            "delayer where the kernel has no netem)")
     targets = NODE_TARGETS
     default_target = "majority"
-    params = {"ms": Param(200.0, "added one-way delay in milliseconds"),
-              "jitter": Param(50.0, "uniform +/- variation of the delay, milliseconds"),
-              "duration": Param(15.0, "seconds the delay lasts")}
+    params = {"ms": Option(200.0, "added one-way delay in milliseconds", kind=float),
+              "jitter": Option(50.0, "uniform +/- variation of the delay, milliseconds",
+                               kind=float),
+              "duration": Option(15.0, "seconds the delay lasts", kind=float)}
 
     def param_refusal(self, params: dict[str, Any]) -> str | None:
         if params["ms"] <= 0 or params["jitter"] < 0 or params["jitter"] > params["ms"]:

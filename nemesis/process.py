@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nemesis.base import NODE_TARGETS, FaultError, Param
-from systems.base import ClusterContext, HasProcesses, Killable, Pausable
+from nemesis.base import NODE_TARGETS, FaultError
+from systems.base import ClusterContext, HasProcesses, Killable, Pausable, Option
 
 _SETTLE_S = 2.0  # how long a signal may take to show in /proc
 
@@ -48,7 +48,8 @@ class KillFault:
     doc = "SIGKILL every process of the target nodes; restart them from disk at heal"
     targets = NODE_TARGETS
     default_target = "one"
-    params = {"duration": Param(5.0, "seconds the nodes stay dead (longer than election timeouts)")}
+    params = {"duration": Option(5.0, "seconds the nodes stay dead (longer than election timeouts)",
+                                 kind=float)}
 
     def refusal(self, system: Any, nodes: int) -> str | None:
         if not isinstance(system, Killable):
@@ -77,8 +78,8 @@ class PauseFault:
     # Longer than the default op timeout (5 s): clients bound to a paused node then time out and
     # send fresh requests, which the node finds waiting when it resumes, as a real stalled process
     # (GC, VM freeze) would.
-    params = {"duration": Param(10.0, "seconds the nodes stay paused (longer than election "
-                                      "timeouts and the op timeout)")}
+    params = {"duration": Option(10.0, "seconds the nodes stay paused (longer than election "
+                                       "timeouts and the op timeout)", kind=float)}
 
     def refusal(self, system: Any, nodes: int) -> str | None:
         if not isinstance(system, Pausable):

@@ -15,7 +15,7 @@ import random
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 class SystemError_(RuntimeError):
@@ -136,13 +136,73 @@ def _free_port(address: str, taken: set[int]) -> int:
     raise SystemError_(f"no free port found on {address}")
 
 
+_TRUE = frozenset(("true", "yes", "on", "1"))
+_FALSE = frozenset(("false", "no", "off", "0"))
+
+
 @dataclass(frozen=True)
 class Option:
-    """A system-specific setting, given as `--opt KEY=VALUE`; listed by `splitbrain list`."""
+    """One setting of a system (`--opt KEY=VALUE`), a workload (`--opt workload.KEY=VALUE`) or a
+    nemesis fault (`FAULT:KEY=VALUE`): the one scheme all three declare their settings in.
 
-    default: str
+    `default` is shown by `splitbrain list` as written; `kind` (str, int, float or bool) is what
+    parse() turns the text into; `choices` the only texts allowed (if few); `low`/`high` bound a
+    number. The harness parses every value given on the command line before anything starts, so a
+    bad one is refused (exit 254) with parse()'s one-line reason, wherever it comes from.
+    (Checkers declare theirs with checkers.options.Option: checkers import nothing from systems.)
+    """
+
+    default: Any
     doc: str
     choices: tuple[str, ...] | None = None
+    kind: type = str
+    low: float | None = None
+    high: float | None = None
+
+    def parse(self, key: str, text: Any) -> Any:
+        """The value of `key=text` as `kind`; ValueError with a one-line reason otherwise."""
+        if self.choices is not None and str(text) not in self.choices:
+            raise ValueError(f"{key}={text}: expected one of {', '.join(self.choices)}")
+        if self.kind is bool:
+            lowered = str(text).strip().lower()
+            if lowered not in _TRUE | _FALSE:
+                raise ValueError(f"{key}={text}: expected true or false")
+            return lowered in _TRUE
+        if self.kind is str:
+            return text
+        if self.kind not in (int, float):  # a parsing function of its own, e.g. "none" or ms
+            try:
+                return self.kind(text)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{key}={text}: {e}") from None
+        try:
+            value = self.kind(text)
+        except (TypeError, ValueError):
+            what = "a whole number" if self.kind is int else "a number"
+            raise ValueError(f"{key}={text}: expected {what}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{key}={text}: expected a finite number")
+        if (self.low is not None and value < self.low) or (self.high is not None
+                                                            and value > self.high):
+            bound = (f"between {self.low:g} and {self.high:g}" if self.low is not None
+                     and self.high is not None else f"at least {self.low:g}"
+                     if self.low is not None else f"at most {self.high:g}")
+            raise ValueError(f"{key}={text}: must be {bound}")
+        return value
+
+    def value(self, options: dict[str, Any], key: str) -> Any:
+        """The option `key` of `options` (its default when not given), parsed."""
+        return self.parse(key, options.get(key, self.default))
+
+
+def parse_options(declared: dict[str, Option], given: dict[str, Any],
+                  prefix: str = "") -> dict[str, Any]:
+    """Every declared option parsed from `given` (its default where not given); ValueError with
+    Option.parse's one-line reason for a value that does not fit. `prefix` is how the keys are
+    spelt on the command line (e.g. "workload."), for that reason. Keys nobody declared are the
+    caller's to refuse."""
+    return {key: option.parse(prefix + key, given.get(key, option.default))
+            for key, option in declared.items()}
 
 
 def whole_number(options: dict[str, str], declared: dict[str, Option], key: str, low: int,
@@ -157,6 +217,42 @@ def whole_number(options: dict[str, str], declared: dict[str, Option], key: str,
     if value < low:
         raise ValueError(f"{key}={value}: must be at least {low}")
     return value
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a system offers, declared once as its class attribute `offer` and read by the harness
+    (run's checks before anything starts) and by `splitbrain list`.
+
+    `workloads`: the workloads its client serves, the default first (None: any, e.g. a cluster
+    the user brings); `options`: its `--opt KEY=VALUE` settings (any other key is refused);
+    `bugs`: {name: what it breaks} for `--bug`; `node_counts`: the cluster sizes it runs on (None:
+    any); `envs`: the environments it needs (None: any); `checkers`: per workload, checker specs
+    that replace the workload's own (a system that promises something else, e.g. ZooKeeper's
+    sequentially consistent reads); `checker_params`: per checker name, parameters merged into
+    every spec of that checker (e.g. a slower progress bound).
+    """
+
+    workloads: tuple[str, ...] | None = None
+    options: dict[str, Option] = field(default_factory=dict)
+    bugs: dict[str, str] = field(default_factory=dict)
+    node_counts: tuple[int, ...] | None = None
+    envs: tuple[str, ...] | None = None
+    checkers: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    checker_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def require_workload(self, system: str, workload: str) -> None:
+        """ValueError naming what `system` serves unless its client serves `workload` (the
+        harness refuses such a run first; this guards a client asked for directly)."""
+        if self.workloads is not None and workload not in self.workloads:
+            raise ValueError(f"{system} supports the workloads {', '.join(self.workloads)}, "
+                             f"not {workload!r}")
+
+    def checkers_for(self, workload: str,
+                     workload_checkers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The checker specs that judge `workload` on this system."""
+        specs = [dict(s) for s in self.checkers.get(workload, workload_checkers)]
+        return [{**s, **self.checker_params.get(s.get("name", ""), {})} for s in specs]
 
 
 @runtime_checkable
@@ -180,14 +276,16 @@ class Client(Protocol):
 class System(Protocol):
     """Sets up and tears down a cluster. setup() returns only when the cluster is ready.
 
-    Optional class attributes the harness reads: `workloads` (names it has clients for), `bugs`
-    ({name: description}), `options` ({key: Option}; any other --opt key is refused),
-    `node_counts` (the node counts it accepts, e.g. (1,) or (6,); None for any), and an optional
-    method `check_options(options: dict[str, str]) -> None` raising ValueError with a one-line
-    reason when options contradict each other.
+    `offer` declares what it offers (workloads, options, bugs, node counts, environments,
+    checkers; see Offer). `check_options(options)` gets every declared option (defaults filled in,
+    as given on the command line, each already parsed once by its Option) and raises ValueError
+    with a one-line reason when they contradict each other.
     """
 
     name: str
+    offer: ClassVar[Offer]
+
+    def check_options(self, options: dict[str, str]) -> None: ...
 
     def setup(self, ctx: ClusterContext) -> None: ...
 

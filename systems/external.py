@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.hosts import Daemon, HostError
-from systems.base import ClusterContext, Completion, Invocation, Option, SystemError_
+from systems.base import ClusterContext, Completion, Invocation, Offer, Option, SystemError_
 
 PLACEHOLDERS = ("node", "name", "address", "port", "index", "node_dir", "peers", "cluster")
 NODE_COMMANDS = ("start-cmd", "stop-cmd", "kill-cmd", "pause-cmd", "resume-cmd")
@@ -171,10 +171,9 @@ class ExternalSystem:
     """A cluster run by the user, driven by the user's commands. See the module docstring."""
 
     name = "external"
-    workloads = None  # whatever the user's client speaks
-    bugs: dict[str, str] = {}
-    node_counts = None  # the node list decides; setup refuses a run with another count
-    options = {
+    # Any workload (whatever the user's client speaks) and any node count (the node list decides;
+    # setup refuses a run with another count).
+    offer = Offer(options={
         "nodes": Option("", "the nodes, NAME=HOST[:PORT],... (the i-th is n<i>); or use "
                             "nodes-file; neither: the run's own hosts"),
         "nodes-file": Option("", "a file listing the nodes, one NAME=HOST[:PORT] or HOST[:PORT] "
@@ -198,10 +197,10 @@ class ExternalSystem:
                                  "serves; placeholder {cluster}"),
         "ready-timeout": Option("30", "seconds setup waits for every node to accept the client "
                                       "(and health-cmd to pass)"),
-    }
+    })
 
     def __init__(self) -> None:
-        self.opts: dict[str, str] = {k: o.default for k, o in self.options.items()}
+        self.opts: dict[str, str] = {k: o.default for k, o in self.offer.options.items()}
         self.node_specs: list[NodeSpec] | None = None  # None: the run's own hosts
         self.client_class: type | None = None
         self.ctx: ClusterContext | None = None
@@ -214,7 +213,7 @@ class ExternalSystem:
     def check_options(self, options: dict[str, str]) -> None:
         """Refuse contradictory or malformed options (ValueError, one line), and keep them: the
         capabilities this instance offers then match the commands given."""
-        opts = {k: o.default for k, o in self.options.items()} | dict(options)
+        opts = {k: o.default for k, o in self.offer.options.items()} | dict(options)
         if opts["nodes"] and opts["nodes-file"]:
             raise ValueError("give nodes or nodes-file, not both")
         nodes = None

@@ -31,8 +31,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from systems.base import Invocation
-from workloads.options import float_option, int_option
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings, share
 
 TOPIC = "splitbrain-group"  # the topic the Kafka system creates for this workload
 OUTPUT_TOPIC = "splitbrain-out"  # commit=txn's output topic
@@ -40,7 +40,7 @@ POLICIES = ("before", "after", "auto", "txn")
 LOOPS = {"before": ("poll",), "auto": ("poll",), "after": ("poll", "commit"), "txn": ("txn",)}
 
 
-class GroupGenerator:
+class GroupGenerator(Generator):
     def __init__(self, concurrency: int, commit: str = "after", groups: int = 1,
                  producers: int | None = None, partitions: int = 2, keys: int = 8,
                  churn: float = 0.0, commit_every: int = 1) -> None:
@@ -121,17 +121,31 @@ class GroupWorkload:
     name = "group"
     description = "keyed sends, consumer groups under a commit policy, then catch-up and drain"
 
+    options = {
+        "commit": Option("after", "when members commit: before or after processing, auto "
+                         "(enable.auto.commit), or txn (consume-transform-produce)",
+                         choices=POLICIES),
+        "groups": Option(1, "consumer groups, each reading the whole topic", kind=int, low=1),
+        "producers": Option(0, "workers that send (0: a third of --concurrency, at least 1)",
+                            kind=int, low=0),
+        "partitions": Option(2, "partitions of the topic", kind=int, low=1),
+        "keys": Option(8, "distinct record keys", kind=int, low=1),
+        "churn": share(0.0, "the share of a member's steps that leave the group and join again "
+                            "as a new member"),
+        "commit_every": Option(1, "commit=after: polls between commits", kind=int, low=1),
+        "process_ms": Option(0, "milliseconds processing a polled batch takes (the window a "
+                                "crash falls into)", kind=int, low=0),
+        "auto.commit.interval.ms": Option(5000, "commit=auto: librdkafka's commit interval",
+                                          kind=int, low=1),
+        "session.timeout.ms": Option(6000, "how long the group waits for a silent member "
+                                           "(Kafka's minimum: 6000)", kind=int, low=6000),
+    }
+
     def generator(self, options: dict[str, Any]) -> GroupGenerator:
-        producers = options.get("producers")
-        return GroupGenerator(
-            int_option(options, "group", "concurrency", 6),
-            commit=str(options.get("commit", "after")),
-            groups=int_option(options, "group", "groups", 1),
-            producers=None if producers is None else int_option(options, "group", "producers", 1),
-            partitions=int_option(options, "group", "partitions", 2),
-            keys=int_option(options, "group", "keys", 8),
-            churn=float_option(options, "group", "churn", 0.0),
-            commit_every=int_option(options, "group", "commit_every", 1))
+        s = settings(self, options)
+        return GroupGenerator(s["concurrency"], commit=s["commit"], groups=s["groups"],
+                              producers=s["producers"] or None, partitions=s["partitions"],
+                              keys=s["keys"], churn=s["churn"], commit_every=s["commit_every"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "delivery"}, {"name": "stats"}]

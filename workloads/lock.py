@@ -21,8 +21,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from systems.base import Invocation
-from workloads.options import float_option, int_option
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings
 
 DEFAULT_LEASE_MS = 1000
 DEFAULT_HOLD_MS = 300
@@ -35,10 +35,9 @@ def parse_lease_ms(value: Any) -> int | None:
     try:
         lease = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"lock workload: lease_ms must be a number of milliseconds or 'none', "
-                         f"not {value!r}") from None
+        raise ValueError("expected a number of milliseconds or none") from None
     if lease < 0:
-        raise ValueError(f"lock workload: lease_ms must not be negative, not {lease}")
+        raise ValueError("must not be negative")
     return lease or None
 
 
@@ -48,7 +47,7 @@ class _Worker:
     delay_s: float | None = None  # the hold before the coming release
 
 
-class LockGenerator:
+class LockGenerator(Generator):
     def __init__(self, lease_ms: int | None = DEFAULT_LEASE_MS, locks: int = 1,
                  hold_ms: float = DEFAULT_HOLD_MS) -> None:
         if locks < 1:
@@ -71,8 +70,7 @@ class LockGenerator:
         return Invocation(worker, "release", None, key)
 
     def next_delay_s(self, worker: int) -> float | None:
-        """Seconds to wait before this worker's next operation (the hold before a release), or
-        None for the runner's usual pacing."""
+        """The hold before a release; None (the harness's pacing) before an acquire."""
         st = self._workers.get(worker)
         return st.delay_s if st is not None else None
 
@@ -85,18 +83,23 @@ class LockGenerator:
         key, st.holding_key, st.delay_s = st.holding_key, None, None
         return [Invocation(worker, "release", None, key)]
 
-    def final_ops(self) -> list[Invocation]:
-        return []
 
 
 class LockWorkload:
     name = "lock"
     description = "acquire / hold / release of a shared lock: no two processes may hold it at once"
 
+    options = {
+        "lease_ms": Option(DEFAULT_LEASE_MS, "the lease an acquire asks for; none: no lease",
+                           kind=parse_lease_ms),
+        "locks": Option(1, "how many locks the workers contend for", kind=int, low=1),
+        "hold_ms": Option(DEFAULT_HOLD_MS, "the longest hold between acquire and release",
+                          kind=float, low=0),
+    }
+
     def generator(self, options: dict[str, Any]) -> LockGenerator:
-        return LockGenerator(parse_lease_ms(options.get("lease_ms", DEFAULT_LEASE_MS)),
-                             int_option(options, "lock", "locks", 1),
-                             float_option(options, "lock", "hold_ms", DEFAULT_HOLD_MS))
+        s = settings(self, options)
+        return LockGenerator(s["lease_ms"], s["locks"], s["hold_ms"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "mutex"}, {"name": "stats"}]

@@ -18,14 +18,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from systems.base import Invocation
-from workloads.options import float_option, int_option
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings, share
 
 DEFAULT_PARTITIONS = 2
 DEFAULT_SEND_FRACTION = 0.6
 
 
-class QueueGenerator:
+class QueueGenerator(Generator):
     def __init__(self, concurrency: int, partitions: int = DEFAULT_PARTITIONS,
                  send_fraction: float = DEFAULT_SEND_FRACTION) -> None:
         if concurrency < 1:
@@ -57,11 +57,15 @@ class QueueWorkload:
     name = "queue"
     description = "acknowledged sends, polls by assigned consumers, then a final drain"
 
+    options = {
+        "partitions": Option(DEFAULT_PARTITIONS, "partitions of the topic", kind=int, low=1),
+        "send_fraction": share(DEFAULT_SEND_FRACTION, "the share of operations that are sends "
+                                                      "(the rest poll)"),
+    }
+
     def generator(self, options: dict[str, Any]) -> QueueGenerator:
-        return QueueGenerator(int_option(options, "queue", "concurrency", 6),
-                              int_option(options, "queue", "partitions", DEFAULT_PARTITIONS),
-                              float_option(options, "queue", "send_fraction",
-                                           DEFAULT_SEND_FRACTION))
+        s = settings(self, options)
+        return QueueGenerator(s["concurrency"], s["partitions"], s["send_fraction"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "queue"}, {"name": "stats"}, {"name": "progress"}]

@@ -17,7 +17,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from systems.base import Invocation
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings
 
 
 @dataclass
@@ -26,7 +27,7 @@ class _WorkerState:
     writes: dict[str, int] = field(default_factory=dict)  # per key: values this worker wrote
 
 
-class RegisterGenerator:
+class RegisterGenerator(Generator):
     def __init__(self, concurrency: int, active_keys: int = 3, ops_per_key: int = 40,
                  mix: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> None:
         self.concurrency = concurrency
@@ -70,11 +71,15 @@ class RegisterGenerator:
 class RegisterWorkload:
     name = "register"
     description = "read/write/cas on independent keys, checked for linearizability per key"
+    options = {
+        "active_keys": Option(3, "keys in use at once", kind=int, low=1),
+        "ops_per_key": Option(40, "a worker's operations on a key before it moves to fresh keys",
+                              kind=int, low=1),
+    }
 
     def generator(self, options: dict[str, Any]) -> RegisterGenerator:
-        return RegisterGenerator(int(options.get("concurrency", 6)),
-                                 int(options.get("active_keys", 3)),
-                                 int(options.get("ops_per_key", 40)))
+        s = settings(self, options)
+        return RegisterGenerator(s["concurrency"], s["active_keys"], s["ops_per_key"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "linearizable", "model": "cas-register"},

@@ -13,11 +13,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from systems.base import Invocation
-from workloads.options import int_option
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings
 
 
-class SetGenerator:
+class SetGenerator(Generator):
     def __init__(self, concurrency: int) -> None:
         if concurrency < 1:
             raise ValueError(f"set workload: concurrency must be at least 1, not {concurrency}")
@@ -37,9 +37,10 @@ class SetGenerator:
 class SetWorkload:
     name = "set"
     description = "adds of unique elements, then a final read: every acknowledged add is there"
+    options: dict[str, Option] = {}
 
     def generator(self, options: dict[str, Any]) -> SetGenerator:
-        return SetGenerator(int_option(options, "set", "concurrency", 6))
+        return SetGenerator(settings(self, options)["concurrency"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "set"}, {"name": "stats"}, {"name": "progress"}]

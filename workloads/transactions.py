@@ -24,8 +24,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from systems.base import Invocation
-from workloads.options import float_option, int_option
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings, share
 
 FINAL_READ_KEYS = 8  # keys per final read transaction
 
@@ -36,7 +36,7 @@ class _WorkerState:
     writes: dict[int, int] = field(default_factory=dict)  # per key: values this worker wrote
 
 
-class TxnGenerator:
+class TxnGenerator(Generator):
     """Transactions of one kind: write_f "append" (list-append) or "w" (rw-register)."""
 
     def __init__(self, write_f: str, concurrency: int, txn_len: int = 4, keys: int = 10,
@@ -77,19 +77,18 @@ class _TransactionalWorkload:
     description = ""
     write_f = ""
 
+    options = {
+        "txn_len": Option(4, "the most micro-ops in one transaction", kind=int, low=1),
+        "keys": Option(10, "keys in use at once", kind=int, low=1),
+        "ops_per_key": Option(20, "a worker's transactions before it moves to fresh keys",
+                              kind=int, low=1),
+        "read_ratio": share(0.5, "the share of micro-ops that are reads"),
+    }
+
     def generator(self, options: dict[str, Any]) -> TxnGenerator:
-        concurrency = int_option(options, self.name, "concurrency", 6)
-        txn_len = int_option(options, self.name, "txn_len", 4)
-        keys = int_option(options, self.name, "keys", 10)
-        ops_per_key = int_option(options, self.name, "ops_per_key", 20)
-        read_ratio = float_option(options, self.name, "read_ratio", 0.5)
-        if txn_len < 1 or keys < 1 or ops_per_key < 1:
-            raise ValueError(f"{self.name} workload: txn_len, keys and ops_per_key must be at "
-                             f"least 1")
-        if not 0.0 <= read_ratio <= 1.0:
-            raise ValueError(f"{self.name} workload: read_ratio must be between 0 and 1, not "
-                             f"{read_ratio}")
-        return TxnGenerator(self.write_f, concurrency, txn_len, keys, ops_per_key, read_ratio)
+        s = settings(self, options)
+        return TxnGenerator(self.write_f, s["concurrency"], s["txn_len"], s["keys"],
+                            s["ops_per_key"], s["read_ratio"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "elle", "workload": self.name},

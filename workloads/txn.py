@@ -23,14 +23,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from systems.base import Invocation
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings, share
 
 DEFAULT_PARTITIONS = 2
 DEFAULT_ABORT_FRACTION = 0.2
 DEFAULT_SEND_FRACTION = 0.7
 
 
-class TxnGenerator:
+class TxnGenerator(Generator):
     def __init__(self, concurrency: int, partitions: int = DEFAULT_PARTITIONS,
                  abort_fraction: float = DEFAULT_ABORT_FRACTION,
                  send_fraction: float = DEFAULT_SEND_FRACTION) -> None:
@@ -70,11 +71,17 @@ class TxnWorkload:
     description = ("Kafka consume-transform-produce transactions; read_committed readers; "
                    "checked for aborted reads and exactly-once processing")
 
+    options = {
+        "partitions": Option(DEFAULT_PARTITIONS, "partitions, one transformer each", kind=int,
+                             low=1),
+        "abort_fraction": share(DEFAULT_ABORT_FRACTION, "the share of transactions aborted"),
+        "send_fraction": share(DEFAULT_SEND_FRACTION, "senders' share of sends (the rest read)"),
+    }
+
     def generator(self, options: dict[str, Any]) -> TxnGenerator:
-        return TxnGenerator(int(options.get("concurrency", 6)),
-                            int(options.get("partitions", DEFAULT_PARTITIONS)),
-                            float(options.get("abort_fraction", DEFAULT_ABORT_FRACTION)),
-                            float(options.get("send_fraction", DEFAULT_SEND_FRACTION)))
+        s = settings(self, options)
+        return TxnGenerator(s["concurrency"], s["partitions"], s["abort_fraction"],
+                            s["send_fraction"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": "kafka-txn"}, {"name": "stats"}, {"name": "progress"}]

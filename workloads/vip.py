@@ -15,15 +15,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from systems.base import Invocation
-from workloads.options import float_option
+from systems.base import Invocation, Option
+from workloads.base import Generator, settings
 
 SAMPLER = 0  # the one worker that samples
 DEFAULT_INTERVAL_MS = 100
 DEFAULT_GRACE_S = 2.0
 
 
-class VipGenerator:
+class VipGenerator(Generator):
     def __init__(self, interval_ms: float = DEFAULT_INTERVAL_MS) -> None:
         if interval_ms <= 0:
             raise ValueError(f"vip workload: interval_ms must be positive, not {interval_ms}")
@@ -38,19 +38,20 @@ class VipGenerator:
         """Seconds to wait before the sampler's next sample."""
         return self.interval_ms / 1000.0 if worker == SAMPLER else None
 
-    def final_ops(self) -> list[Invocation]:
-        return []
 
 
 class VipWorkload:
     name = "vip"
     description = "an observer samples which nodes hold the virtual IP: never two for long"
 
+    options = {
+        "interval_ms": Option(DEFAULT_INTERVAL_MS, "milliseconds between samples", kind=float),
+        "grace_s": Option(DEFAULT_GRACE_S, "seconds two holders are tolerated (a takeover)",
+                          kind=float, low=0),
+    }
+
     def generator(self, options: dict[str, Any]) -> VipGenerator:
-        return VipGenerator(float_option(options, "vip", "interval_ms", DEFAULT_INTERVAL_MS))
+        return VipGenerator(settings(self, options)["interval_ms"])
 
     def checkers(self, options: dict[str, Any]) -> list[dict[str, Any]]:
-        grace_s = float_option(options, "vip", "grace_s", DEFAULT_GRACE_S)
-        if not grace_s >= 0:
-            raise ValueError(f"vip workload: grace_s must be a non-negative number, not {grace_s}")
-        return [{"name": "vip", "grace_s": grace_s}, {"name": "stats"}]
+        return [{"name": "vip", "grace_s": settings(self, options)["grace_s"]}, {"name": "stats"}]

@@ -15,7 +15,7 @@ so the LD_PRELOAD clock shim cannot reach it.
 
 from __future__ import annotations
 
-from systems.base import ClusterContext, Option, SystemError_, whole_number
+from systems.base import ClusterContext, Offer, Option, SystemError_, whole_number
 from systems.daemons import NotReady, OneDaemonPerNode
 from systems.etcd.client import EtcdClient, EtcdError, EtcdHttp
 from systems.etcd.transactions import EtcdTxnClient
@@ -30,14 +30,11 @@ class Etcd(OneDaemonPerNode):
     daemon_role = "member"
     daemon_log = "etcd.log"
     kept_files = (daemon_log,)
-    workloads = ("register", "append", "wr")
-    bugs: dict[str, str] = {}
-    node_counts = (3, 5)
-    options = {
+    offer = Offer(workloads=("register", "append", "wr"), node_counts=(3, 5), options={
         "etcd.heartbeat-ms": Option("100", "--heartbeat-interval of every member"),
         "etcd.election-ms": Option("1000", "--election-timeout of every member"),
         "etcd.request-timeout-ms": Option("3000", "how long a client waits for one answer"),
-    }
+    })
 
     def __init__(self, ready_timeout: float = 30.0) -> None:
         super().__init__()
@@ -53,10 +50,10 @@ class Etcd(OneDaemonPerNode):
     # ---- System ---------------------------------------------------------------------------------
 
     def setup(self, ctx: ClusterContext) -> None:
-        if len(ctx.nodes) not in self.node_counts:
+        if len(ctx.nodes) not in self.offer.node_counts:
             raise SystemError_(f"etcd runs on 3 or 5 nodes, not {len(ctx.nodes)}")
         try:
-            self.settings = _settings({k: o.default for k, o in self.options.items()}
+            self.settings = _settings({k: o.default for k, o in self.offer.options.items()}
                                       | dict(ctx.options))
         except ValueError as e:
             raise SystemError_(str(e)) from None
@@ -64,10 +61,8 @@ class Etcd(OneDaemonPerNode):
         self._start_all(lambda node: self._host(node).run(["rm", "-rf", self._data_dir(node)]))
 
     def client(self, workload: str) -> EtcdClient | EtcdTxnClient:
-        if workload not in self.workloads:
-            raise ValueError(f"etcd supports the workloads {', '.join(self.workloads)}, "
-                             f"not {workload!r}")
-        s = self.settings or _settings({k: o.default for k, o in self.options.items()})
+        self.offer.require_workload(self.name, workload)
+        s = self.settings or _settings({k: o.default for k, o in self.offer.options.items()})
         if workload in ("append", "wr"):  # transactions: systems/etcd/transactions.py
             return EtcdTxnClient(CLIENT_PORT, s["request_timeout_ms"] / 1000.0)
         return EtcdClient(CLIENT_PORT, s["request_timeout_ms"] / 1000.0)
@@ -158,7 +153,7 @@ class Etcd(OneDaemonPerNode):
 
 def _settings(options: dict[str, str]) -> dict[str, int]:
     def number(key: str, low: int) -> int:
-        return whole_number(options, Etcd.options, key, low, "a whole number of milliseconds")
+        return whole_number(options, Etcd.offer.options, key, low, "a whole number of milliseconds")
 
     return {"heartbeat_ms": number("etcd.heartbeat-ms", 10),
             "election_ms": number("etcd.election-ms", 50),

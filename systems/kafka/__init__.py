@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from harness.hosts import Daemon
-from systems.base import ClusterContext, SystemError_
+from systems.base import ClusterContext, Offer, SystemError_
 from systems.daemons import NotReady, OneDaemonPerNode, last_line
 from systems.kafka import config
 from systems.kafka.client import KafkaQueueClient, KafkaTxnClient, admin_client, bootstrap_servers
@@ -39,10 +39,11 @@ class Kafka(OneDaemonPerNode):
     daemon_role = "broker"
     daemon_log = "kafka.log"
     kept_files = (daemon_log, "server.properties", "format.log")
-    workloads = ("queue", "txn", "group")
-    bugs: dict[str, str] = {}
-    options = config.OPTIONS
-    node_counts = (3,)
+    # A progress bound that fits Kafka: after a heal a restarted broker takes a JVM start, log
+    # recovery and a session timeout before leaderships settle (measured: up to ~15 s on 2
+    # cores), which is slow but not a broken promise.
+    offer = Offer(workloads=("queue", "txn", "group"), options=config.OPTIONS, node_counts=(3,),
+                  checker_params={"progress": {"bound_s": PROGRESS_BOUND_S}})
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,15 +56,6 @@ class Kafka(OneDaemonPerNode):
     @staticmethod
     def check_options(options: dict[str, str]) -> None:
         config.check(options)
-
-    def checkers(self, workload: str, options: dict[str, Any]) -> list[dict[str, Any]] | None:
-        """The workload's checkers, with a progress bound that fits Kafka: after a heal a
-        restarted broker takes a JVM start, log recovery and a session timeout before leaderships
-        settle (measured: up to ~15 s on 2 cores), which is slow but not a broken promise."""
-        from harness import registry
-        specs = registry.load("workload", workload)().checkers(options)
-        return [{**s, "bound_s": PROGRESS_BOUND_S} if s.get("name") == "progress" else s
-                for s in specs]
 
     # ---- System ---------------------------------------------------------------------------------
 
@@ -100,9 +92,7 @@ class Kafka(OneDaemonPerNode):
             raise
 
     def client(self, workload: str):
-        if workload not in self.workloads:
-            raise ValueError(f"kafka supports the workloads {', '.join(self.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         self._workload = workload
         acks, idempotent = self.opts.get("acks", "all"), self.opts.get("enable.idempotence") == "true"
         if workload == "queue":

@@ -19,7 +19,7 @@ import signal
 import time
 
 from harness.hosts import Daemon, HostError
-from systems.base import ClusterContext, Option, SystemError_
+from systems.base import ClusterContext, Offer, Option, SystemError_
 from systems.daemons import NotReady, OneDaemonPerNode
 from systems.keepalived.client import SampleError, VipClient, sample_holders
 from systems.keepalived.config import VrrpSettings, parse_vip, render
@@ -35,11 +35,9 @@ class Keepalived(OneDaemonPerNode):
     name = "keepalived"
     daemon_log = "keepalived.log"
     kept_files = (daemon_log, "keepalived.conf")
-    workloads = ("vip",)
-    bugs: dict[str, str] = {}
-    envs = ("netns", "ssh")  # the VIP needs a real interface per node
-    node_counts = (2, 3)
-    options = {
+    offer = Offer(workloads=("vip",),
+                  envs=("netns", "ssh"),  # the VIP needs a real interface per node
+                  node_counts=(2, 3), options={
         "keepalived.vip": Option("auto", "the virtual IP, ADDR or ADDR/LEN; auto: the last host "
                                          "address of the lab subnet (env netns only)"),
         "keepalived.interface": Option("eth0", "the interface VRRP speaks on and the VIP is added "
@@ -52,7 +50,7 @@ class Keepalived(OneDaemonPerNode):
                                   ("unicast", "multicast")),
         "keepalived.preempt": Option("on", "whether a higher-priority node takes the VIP back "
                                            "when it can reach the group again", ("on", "off")),
-    }
+    })
 
     def __init__(self, ready_timeout: float = 30.0) -> None:
         super().__init__()
@@ -80,7 +78,7 @@ class Keepalived(OneDaemonPerNode):
             raise ValueError(f"keepalived.interface {interface!r} is not an interface name")
 
     def _settings(self, ctx: ClusterContext) -> VrrpSettings:
-        opts = {k: o.default for k, o in self.options.items()} | dict(ctx.options)
+        opts = {k: o.default for k, o in self.offer.options.items()} | dict(ctx.options)
         try:
             self.check_options(opts)
         except ValueError as e:
@@ -136,9 +134,7 @@ class Keepalived(OneDaemonPerNode):
             self._drop_vip(node)
 
     def client(self, workload: str) -> VipClient:
-        if workload not in self.workloads:
-            raise ValueError(f"keepalived supports the workloads {', '.join(self.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         assert self.settings is not None, "setup() first"
         return VipClient(self.settings.vip.ip, timeout=SAMPLE_TIMEOUT_S)
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from systems.base import Option, ClusterContext, SystemError_
+from systems.base import ClusterContext, Offer, Option, SystemError_, parse_options
 from systems.daemons import NotReady, OneDaemonPerNode
 from nemesis.clockshim import set_offset
 from systems.raftkv.client import RaftKVClient
@@ -29,15 +29,13 @@ class RaftKV(OneDaemonPerNode):
     daemon_role = "node"
     daemon_log = "node.log"
     kept_files = (daemon_log,)
-    bugs = dict(BUGS)
-    workloads = ("register", "append", "wr")
-    options = {
+    offer = Offer(workloads=("register", "append", "wr", "counter"), bugs=dict(BUGS), options={
         "raftkv.read-mode": Option("index", "how the leader serves linearizable reads: read-index "
                                             "(a heartbeat round) or through the log",
                                    ("index", "log")),
         "raftkv.base-port": Option("7000", "client/peer port on hosts of their own (env local "
-                                           "picks free ports)"),
-    }
+                                           "picks free ports)", kind=int, low=1, high=65535),
+    })
 
     def __init__(self, base_port: int = 7000, ready_timeout: float = 15.0, client_timeout: float = 5.0,
                  election_timeout_ms: tuple[int, int] = (300, 600), heartbeat_ms: int = 100,
@@ -50,19 +48,23 @@ class RaftKV(OneDaemonPerNode):
         self.heartbeat_ms = heartbeat_ms
         self.read_mode = read_mode
 
+    def check_options(self, options: dict[str, str]) -> None:
+        """raftkv's options do not depend on each other: each Option checks itself."""
+
     # ---- System ---------------------------------------------------------------------------------
 
     def setup(self, ctx: ClusterContext) -> None:
         unknown = set(ctx.bugs) - set(BUGS)
         if unknown:
             raise SystemError_(f"raftkv has no bug {', '.join(sorted(unknown))} (known: {', '.join(BUGS)})")
+        # Options given override the constructor's; each is checked by its declaration.
+        declared = {k: o for k, o in self.offer.options.items() if k in ctx.options}
         try:
-            self.base_port = int(ctx.options.get("raftkv.base-port", self.base_port))
-        except ValueError:
-            raise SystemError_(f"raftkv.base-port {ctx.options['raftkv.base-port']!r}: expected a port number") from None
-        self.read_mode = ctx.options.get("raftkv.read-mode", self.read_mode)
-        if self.read_mode not in ("index", "log"):
-            raise SystemError_(f"raftkv.read-mode {self.read_mode!r}: expected index or log")
+            given = parse_options(declared, ctx.options)
+        except ValueError as e:
+            raise SystemError_(f"raftkv: {e}") from None
+        self.base_port = given.get("raftkv.base-port", self.base_port)
+        self.read_mode = given.get("raftkv.read-mode", self.read_mode)
         self.ctx = ctx
         for node in ctx.nodes:
             data = ctx.node_dir(node) / "data"
@@ -77,8 +79,7 @@ class RaftKV(OneDaemonPerNode):
             raise
 
     def client(self, workload: str) -> RaftKVClient:
-        if workload not in self.workloads:
-            raise ValueError(f"raftkv supports the workloads {', '.join(self.workloads)}, not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         return RaftKVClient(timeout=self.client_timeout, base_port=self.base_port)
 
     # ---- capabilities ---------------------------------------------------------------------------

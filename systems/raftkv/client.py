@@ -1,5 +1,5 @@
-"""RaftKVClient: the client of raftkv's workloads (register; append and wr transactions), bound to
-one node.
+"""RaftKVClient: the client of raftkv's workloads (register: read, write, cas; counter: add, read;
+append and wr: txn), bound to one node.
 
 Workers are bound to nodes (not to the leader) so that a node that answers from stale state shows
 up in the history. Each invoke sends one request line and waits for its answer; it never retries.
@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from systems.base import ClusterContext, Completion, Invocation
+from systems.raftkv.core import OPS
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -107,7 +108,7 @@ class RaftKVClient:
         return json.loads(line)
 
     def invoke(self, op: Invocation) -> Completion:
-        if op.f not in ("read", "write", "cas", "txn"):
+        if op.f not in OPS:
             return Completion.fail(f"raftkv does not support {op.f!r}")
         if op.f == "cas" and not (isinstance(op.value, (list, tuple)) and len(op.value) == 2):
             return Completion.fail("cas needs value [expected, new]")

@@ -41,7 +41,7 @@ BUGS: dict[str, str] = {
                      "(reads see half of a transaction; found without faults)",
 }
 
-OPS = ("read", "write", "cas", "txn")
+OPS = ("read", "write", "cas", "txn", "add")
 MICRO_OPS = ("r", "w", "append")
 
 
@@ -719,6 +719,11 @@ class RaftCore:
             return "ok", None, None
         if f == "txn":
             return "ok", self._apply_txn(command["value"]), None
+        if f == "add":  # a counter: a key that holds anything but a number starts from 0
+            current = self.kv.get(key)
+            number = isinstance(current, (int, float)) and not isinstance(current, bool)
+            self.kv[key] = (current if number else 0) + command["value"]
+            return "ok", None, None
         expected, new = command["value"]
         current = self.kv.get(key)
         if current != expected:
@@ -747,13 +752,17 @@ class RaftCore:
 def _validate(op: Any) -> str | None:
     """Why a client op is malformed, or None. A malformed op is refused before anything happens."""
     if not isinstance(op, dict) or op.get("f") not in OPS:
-        return f"unknown operation {op.get('f') if isinstance(op, dict) else op!r} (read, write, cas)"
+        return (f"unknown operation {op.get('f') if isinstance(op, dict) else op!r} "
+                f"({', '.join(OPS)})")
     if not isinstance(op.get("key"), (str, int, type(None))) or isinstance(op.get("key"), bool):
         return "key must be a string, an integer or null"
     if op["f"] == "cas" and not (isinstance(op.get("value"), (list, tuple)) and len(op["value"]) == 2):
         return "cas needs value [expected, new]"
     if op["f"] == "txn":
         return _txn_problem(op.get("value"))
+    if op["f"] == "add" and (not isinstance(op.get("value"), (int, float))
+                             or isinstance(op.get("value"), bool)):
+        return "add needs a number as its value (the delta)"
     return None
 
 

@@ -1,5 +1,5 @@
-"""Workload clients for every Redis system: register, set, lock and the append and wr
-transactions over one redis-py connection.
+"""Workload clients for every Redis system: register, set, lock, counter and the append and wr
+transactions over one redis-py connection (RedisClient.HANDLERS lists them, once).
 
 The three Redis systems differ only in how a client finds the node to talk to (straight to the
 server, through Sentinel, through the cluster's routing); they hand RedisClient a `connect`
@@ -10,6 +10,7 @@ RedisClient turns invocations into commands:
 - set: SADD of the element; the final read is SMEMBERS (after the system says its topology is
   stable, e.g. the old Sentinel primary has rejoined as a replica).
 - lock: SET key token NX PX lease; release by a Lua compare-and-delete of the client's token.
+- counter: INCRBY of the delta; a read is GET (a counter never added to reads 0).
 - append / wr: a transaction is one Lua script (TXN_SCRIPT), which Redis runs atomically: RPUSH
   and LRANGE for list-append, SET and GET for rw-register, in the transaction's order. Keys carry
   the hash tag {txn}, so a transaction's keys share one slot (a cluster runs the script too).
@@ -23,7 +24,7 @@ timeout, a dropped connection or any other doubt.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from systems.base import ClusterContext, Completion, Invocation
 
@@ -121,7 +122,7 @@ class RedisClient:
     def __init__(self, workload: str,
                  connect: Callable[[ClusterContext, str], tuple[Any, list[Any]]],
                  settle: Callable[[float], None] | None = None, settle_s: float = 3.0) -> None:
-        if workload not in ("register", "set", "lock", "append", "wr"):
+        if workload not in self.HANDLERS:
             raise ValueError(f"redis has no client for the workload {workload!r}")
         self.workload = workload
         self._connect = connect
@@ -151,11 +152,11 @@ class RedisClient:
 
         if self.conn is None:
             return Completion.fail("not connected")
-        handler = getattr(self, f"_{'txn' if op.f == 'txn' else self.workload}_{op.f}", None)
+        handler = self.HANDLERS[self.workload].get(op.f)
         if handler is None:
             return Completion.fail(f"unknown operation {op.f!r} for the {self.workload} workload")
         try:
-            return handler(op)
+            return handler(self, op)
         except (redis.RedisError, redis.RedisClusterException) as e:
             return completion_for_error(e)
         except OSError as e:  # a socket error redis-py did not wrap: the outcome is unknown
@@ -213,7 +214,7 @@ class RedisClient:
 
     # ---- append and wr: one script per transaction --------------------------------------------
 
-    def _txn_txn(self, op: Invocation) -> Completion:
+    def _txn(self, op: Invocation) -> Completion:
         micro_ops = op.value
         if not isinstance(micro_ops, (list, tuple)) or not micro_ops or not all(
                 isinstance(m, (list, tuple)) and len(m) == 3 and m[0] in ("r", "w", "append")
@@ -239,6 +240,28 @@ class RedisClient:
                 done.append([f, key, seen])
         return Completion.ok(done)
 
+    # ---- counter --------------------------------------------------------------------------------
 
-__all__ = ["RedisClient", "completion_for_error", "CAS_SCRIPT", "RELEASE_SCRIPT", "SET_KEY",
+    def _counter_add(self, op: Invocation) -> Completion:
+        self.conn.incrby(op.key, int(op.value))
+        return Completion.ok(op.value)
+
+    def _counter_read(self, op: Invocation) -> Completion:
+        return Completion.ok(_int_or_none(self.conn.get(op.key)) or 0)  # never added to: 0
+
+    # The one place saying which workloads Redis serves (every Redis system offers these) and
+    # which method runs each of a workload's operations.
+    HANDLERS: ClassVar[dict[str, dict[str, Callable[["RedisClient", Invocation], Completion]]]] = {
+        "register": {"read": _register_read, "write": _register_write, "cas": _register_cas},
+        "set": {"add": _set_add, "read": _set_read},
+        "lock": {"acquire": _lock_acquire, "release": _lock_release},
+        "append": {"txn": _txn},
+        "wr": {"txn": _txn},
+        "counter": {"add": _counter_add, "read": _counter_read},
+    }
+
+
+WORKLOADS = tuple(RedisClient.HANDLERS)
+
+__all__ = ["RedisClient", "WORKLOADS", "completion_for_error", "CAS_SCRIPT", "RELEASE_SCRIPT", "SET_KEY",
            "TXN_SCRIPT"]

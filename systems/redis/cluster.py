@@ -15,27 +15,35 @@ primary has its replica online.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from systems.base import ClusterContext, Option, SystemError_
 from systems.redis.clients import SET_KEY, TXN_KEY, RedisClient
-from systems.redis.server import (COMMON_OPTIONS, SERVER_BINARY, RedisNodes, int_option, no_retry,
+from systems.redis.server import (COMMON_OPTIONS, SERVER_BINARY, RedisNodes, no_retry,
                                   online_replicas)
 
 SLOTS = 16384
 BUS_PORT_OFFSET = 10000  # Redis's own convention: the cluster bus listens on port + 10000
 # The key whose slot's primary is "the leader" per workload (the key the workload centres on;
 # a transaction's keys all hash to the slot of TXN_KEY).
-LEADER_KEYS = {"register": "k0", "set": SET_KEY, "lock": "lock-0", "append": TXN_KEY, "wr": TXN_KEY}
+LEADER_KEYS = {"register": "k0", "set": SET_KEY, "lock": "lock-0", "append": TXN_KEY, "wr": TXN_KEY,
+               "counter": "counter"}  # the counter workload's one key
 
 CLUSTER_OPTIONS = {
     **COMMON_OPTIONS,
+    # the cluster bus listens on base-port + BUS_PORT_OFFSET
+    "base-port": replace(COMMON_OPTIONS["base-port"], high=65535 - BUS_PORT_OFFSET),
     "cluster-node-timeout": Option("2000", "ms a node may be unreachable before it is flagged "
-                                           "failing and its replica may be promoted"),
+                                           "failing and its replica may be promoted", kind=int,
+                                   low=100),
+    # one replica per primary
     "min-replicas-to-write": Option("0", "primaries refuse writes (NOREPLICAS) unless this many "
-                                         "replicas acknowledged within min-replicas-max-lag"),
+                                         "replicas acknowledged within min-replicas-max-lag",
+                                    kind=int, low=0, high=1),
     "min-replicas-max-lag": Option("10", "seconds a replica may go without acknowledging before it "
-                                         "stops counting for min-replicas-to-write"),
+                                         "stops counting for min-replicas-to-write", kind=int,
+                                   low=1),
     "cluster-require-full-coverage": Option("yes", "refuse all writes while any slot is unserved",
                                             ("yes", "no")),
 }
@@ -67,20 +75,11 @@ class RedisCluster(RedisNodes):
     """Six redis-server processes in cluster mode."""
 
     name = "redis-cluster"
-    options = CLUSTER_OPTIONS
-    declared_options = options
-    node_counts = (6,)
+    offer = replace(RedisNodes.offer, options=CLUSTER_OPTIONS, node_counts=(6,))
 
     def __init__(self) -> None:
         super().__init__()
         self._leader_key = LEADER_KEYS["register"]
-
-    def check_options(self, options: dict[str, str]) -> None:
-        super().check_options(options)
-        int_option(options, "base-port", 1, 65535 - BUS_PORT_OFFSET)
-        int_option(options, "cluster-node-timeout", 100)
-        int_option(options, "min-replicas-to-write", 0, 1)  # one replica per primary
-        int_option(options, "min-replicas-max-lag", 1)
 
     def bus_port(self, node: str) -> int:
         assert self.ctx is not None
@@ -146,9 +145,7 @@ class RedisCluster(RedisNodes):
             conn.close()
 
     def client(self, workload: str) -> RedisClient:
-        if workload not in self.workloads:
-            raise ValueError(f"redis-cluster supports the workloads {', '.join(self.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         self._leader_key = LEADER_KEYS[workload]
         return RedisClient(workload, self._connect, settle=self.settle)
 

@@ -19,11 +19,12 @@ final read happens after the old primary has rejoined as a replica.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from systems.base import ClusterContext, Option, SystemError_
 from systems.redis.clients import RedisClient
-from systems.redis.server import (COMMON_OPTIONS, SERVER_BINARY, RedisNodes, int_option, no_retry,
+from systems.redis.server import (COMMON_OPTIONS, SERVER_BINARY, RedisNodes, no_retry,
                                   online_replicas)
 
 MASTER_NAME = "splitbrain"  # the name Sentinel monitors the primary under
@@ -31,16 +32,20 @@ MASTER_NAME = "splitbrain"  # the name Sentinel monitors the primary under
 SENTINEL_OPTIONS = {
     **COMMON_OPTIONS,
     "sentinel-port": Option("26379", "Sentinel port on hosts of their own (env local picks free "
-                                     "ports)"),
-    "quorum": Option("2", "Sentinels that must agree the primary is down before a failover"),
+                                     "ports)", kind=int, low=1, high=65535),
+    "quorum": Option("2", "Sentinels that must agree the primary is down before a failover",
+                     kind=int, low=1, high=3),
     "down-after-milliseconds": Option("2000", "Sentinel: how long the primary must be unreachable "
-                                              "before it counts as down"),
+                                              "before it counts as down", kind=int, low=100),
     "failover-timeout": Option("2000", "Sentinel: ms before a stalled failover is retried, and "
-                                       "the pace of replica reconfiguration"),
+                                       "the pace of replica reconfiguration", kind=int, low=100),
+    # there are two replicas
     "min-replicas-to-write": Option("0", "primary refuses writes (NOREPLICAS) unless this many "
-                                         "replicas acknowledged it within min-replicas-max-lag"),
+                                         "replicas acknowledged it within min-replicas-max-lag",
+                                    kind=int, low=0, high=2),
     "min-replicas-max-lag": Option("10", "seconds a replica may go without acknowledging before it "
-                                         "stops counting for min-replicas-to-write"),
+                                         "stops counting for min-replicas-to-write", kind=int,
+                                   low=1),
 }
 
 
@@ -48,18 +53,7 @@ class RedisSentinel(RedisNodes):
     """A Sentinel-managed primary/replica group, one redis-server and one Sentinel per node."""
 
     name = "redis-sentinel"
-    options = SENTINEL_OPTIONS
-    declared_options = options
-    node_counts = (3,)
-
-    def check_options(self, options: dict[str, str]) -> None:
-        super().check_options(options)
-        int_option(options, "sentinel-port", 1, 65535)
-        int_option(options, "quorum", 1, 3)
-        int_option(options, "down-after-milliseconds", 100)
-        int_option(options, "failover-timeout", 100)
-        int_option(options, "min-replicas-to-write", 0, 2)  # there are two replicas
-        int_option(options, "min-replicas-max-lag", 1)
+    offer = replace(RedisNodes.offer, options=SENTINEL_OPTIONS, node_counts=(3,))
 
     def sentinel_port(self, node: str) -> int:
         assert self.ctx is not None
@@ -117,9 +111,7 @@ class RedisSentinel(RedisNodes):
         ]
 
     def client(self, workload: str) -> RedisClient:
-        if workload not in self.workloads:
-            raise ValueError(f"redis-sentinel supports the workloads {', '.join(self.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         return RedisClient(workload, self._connect, settle=self.settle)
 
     def _connect(self, ctx: ClusterContext, node: str) -> tuple[Any, list[Any]]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from nemesis.clockshim import ClockShimError, build_shim, env_for, set_offset
-from systems.base import ClusterContext, Option, SystemError_
+from systems.base import ClusterContext, Offer, Option, SystemError_, parse_options
+from systems.redis.clients import WORKLOADS
 from systems.daemons import last_line
 
 if TYPE_CHECKING:  # redis-py is imported when a system is used, so `list` works without it
@@ -47,24 +48,13 @@ COMMON_OPTIONS = {
                          ("yes", "no")),
     "appendfsync": Option("everysec", "with appendonly=yes: fsync the AOF on every write "
                                       "(always), once a second, or never", ("always", "everysec", "no")),
-    "base-port": Option("6379", "Redis port on hosts of their own (env local picks free ports)"),
+    "base-port": Option("6379", "Redis port on hosts of their own (env local picks free ports)",
+                        kind=int, low=1, high=65535),
     "client-timeout-ms": Option("3000", "clients' socket timeout; a reply later than this is "
-                                        "recorded as info"),
-    "ready-timeout": Option("30", "seconds setup waits for the cluster to be what it claims"),
+                                        "recorded as info", kind=int, low=1),
+    "ready-timeout": Option("30", "seconds setup waits for the cluster to be what it claims",
+                            kind=int, low=1),
 }
-
-
-def int_option(options: dict[str, str], key: str, low: int = 0, high: int | None = None) -> int:
-    """An integer option; ValueError with a one-line reason otherwise."""
-    text = options[key]
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"--opt {key}={text}: expected a whole number") from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"--opt {key}={text}: must be {bound}")
-    return value
 
 
 @dataclass
@@ -86,9 +76,7 @@ class RedisNodes:
     """
 
     name = "redis"
-    workloads = ("register", "set", "lock", "append", "wr")
-    bugs: dict[str, str] = {}
-    declared_options: dict[str, Option] = COMMON_OPTIONS
+    offer = Offer(workloads=WORKLOADS, options=COMMON_OPTIONS)
 
     def __init__(self) -> None:
         self.ctx: ClusterContext | None = None
@@ -100,12 +88,11 @@ class RedisNodes:
     # ---- options ------------------------------------------------------------------------------
 
     def check_options(self, options: dict[str, str]) -> None:
-        int_option(options, "base-port", 1, 65535)
-        int_option(options, "client-timeout-ms", 1)
-        int_option(options, "ready-timeout", 1)
+        """Each option is checked by its declaration (kind and bounds); none depends on another."""
+        parse_options(self.offer.options, options)
 
     def _resolve_options(self, ctx: ClusterContext) -> None:
-        opts = {k: o.default for k, o in self.declared_options.items()}
+        opts = {k: o.default for k, o in self.offer.options.items()}
         opts.update({k: v for k, v in ctx.options.items() if k in opts})
         try:
             self.check_options(opts)
@@ -370,4 +357,4 @@ def online_replicas(info: dict[str, Any]) -> list[tuple[str, int]]:
     return out
 
 
-__all__ = ["RedisNodes", "COMMON_OPTIONS", "no_retry", "int_option", "online_replicas"]
+__all__ = ["RedisNodes", "COMMON_OPTIONS", "no_retry", "online_replicas"]

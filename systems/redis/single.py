@@ -9,6 +9,7 @@ wall clock that jumps expires leases early (the `clock` nemesis shows the overla
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from systems.base import ClusterContext, SystemError_
@@ -20,9 +21,7 @@ class Redis(RedisNodes):
     """A single redis-server on n1."""
 
     name = "redis"
-    options = dict(COMMON_OPTIONS)
-    declared_options = options
-    node_counts = (1,)
+    offer = replace(RedisNodes.offer, options=dict(COMMON_OPTIONS), node_counts=(1,))
 
     def setup(self, ctx: ClusterContext) -> None:
         self.ctx = ctx
@@ -50,9 +49,7 @@ class Redis(RedisNodes):
         return f"{node} does not answer PING"
 
     def client(self, workload: str) -> RedisClient:
-        if workload not in self.workloads:
-            raise ValueError(f"redis supports the workloads {', '.join(self.workloads)}, "
-                             f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
         return RedisClient(workload, self._connect)
 
     def _connect(self, ctx: ClusterContext, node: str) -> tuple[Any, list[Any]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from systems.base import ClusterContext, Option, SystemError_, whole_number
+from systems.base import ClusterContext, Offer, Option, SystemError_, whole_number
 from systems.daemons import NotReady, OneDaemonPerNode
 
 CLIENT_PORT, QUORUM_PORT, ELECTION_PORT = 2181, 2888, 3888
@@ -45,10 +45,13 @@ class ZooKeeper(OneDaemonPerNode):
     daemon_role = "server"
     daemon_log = "zookeeper.log"
     kept_files = (daemon_log, "conf/zoo.cfg")
-    workloads = ("register", "lock", "set", "wr", "append")
-    bugs: dict[str, str] = {}
-    node_counts = (3, 5)
-    options = {
+    offer = Offer(workloads=("register", "lock", "set", "wr", "append"), node_counts=(3, 5),
+                  # ZooKeeper's own promises for `register`: linearizable writes, reads only
+                  # sequentially consistent per session; the workloads' checkers otherwise.
+                  checkers={"register": ({"name": "linearizable-writes", "model": "cas-register"},
+                                         {"name": "session-order"}, {"name": "stats"},
+                                         {"name": "progress"})},
+                  options={
         "zookeeper.tick-ms": Option("500", "tickTime in ms: the unit of every ZooKeeper timeout"),
         "zookeeper.sync-limit": Option("4", "ticks a follower may fall behind before the leader "
                                             "drops it (and a leader without a quorum steps down)"),
@@ -56,7 +59,7 @@ class ZooKeeper(OneDaemonPerNode):
                                                        "server clamps it to 2..20 ticks)"),
         "zookeeper.lock-wait-ms": Option("2000", "how long a lock acquire waits before it fails"),
         "zookeeper.heap-mb": Option("256", "-Xmx of each server JVM"),
-    }
+    })
 
     def __init__(self, ready_timeout: float = 60.0) -> None:
         super().__init__()
@@ -72,20 +75,13 @@ class ZooKeeper(OneDaemonPerNode):
                              f"2..20 ticks ({2 * s['tick_ms']}..{20 * s['tick_ms']} ms), so the "
                              f"server would change it")
 
-    def checkers(self, workload: str, options: dict[str, Any]) -> list[dict[str, Any]] | None:
-        """ZooKeeper's own promises for `register`; the workloads' checkers otherwise."""
-        if workload == "register":
-            return [{"name": "linearizable-writes", "model": "cas-register"},
-                    {"name": "session-order"}, {"name": "stats"}, {"name": "progress"}]
-        return None
-
     # ---- System ---------------------------------------------------------------------------------
 
     def setup(self, ctx: ClusterContext) -> None:
-        if len(ctx.nodes) not in self.node_counts:
+        if len(ctx.nodes) not in self.offer.node_counts:
             raise SystemError_(f"zookeeper runs on 3 or 5 nodes, not {len(ctx.nodes)}")
         try:
-            self.settings = _settings({k: o.default for k, o in self.options.items()}
+            self.settings = _settings({k: o.default for k, o in self.offer.options.items()}
                                       | dict(ctx.options))
         except ValueError as e:
             raise SystemError_(str(e)) from None
@@ -96,7 +92,7 @@ class ZooKeeper(OneDaemonPerNode):
         # kazoo is imported when the system is used, so `splitbrain list` works without it.
         from systems.zookeeper.client import ZkLockClient, ZkRegisterClient, ZkSetClient
 
-        s = self.settings or _settings({k: o.default for k, o in self.options.items()})
+        s = self.settings or _settings({k: o.default for k, o in self.offer.options.items()})
         session_s = s["session_timeout_ms"] / 1000.0
         if workload == "register":
             return ZkRegisterClient(self.connect_string, session_s)
@@ -107,8 +103,8 @@ class ZooKeeper(OneDaemonPerNode):
         if workload in ("wr", "append"):  # transactions, one multi each
             from systems.zookeeper.transactions import ZkTxnClient
             return ZkTxnClient(self.connect_string, session_s)
-        raise ValueError(f"zookeeper supports the workloads {', '.join(self.workloads)}, "
-                         f"not {workload!r}")
+        self.offer.require_workload(self.name, workload)
+        raise AssertionError(f"zookeeper offers {workload!r} but has no client for it")
 
     def connect_string(self, node: str) -> str:
         """The node's own server first, then the others: a client starts at its node and, like a
@@ -242,7 +238,7 @@ reconfigEnabled=false
 
 def _settings(options: dict[str, str]) -> dict[str, int]:
     def number(key: str, low: int) -> int:
-        return whole_number(options, ZooKeeper.options, key, low)
+        return whole_number(options, ZooKeeper.offer.options, key, low)
 
     return {"tick_ms": number("zookeeper.tick-ms", 50),
             "sync_limit": number("zookeeper.sync-limit", 1),

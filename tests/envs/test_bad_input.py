@@ -34,8 +34,8 @@ def test_a_clashing_subnet_is_refused(sb):
     ("partition:everywhere", "no target"),
     ("partition:=3", "malformed"),
     ("earthquake", "unknown nemesis"),
-    ("loss:all:p=lots", "not a float"),
-    ("clock:one:mode=wobble", "not a bump or strobe"),
+    ("loss:all:p=lots", "expected a number"),
+    ("clock:one:mode=wobble", "expected one of bump, strobe"),
     ("partition:majorities-ring", "at least 4 nodes"),
 ])
 def test_bad_nemesis_specs_are_refused_before_anything_starts(sb, nemesis, words):

@@ -39,7 +39,8 @@ def test_list_works_without_any_client_library(tmp_path):
     assert p.returncode == 0, p.stderr
     systems = {s["name"]: s for s in json.loads(p.stdout)["systems"]}
     assert set(systems) == set(registry.names("system"))
-    assert systems["redis-sentinel"]["workloads"] == ["register", "set", "lock"]
+    assert systems["redis-sentinel"]["workloads"] == ["register", "set", "lock", "append", "wr",
+                                                      "counter"]
     assert "zookeeper.tick-ms" in systems["zookeeper"]["options"]
     assert "acks" in systems["kafka"]["options"]
 

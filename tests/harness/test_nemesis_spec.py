@@ -45,7 +45,7 @@ def test_validation_against_a_system():
         validate(KillFault(), parse_fault("kill:everyone"), _Full(), 3)
     with pytest.raises(NemesisSpecError, match="no parameter"):
         validate(KillFault(), parse_fault("kill:one:speed=3"), _Full(), 3)
-    with pytest.raises(NemesisSpecError, match="not a float"):
+    with pytest.raises(NemesisSpecError, match="expected a number"):
         validate(KillFault(), parse_fault("kill:one:duration=soon"), _Full(), 3)
     with pytest.raises(NemesisSpecError, match="cannot kill"):
         validate(KillFault(), parse_fault("kill"), _Dumb(), 3)

@@ -16,21 +16,23 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 PLUGIN_MODULE = '''
 """A user's package: a configured raftkv variant and a checker of its own."""
+from dataclasses import replace
+
+from checkers.options import Option
 from systems.raftkv import RaftKV
 
 
 class DemoKV(RaftKV):
     name = "demo-kv"
-
-    def checkers(self, workload, options):
-        return [{"name": "linearizable", "model": "cas-register"},
-                {"name": "ok-count", "at_least": int(options.get("min_ok", 1))}]
+    offer = replace(RaftKV.offer, checkers={"register": (
+        {"name": "linearizable", "model": "cas-register"}, {"name": "ok-count", "at_least": 1})})
 
 
 class OkCount:
     """Valid when at least `at_least` operations completed ok."""
 
     name = "ok-count"
+    options = {"at_least": Option(1, "the fewest ok operations that pass", kind=int, low=0)}
 
     def __init__(self, at_least=1):
         self.at_least = at_least
@@ -102,7 +104,7 @@ def test_a_run_uses_the_plugin_system_and_checker(plugin_path, store):
     assert test["system"] == "demo-kv"
     assert {"name": "ok-count", "at_least": 1} in test["checkers"]
     # The plugin checker really judges: an unreachable bar makes the run invalid (exit 1).
-    r = splitbrain([*run, "--opt", "workload.min_ok=1000000"], plugin_path)
+    r = splitbrain([*run, "--opt", "at_least=1000000"], plugin_path)  # run --opt reaches checkers
     assert r.returncode == 1, r.stdout + r.stderr
     results = json.loads((store / "latest" / "results.json").read_text())
     assert results["checkers"]["ok-count"]["valid"] is False

@@ -62,7 +62,7 @@ def test_final_reads_cover_every_key_used():
 
 
 @pytest.mark.parametrize("options,why", [
-    ({"txn_len": "0"}, "at least 1"), ({"keys": "many"}, "must be an integer"),
+    ({"txn_len": "0"}, "at least 1"), ({"keys": "many"}, "keys=many: expected a whole number"),
     ({"read_ratio": "2"}, "between 0 and 1"),
 ])
 def test_bad_options_are_one_line_errors(options, why):

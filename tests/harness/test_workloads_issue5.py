@@ -71,8 +71,10 @@ def test_lock_alternates_acquire_and_release_of_the_same_key():
 
 def test_lock_options():
     assert parse_lease_ms("none") is None and parse_lease_ms("1500") == 1500
-    with pytest.raises(ValueError, match="lease_ms"):
+    with pytest.raises(ValueError, match="milliseconds or none"):
         parse_lease_ms("soon")
+    with pytest.raises(ValueError, match="lock workload: lease_ms=soon: expected a number"):
+        LockWorkload().generator({"lease_ms": "soon"})
     g = LockWorkload().generator({"concurrency": 3, "lease_ms": "none", "locks": "2"})
     op = g.next_op(0, random.Random(0))
     assert op.value == {"lease_ms": None} and op.key in ("lock-0", "lock-1")
@@ -126,9 +128,9 @@ def test_registered_and_their_checkers_build(name, workload, first_checker):
 
 
 @pytest.mark.parametrize("workload, options, message", [
-    (QueueWorkload, {"partitions": "two"}, "queue workload: option partitions must be an integer"),
-    (LockWorkload, {"hold_ms": "long"}, "lock workload: option hold_ms must be a number"),
-    (SetWorkload, {"concurrency": "x"}, "set workload: option concurrency must be an integer"),
+    (QueueWorkload, {"partitions": "two"}, "queue workload: partitions=two: expected a whole number"),
+    (LockWorkload, {"hold_ms": "long"}, "lock workload: hold_ms=long: expected a number"),
+    (SetWorkload, {"concurrency": "x"}, "set workload: concurrency=x: expected a whole number"),
     (VipWorkload, {"interval_ms": "-5"}, "vip workload: interval_ms must be positive")])
 def test_bad_options_are_one_line_value_errors(workload, options, message):
     with pytest.raises(ValueError, match=message):

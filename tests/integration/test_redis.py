@@ -87,6 +87,16 @@ def test_single_redis_register_is_linearizable(sb):
     assert counts["read"]["ok"] > 50 and counts["write"]["ok"] > 30, counts
 
 
+def test_single_redis_counter_is_valid(sb):
+    # INCRBY and GET on one server: every read lies between the adds done and the adds begun.
+    p = sb.run("run", "redis", "--workload", "counter", "--time-limit", "5")
+    assert p.returncode == 0, p.stdout + p.stderr
+    counter = sb.results()["checkers"]["counter"]
+    assert counter["valid"] is True and counter["reads"] > 30, counter
+    counts = sb.results()["checkers"]["stats"]["counts"]
+    assert counts["add"]["ok"] > 30, counts
+
+
 def test_redis_cluster_register_is_linearizable(sb):
     p = sb.run("run", "redis-cluster", "--nodes", "6", "--env", "local", "--workload", "register",
                "--nemesis", "none", "--time-limit", "5", "--seed", "4")

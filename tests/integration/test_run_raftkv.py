@@ -209,3 +209,20 @@ def test_nonatomic_txn_is_found_without_faults(sb, workload):
     assert "elle           INVALID" in p.stdout
     c = sb.run("check", str(sb.latest))
     assert c.returncode == 1, c.stdout + c.stderr
+
+
+def test_counter_reads_stay_within_their_bounds_under_partitions_and_kills(sb):
+    p = sb.run("run", "raftkv", "--workload", "counter", "--nemesis", "partition,kill",
+               "--time-limit", "20")
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = sb.results()
+    counter = res["checkers"]["counter"]
+    assert counter["valid"] is True and counter["reads"] > 50, counter
+    history = sb.history()
+    adds = [e for e in history if e.get("f") == "add" and e["type"] == "ok"]
+    assert len(adds) > 50 and all(1 <= e["value"] <= 5 for e in adds)
+    faults = {e["f"] for e in history if e["process"] == "nemesis"}
+    assert {"start-partition", "start-kill"} <= faults
+    # The final read saw every acknowledged add (and at most the ones that may have happened).
+    final = [e for e in history if e.get("phase") == "final" and e["type"] == "ok"]
+    assert final and final[-1]["value"] >= sum(e["value"] for e in adds)

@@ -47,9 +47,9 @@ def test_every_fault_is_registered_and_documents_its_defaults():
     ("partition:one", 1, "at least 2 nodes"),
     ("partition:somewhere", 5, "no target"),
     ("loss:all:p=0", 3, "percentage"),
-    ("loss:all:p=many", 3, "not a float"),
+    ("loss:all:p=many", 3, "expected a number"),
     ("latency:majority:ms=100:jitter=200", 3, "jitter <= ms"),
-    ("clock:one:mode=wobble", 3, "not a bump or strobe"),
+    ("clock:one:mode=wobble", 3, "expected one of bump, strobe"),
     ("clock:one:delta=0", 3, "would not move"),
 ])
 def test_refusals(spec, nodes, message):

@@ -50,8 +50,9 @@ def test_raftkv_has_every_capability():
     system = RaftKV()
     for protocol in (System, Killable, Pausable, HasLeader, HasLogs, HasProcesses, HealthCheck):
         assert isinstance(system, protocol)
-    assert set(system.bugs) == {"follower-reads", "stale-leader-reads", "early-ack", "nonatomic-txn"}
-    assert system.workloads == ("register", "append", "wr")
+    assert set(system.offer.bugs) == {"follower-reads", "stale-leader-reads", "early-ack",
+                                      "nonatomic-txn"}
+    assert system.offer.workloads == ("register", "append", "wr", "counter")
     with pytest.raises(ValueError, match="register"):
         system.client("bank")
 
@@ -66,6 +67,12 @@ def test_clients_on_every_node_and_teardown_leaves_no_process(cluster):
     refused = c2.invoke(Invocation(1, "cas", [5, 7], key=1))
     assert refused.type == "fail" and "cas mismatch" in refused.error
     assert c1.invoke(Invocation(0, "read", None, key=1)) == Completion.ok(6)
+    # the counter workload's add: a delta applied through the log, read back from any node
+    assert c1.invoke(Invocation(0, "add", 3, key="c")) == Completion.ok(3)
+    assert c2.invoke(Invocation(1, "add", 4, key="c")) == Completion.ok(4)
+    assert c3.invoke(Invocation(2, "read", None, key="c")) == Completion.ok(7)
+    bad = c3.invoke(Invocation(2, "add", "x", key="c"))
+    assert bad.type == "fail" and "number" in bad.error
     assert system.healthy() and system.leader() in NODES
     assert all(system.log_files(n)[0].name == "node.log" for n in NODES)
     pids = [d.pid for d in system._daemons.values()]
