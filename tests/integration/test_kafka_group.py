@@ -109,9 +109,11 @@ def test_commit_auto_with_a_long_interval_redelivers_after_a_crash(sb):
     assert d["groups"]["g0"]["valid"] is True  # at-least-once allows them
 
 
-def test_commit_txn_stays_exactly_once_under_consumer_crashes(sb):
+@pytest.mark.parametrize("faults", ["crash:consumers:duration=1",
+                                    "crash:consumers:duration=1,kill"])
+def test_commit_txn_stays_exactly_once_under_consumer_crashes(sb, faults):
     d = _run(sb, "--opt", "workload.commit=txn", "--opt", "workload.process_ms=50",
-             *CRASHES, *SAFE, seed=4)
+             *CRASHES[:2], "--nemesis", faults, *CRASHES[4:], *SAFE, seed=4)
     _crashes(sb)
     assert d["groups"]["g0"]["promise"] == "exactly-once"
     assert d["valid"] is True, d.get("reason")
@@ -121,9 +123,9 @@ def test_commit_txn_stays_exactly_once_under_consumer_crashes(sb):
     assert txns and all(s["topic"] == "splitbrain-out" for e in txns for s in e["value"]["send"])
 
 
-def test_two_groups_each_process_every_message(sb):
+def test_two_groups_each_process_every_message_while_members_come_and_go(sb):
     d = _run(sb, "--opt", "workload.commit=after", "--opt", "workload.groups=2",
-             *SAFE, seed=5, time_limit=15)
+             "--opt", "workload.churn=0.3", *SAFE, seed=5, time_limit=20)
     assert d["valid"] is True, d.get("reason")
     history = sb.history()
     acked = _acknowledged(history)
@@ -134,3 +136,7 @@ def test_two_groups_each_process_every_message(sb):
                      for pairs in e["value"].values() for pair in pairs}
         assert acked <= processed, f"{group} missed {sorted(acked - processed)[:10]}"
     assert json.dumps(sorted(d["groups"])) == json.dumps(["g0", "g1"])
+    # four members joined at the start; every further subscribe is a member that left and
+    # joined again as a new one
+    joins = [e["member"] for e in history if e["f"] == "subscribe" and e["type"] == "ok"]
+    assert len(joins) > 4 and len(set(joins)) == len(joins), joins
