@@ -116,10 +116,12 @@ class MemberRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._members: dict[str, MemberProcess] = {}
+        self._spawned: list[MemberProcess] = []  # every process, live or leaving
 
     def add(self, m: MemberProcess) -> None:
         with self._lock:
             self._members[m.name] = m
+            self._spawned = [x for x in self._spawned if x.alive()] + [m]
 
     def remove(self, m: MemberProcess) -> None:
         with self._lock:
@@ -135,9 +137,10 @@ class MemberRegistry:
             return self._members.get(name)
 
     def stop_all(self) -> None:
+        """Kill every member process still running, leaving or not (teardown)."""
         with self._lock:
-            members, self._members = list(self._members.values()), {}
-        for m in members:
+            spawned, self._spawned, self._members = self._spawned, [], {}
+        for m in spawned:
             if m.alive():
                 m.kill()
 

@@ -24,7 +24,9 @@ The steps of each commit policy, where a crash may fall between any two:
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -33,6 +35,7 @@ POLL_S = 0.3  # one consume() call waits this long for records
 CATCH_UP_S = 4.0  # a poll reads on until its partitions' ends (as of its start), this long at most
 JOIN_WAIT_S = 3.0  # of which a fresh member's first poll waits this long for its assignment
 CALL_TIMEOUT_S = 4.0
+CLOSE_TIMEOUT_S = 5.0
 # The group's commit was refused: the member's generation is over, nothing was committed.
 COMMIT_REFUSED = frozenset({"REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID",
                             "FENCED_INSTANCE_ID", "_ASSIGNMENT_LOST", "_NO_OFFSET", "_STATE"})
@@ -297,7 +300,13 @@ class Member:
             return self.reply("fail", result, text)
 
     def close(self) -> dict[str, Any]:
-        self.consumer.close()  # leaves the group (on_revoke runs)
+        # Leaves the group (on_revoke runs). librdkafka may wait for the coordinator without
+        # end when no broker answers: bounded here, the process exits right after anyway.
+        closing = threading.Thread(target=self.consumer.close, daemon=True)
+        closing.start()
+        closing.join(CLOSE_TIMEOUT_S)
+        if closing.is_alive():
+            return self.reply("info", None, f"close did not finish in {CLOSE_TIMEOUT_S:g} s")
         return self.reply("ok")
 
 
@@ -317,10 +326,16 @@ def main() -> None:
         except Exception as e:  # what the op did is unknown
             reply = (member.reply("info", None, f"{type(e).__name__}: {e}") if member
                      else {"type": "fail", "error": f"cannot join: {type(e).__name__}: {e}"})
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            break  # the client is gone
         if op == "close":
-            return
+            break
+    # Without a close request (the client is gone) or after it: exit now. Destroying a consumer
+    # handle may wait for brokers that are no longer there, and no member may outlive its run.
+    os._exit(0)
 
 
 if __name__ == "__main__":

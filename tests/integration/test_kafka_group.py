@@ -4,8 +4,8 @@ crashes (crash:consumers), judged by the `delivery` checker.
 Each case is one short run that provokes what the policy costs: commit=after redelivers
 (duplicates, allowed at at-least-once), commit=before loses what a crash caught between the commit
 and the processing, commit=auto with a long interval redelivers everything since its last commit,
-and commit=txn stays exactly-once. `sb` (conftest) fails a test whose broker or member processes
-outlive it.
+and commit=txn stays exactly-once. `sb` (conftest) fails a test whose broker processes outlive it;
+the test below checks that no member process does.
 """
 
 from __future__ import annotations
@@ -31,10 +31,18 @@ def kafka_installed():
     install(["kafka"])  # idempotent: Maven resolves the jars once into the cache
 
 
+def _members_alive() -> set[int]:
+    """The pids of consumer-group member processes (systems/kafka/member.py) now running."""
+    out = subprocess.run(["pgrep", "-f", "systems.kafka.member"], capture_output=True, text=True)
+    return {int(pid) for pid in out.stdout.split()}
+
+
 def _run(sb, *args: str, seed: int = 1, time_limit: int = 25) -> dict:
+    before = _members_alive()  # another engineer's run may have its own
     p = sb.run("run", "kafka", "--workload", "group", "--env", "local", "--time-limit",
                str(time_limit), "--seed", str(seed), "--op-timeout", "10", *args, timeout=400)
     assert p.returncode in (0, 1), p.stdout + p.stderr
+    assert not _members_alive() - before, "member processes outlived the run"
     return sb.results()["checkers"]["delivery"]
 
 
