@@ -297,7 +297,10 @@ class Member:
             except Exception as abort_error:
                 return self.reply("info", result, f"{text}; abort failed: {abort_error}")
             self._rewind(msgs)  # aborted: the next transaction reads them again
-            return self.reply("fail", result, text)
+            # Its output records are aborted, invisible to read_committed readers, and the replay
+            # sends the same values again: listing them as this op's failed sends would make the
+            # replay's committed copies read as G1a (a read of a failed write).
+            return self.reply("fail", {**result, "send": []}, text)
 
     def close(self) -> dict[str, Any]:
         # Leaves the group (on_revoke runs). librdkafka may wait for the coordinator without
