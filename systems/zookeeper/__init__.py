@@ -38,6 +38,17 @@ log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} [myid:%X{myid}] - %-
 """
 
 
+# The one place saying which workloads ZooKeeper serves: workload -> (module, client class).
+# Modules load when a client is made (kazoo is imported then, so `splitbrain list` works without it).
+CLIENTS: dict[str, tuple[str, str]] = {
+    "register": ("systems.zookeeper.client", "ZkRegisterClient"),
+    "lock": ("systems.zookeeper.client", "ZkLockClient"),
+    "set": ("systems.zookeeper.client", "ZkSetClient"),
+    "wr": ("systems.zookeeper.transactions", "ZkTxnClient"),  # one multi per transaction
+    "append": ("systems.zookeeper.transactions", "ZkTxnClient"),
+}
+
+
 class ZooKeeper(OneDaemonPerNode):
     """A ZooKeeper ensemble, one server per ctx.nodes entry."""
 
@@ -45,7 +56,7 @@ class ZooKeeper(OneDaemonPerNode):
     daemon_role = "server"
     daemon_log = "zookeeper.log"
     kept_files = (daemon_log, "conf/zoo.cfg")
-    offer = Offer(workloads=("register", "lock", "set", "wr", "append"), node_counts=(3, 5),
+    offer = Offer(workloads=tuple(CLIENTS), node_counts=(3, 5),
                   # ZooKeeper's own promises for `register`: linearizable writes, reads only
                   # sequentially consistent per session; the workloads' checkers otherwise.
                   checkers={"register": ({"name": "linearizable-writes", "model": "cas-register"},
@@ -89,22 +100,16 @@ class ZooKeeper(OneDaemonPerNode):
         self._start_all(self._write_config)
 
     def client(self, workload: str) -> Any:
-        # kazoo is imported when the system is used, so `splitbrain list` works without it.
-        from systems.zookeeper.client import ZkLockClient, ZkRegisterClient, ZkSetClient
+        import importlib
 
+        self.offer.require_workload(self.name, workload)
+        module, cls = CLIENTS[workload]
+        client_class = getattr(importlib.import_module(module), cls)
         s = self.settings or _settings({k: o.default for k, o in self.offer.options.items()})
         session_s = s["session_timeout_ms"] / 1000.0
-        if workload == "register":
-            return ZkRegisterClient(self.connect_string, session_s)
-        if workload == "lock":
-            return ZkLockClient(self.connect_string, session_s, s["lock_wait_ms"] / 1000.0)
-        if workload == "set":
-            return ZkSetClient(self.connect_string, session_s)
-        if workload in ("wr", "append"):  # transactions, one multi each
-            from systems.zookeeper.transactions import ZkTxnClient
-            return ZkTxnClient(self.connect_string, session_s)
-        self.offer.require_workload(self.name, workload)
-        raise AssertionError(f"zookeeper offers {workload!r} but has no client for it")
+        if workload == "lock":  # the lock client also waits for the lock, at most lock_wait_ms
+            return client_class(self.connect_string, session_s, s["lock_wait_ms"] / 1000.0)
+        return client_class(self.connect_string, session_s)
 
     def connect_string(self, node: str) -> str:
         """The node's own server first, then the others: a client starts at its node and, like a
