@@ -115,8 +115,8 @@ class EtcdHttp:
             conn.close()
 
 
-class EtcdClient:
-    """A `register` client bound to one etcd member."""
+class EtcdMemberClient:
+    """What every etcd client shares: one HTTP connection to its own member, opened and closed."""
 
     def __init__(self, base_port: int, timeout: float) -> None:
         self.base_port = base_port
@@ -129,6 +129,15 @@ class EtcdClient:
             self.http._connection()
         except NotSentError as e:
             raise ConnectionError(f"{node}: {e}") from None
+
+    def close(self) -> None:
+        http_, self.http = self.http, None
+        if http_ is not None:
+            http_.close()
+
+
+class EtcdClient(EtcdMemberClient):
+    """A `register` client bound to one etcd member."""
 
     def invoke(self, op: Invocation) -> Completion:
         if self.http is None:
@@ -175,11 +184,6 @@ class EtcdClient:
         if answer.get("succeeded"):  # proto3 JSON leaves out false
             return Completion.ok([expected, new], **_revision(answer))
         return Completion.fail("comparison failed")
-
-    def close(self) -> None:
-        http_, self.http = self.http, None
-        if http_ is not None:
-            http_.close()
 
 
 def _revision(answer: dict[str, Any]) -> dict[str, Any]:

@@ -27,28 +27,16 @@ import http.client
 import json
 from typing import Any
 
-from systems.base import ClusterContext, Completion, Invocation
-from systems.etcd.client import (EtcdError, EtcdHttp, NotSentError, _describe, _revision, b64,
-                                 unb64)
+from systems.base import Completion, Invocation
+from systems.etcd.client import (EtcdError, EtcdMemberClient, NotSentError, _describe, _revision,
+                                 b64, unb64)
 from systems.txn import COMMIT_ATTEMPTS, run_micro_ops, shape_problem, touched_keys
 
 KEY_PREFIX = "/txn/"
 
 
-class EtcdTxnClient:
+class EtcdTxnClient(EtcdMemberClient):
     """An `append` or `wr` client bound to one etcd member."""
-
-    def __init__(self, base_port: int, timeout: float) -> None:
-        self.base_port = base_port
-        self.timeout = timeout
-        self.http: EtcdHttp | None = None
-
-    def open(self, ctx: ClusterContext, node: str) -> None:
-        self.http = EtcdHttp(ctx.address(node), ctx.port(node, self.base_port), self.timeout)
-        try:
-            self.http._connection()
-        except NotSentError as e:
-            raise ConnectionError(f"{node}: {e}") from None
 
     def invoke(self, op: Invocation) -> Completion:
         if self.http is None:
@@ -107,11 +95,6 @@ class EtcdTxnClient:
             {"request_put": {"key": b64(KEY_PREFIX + key),
                              "value": b64(json.dumps(value, separators=(",", ":")))}}
             for key, value in sorted(writes.items())]})
-
-    def close(self) -> None:
-        http_, self.http = self.http, None
-        if http_ is not None:
-            http_.close()
 
 
 __all__ = ["EtcdTxnClient"]
