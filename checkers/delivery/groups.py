@@ -208,15 +208,16 @@ def _unprocessed(index: LogIndex, g: Group) -> tuple[list[Any], list[Any]]:
             if k.type != "ok":
                 continue
             o = next(o for n, o, w in k.sends if n == name and w == v)
-            (lost if o <= top else unprocessed).append((name, o, v, k))
+            # without an offset (acks=0) nobody knows whether the group went past it
+            (lost if o is not None and o <= top else unprocessed).append((name, o, v, k))
     lost.sort(key=_by_place)
     unprocessed.sort(key=_by_place)
     g._missing = (lost, unprocessed)
     return g._missing
 
 
-def _by_place(m: tuple[Any, int, Any, KafkaOp]) -> tuple[str, int]:
-    return (repr(m[0]), m[1])
+def _by_place(m: tuple[Any, int | None, Any, KafkaOp]) -> tuple[str, int]:
+    return (repr(m[0]), -1 if m[1] is None else m[1])
 
 
 def lost_message_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
@@ -231,10 +232,10 @@ def unprocessed_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
             for name, o, v, sender in _unprocessed(c.index, g)[1]]
 
 
-def _lost_case(g: Group, name: Any, o: int, v: Any, sender: KafkaOp,
+def _lost_case(g: Group, name: Any, o: int | None, v: Any, sender: KafkaOp,
                beyond: bool) -> dict[str, Any]:
     done = g.processed_ops(name)
-    at = bisect_left(done, o, key=lambda x: x[0])
+    at = len(done) if o is None else bisect_left(done, o, key=lambda x: x[0])
     before = done[at - 1] if at > 0 else None
     after = done[at] if at < len(done) else None
     lo = before[1].op.end if before else -math.inf
@@ -247,7 +248,8 @@ def _lost_case(g: Group, name: Any, o: int, v: Any, sender: KafkaOp,
         top = g.progress.get(name, -1)
         reached = f"its last processed offset there is {top}" if top >= 0 else \
             "it never processed anything there"
-        case["explanation"] = (f"{sender.name} sent {v!r} to {partition(name)} (offset {o}), "
+        where = "no offset: acks=0" if o is None else f"offset {o}"
+        case["explanation"] = (f"{sender.name} sent {v!r} to {partition(name)} ({where}), "
                                f"acknowledged; group {g.name} never processed it: {reached}"
                                f"{why['because']}")
     else:

@@ -265,13 +265,17 @@ class Unseen:
             log = self.index.logs.get(name)
             placed = sorted(((log.offset_of.get(v, -1) if log else -1), v) for v in values)
             offsets = [o for o, _v in placed if o >= 0]
+            blind = len(values) - len(offsets)  # acks=0: acknowledged without an offset
+            where = f"offsets {listed(offsets)}" if offsets else ""
+            if blind:
+                where += ("; " if where else "") + f"{blind} without an offset"
             out.append({"partition": name, "count": len(values),
                         "values": [v for _o, v in placed][:32],
                         "offsets": offsets[:32],
                         "last_polled_offset": log.ok_max if log else -1,
                         "explanation": f"{len(values)} acknowledged messages in "
                                        f"{partition(name)} were never returned by an ok poll"
-                                       f" (offsets {listed(offsets)}; polls reached "
+                                       f" ({where}; polls reached "
                                        f"{log.ok_max if log else 'nothing'})"})
         return out
 

@@ -11,7 +11,8 @@ partition. A consumer is one process reading one partition. Definitions
 * duplicate: one value observed at two or more (partition, offset) positions.
 * unexpected: a polled value that no send tried to write, or whose every send failed.
 * lost-write: a send acknowledged at offset o of partition p whose value no poll ever returned,
-  while polls of p reached o (returned an offset >= o).
+  while polls of p reached o (returned an offset >= o); or acknowledged without an offset (acks=0)
+  and missing from an ok, complete final drain of p.
 * unseen: acknowledged, never polled, and no poll of p reached o. It proves a loss (invalid) when
   an ok final drain of p exists (the drained log ends before o); otherwise it is unknown.
 * nonmonotonic-poll: a consumer received offset o' after offset o with o' <= o.

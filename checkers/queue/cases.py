@@ -14,7 +14,8 @@ from checkers.history import Operation
 from checkers.queue.index import QueueIndex, hashable, value_order
 
 def lost_write_cases(ix: QueueIndex) -> list[dict[str, Any]]:
-    """Acknowledged at offset o, never polled, while polls of its partition reached o."""
+    """Acknowledged at offset o, never polled, while polls of its partition reached o; or
+    acknowledged without an offset, never polled, while a final drain read its whole partition."""
     cases = []
     for p, o, v, op in ix.unpolled:
         if p in ix.max_polled and ix.max_polled[p][0] >= o:
@@ -23,6 +24,13 @@ def lost_write_cases(ix: QueueIndex) -> list[dict[str, Any]]:
                           "highest_offset_polled": top, "highest_offset_poll": top_op,
                           "values_polled_at_offset": [x for x in ix.at_offset.get((p, o), {})
                                                       if x != v]})
+    for p, v, op in ix.unpolled_blind:
+        if p in ix.drained:
+            cases.append({"partition": p, "offset": None, "value": v,
+                          "send": op_ref(op, final=True),
+                          "highest_offset_polled": ix.max_polled.get(p, (None,))[0],
+                          "why": "acknowledged without an offset (acks=0), and the final drain "
+                                 "of its partition, from offset 0 to the end, did not return it"})
     return cases
 
 
@@ -34,6 +42,12 @@ def unseen_cases(ix: QueueIndex) -> list[dict[str, Any]]:
             cases.append({"partition": p, "offset": o, "value": v, "send": op_ref(op, final=True),
                           "highest_offset_polled": ix.max_polled[p][0] if p in ix.max_polled
                           else None, "drained": p in ix.drained})
+    for p, v, op in ix.unpolled_blind:
+        if p not in ix.drained:  # no position: only a whole-partition drain can prove it lost
+            cases.append({"partition": p, "offset": None, "value": v,
+                          "send": op_ref(op, final=True),
+                          "highest_offset_polled": ix.max_polled.get(p, (None,))[0],
+                          "drained": False})
     return cases
 
 

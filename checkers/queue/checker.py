@@ -28,6 +28,8 @@ class QueueChecker:
         for name, rows in anomalies.items():
             if rows:
                 result[name] = rows[:MAX_LISTED]
+        if ix.blind:  # acks=0: kept out of results that have none, so those read as before
+            result["acknowledged_without_offset"] = len(ix.blind)
         if ix.malformed:
             result["malformed"] = ix.malformed[:MAX_LISTED]
             result["malformed_count"] = len(ix.malformed)
@@ -79,6 +81,10 @@ def _first_example(anomalies: dict[str, list[dict[str, Any]]]) -> str:
     lost = anomalies["lost-write"]
     if lost:
         a = lost[0]
+        if a["offset"] is None:
+            return (f"; e.g. value {a['value']} acknowledged without an offset at partition "
+                    f"{a['partition']} (send op {a['send']['op']}) was not in the final drain "
+                    f"of that partition")
         return (f"; e.g. value {a['value']} acknowledged at partition {a['partition']} offset "
                 f"{a['offset']} (send op {a['send']['op']}) was never polled although polls "
                 f"reached offset {a['highest_offset_polled']}")

@@ -23,6 +23,8 @@ class QueueIndex:
     sends: list[Operation]
     polls: list[Operation]  # the ok ones
     acked: list[tuple[int, int, Any, Operation]] = field(default_factory=list)  # p, o, v, send
+    # acknowledged without an offset (acks=0: the producer never hears where it landed)
+    blind: list[tuple[int, Any, Operation]] = field(default_factory=list)  # p, v, send
     malformed: list[dict[str, Any]] = field(default_factory=list)
     # every observation (ok poll or acknowledged send) of a position and of a value, by whom
     at_offset: dict[Position, dict[Any, list[str]]] = field(default_factory=dict)
@@ -32,12 +34,13 @@ class QueueIndex:
     consumers: dict[tuple[Any, int], list[tuple[int, Operation]]] = field(default_factory=dict)
     known: dict[int, list[int]] = field(default_factory=dict)  # distinct polled offsets, sorted
     max_polled: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # offset, poll
-    drained: set[Any] = field(default_factory=set)  # partitions with an ok final poll
+    drained: set[Any] = field(default_factory=set)  # partitions with an ok, complete final poll
     # each record a consumer (process, partition) received, with the one it received before
     consumer_steps: list[tuple[Any, int, tuple[int, Operation] | None, int, Operation]] = \
         field(default_factory=list)
     # acknowledged sends no poll returned, by position
     unpolled: list[tuple[int, int, Any, Operation]] = field(default_factory=list)
+    unpolled_blind: list[tuple[int, Any, Operation]] = field(default_factory=list)
 
 
 def index_queue(history: History) -> QueueIndex:
@@ -50,7 +53,9 @@ def index_queue(history: History) -> QueueIndex:
         ack = _ack(op.value)
         if ack is None:
             ix.malformed.append({**op_ref(op, final=True),
-                                 "why": "ok send without partition/offset/value"})
+                                 "why": "ok send without partition/value"})
+        elif ack[1] is None:
+            ix.blind.append((ack[0], ack[2], op))
         else:
             ix.acked.append((*ack, op))
     at_offset, at_value = ix.at_offset, ix.at_value  # locals: the loops below are the hot path
@@ -62,10 +67,13 @@ def index_queue(history: History) -> QueueIndex:
         _index_poll(ix, op)
     ix.known = {p: sorted(set(offs)) for p, offs in ix.polled_offsets.items()}
     ix.max_polled = {p: (offs[-1], _max_poll(ix.polls, p)) for p, offs in ix.known.items()}
-    ix.drained = {_partition(op.key) for op in ix.polls if op.extra.get("phase") == "final"}
+    # a drain that gave up before the end it asked for proves nothing about what lies past it
+    ix.drained = {_partition(op.key) for op in ix.polls
+                  if op.extra.get("phase") == "final" and op.extra.get("complete") is not False}
     ix.consumer_steps = _consumer_steps(ix.consumers)
     ix.unpolled = [a for a in sorted(ix.acked, key=lambda a: (a[0], a[1]))
                    if a[2] not in ix.polled_values]
+    ix.unpolled_blind = [b for b in ix.blind if b[1] not in ix.polled_values]
     return ix
 
 
@@ -99,11 +107,12 @@ def _consumer_steps(consumers: dict[tuple[Any, int], list[tuple[int, Operation]]
     return steps
 
 
-def _ack(value: Any) -> tuple[int, int, Any] | None:
+def _ack(value: Any) -> tuple[int, int | None, Any] | None:
+    """(partition, offset or None, value) of an acknowledged send; None when malformed."""
     if not isinstance(value, dict):
         return None
     p, o = value.get("partition"), value.get("offset")
-    if not (_is_int(p) and _is_int(o)) or "value" not in value:
+    if not (_is_int(p) and (o is None or _is_int(o))) or "value" not in value:
         return None
     return p, o, hashable(value["value"])
 

@@ -69,7 +69,7 @@ def test_a_bad_option_is_a_usage_error(tmp_path):
     assert p.returncode == 254 and "delivery" in p.stderr and "Traceback" not in p.stderr
 
 
-@pytest.mark.parametrize("value", [{"partition": 0, "value": 1}, [["send", 0, [-3, 1]]],
+@pytest.mark.parametrize("value", [{"offset": 0, "value": 1}, [["send", 0, [-3, 1]]],
                                    [["incr", 0, 1]], {"value": 1, "partition": 0, "offset": "x"}])
 def test_an_unreadable_op_is_named_not_a_traceback(tmp_path, value):
     events = [{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "send",

@@ -130,6 +130,20 @@ def test_unprocessed_messages_past_the_groups_progress(tmp_path):
     assert r["failing"] == [] and r["groups"]["g"]["failing"] == ["unprocessed"]
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "edn"])
+def test_acks_0_a_send_without_offset_the_group_never_processed(tmp_path, fmt):
+    # acks=0: the producer hears no offset; the group processed 1 and 3, never 2
+    h = Kafka().send(0, 1).send(0, 2).send(0, 3)
+    h.subscribe([0], commit="after", **member("c1", 1))
+    h.poll({0: [(0, 1), (1, 3)]}, extra=assigned(0), **member("c1", 1))
+    r = check(h, tmp_path, fmt, delivery="at-least-once")
+    g = r["groups"]["g" if fmt == "jsonl" else "default"]  # Jepsen's EDN names no group
+    assert g["failing"] == ["unprocessed"] and r["valid"] is False
+    case, = g["anomalies"]["unprocessed"]
+    assert (case["offset"], case["value"]) == (None, 2)
+    assert "no offset: acks=0" in case["explanation"]
+
+
 def test_a_duplicate_with_no_crash_or_rebalance_is_unexplained(tmp_path):
     h = produced(Kafka(), [1, 2])
     c1 = member("c1", 1)

@@ -250,6 +250,18 @@ def test_unseen_acknowledged_messages_never_polled(tmp_path, fmt):
     assert [n for _t, n in r["unseen"]["series"]][-1] == 2
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_acks_0_sends_without_offsets_are_placed_by_the_polls_or_unseen(tmp_path, fmt):
+    # acks=0: the producer learns no offset; what a poll found is placed, the rest is unseen
+    h = Kafka().send(0, 1).send(0, 2).send(0, 3, offset=2)
+    h.poll({0: [(0, 1), (2, 3)]}, process=1)
+    r = check(h, tmp_path, fmt)
+    assert r["failing"] == ["unseen"], r["failing"]
+    case, = r["anomalies"]["unseen"]
+    assert case["values"] == [2]
+    assert r["messages"]["sent_ok"] == 3
+
+
 def crossed_writes() -> Kafka:
     """T1 sends x then y, T2 sends to both with the offsets crossed: each overwrote the other."""
     h = Kafka()

@@ -29,9 +29,12 @@ class Builder:
             self.rows.append((end, p, outcome, "send", done, None, {}))
         return self
 
-    def poll(self, p, records, final_partition=None, outcome="ok", start=None, end=None):
+    def poll(self, p, records, final_partition=None, outcome="ok", start=None, end=None,
+             complete=None):
         start, end = self._at(start, end)
         extra = {"phase": "final"} if final_partition is not None else {}
+        if complete is not None:
+            extra["complete"] = complete
         self.rows.append((start, p, "invoke", "poll", None, final_partition, extra))
         self.rows.append((end, p, outcome, "poll", [list(r) for r in records]
                           if outcome == "ok" else None, final_partition, extra))
@@ -235,6 +238,40 @@ def test_final_poll_key_as_text_counts_as_a_drain():
     b.send(0, 0, 1, 0).send(1, 0, 2, 1)
     b.poll(10, [(0, 0, 1)], final_partition="0")
     assert b.check()["unseen"][0]["drained"] is True
+
+
+# acks=0: the producer hears of no offset, so an acknowledged send is {"partition", "value"} only
+
+
+def test_acknowledged_without_an_offset_and_polled_is_fine():
+    b = Builder()
+    b.send(0, 0, 1).send(1, 0, 2)
+    b.poll(10, [(0, 0, 1), (0, 1, 2)], final_partition=0)
+    r = b.check()
+    assert r["valid"] is True and r["acknowledged_without_offset"] == 2, r
+
+
+def test_acknowledged_without_an_offset_missing_from_a_complete_drain_is_lost():
+    b = Builder()
+    b.send(0, 0, 1).send(1, 0, 2).send(1, 1, 3)
+    b.poll(10, [(0, 0, 1)], final_partition=0)
+    r = b.check()
+    assert r["valid"] is False and r["counts"]["lost-write"] == 1, r
+    lost = r["lost-write"][0]
+    assert (lost["partition"], lost["offset"], lost["value"]) == (0, None, 2)
+    assert lost["send"]["op"] == 1 and "acks=0" in lost["why"]
+    assert "without an offset" in r["error"]
+    # partition 1 was never drained: its offset-less send is unseen, not lost
+    assert [(u["partition"], u["value"], u["drained"]) for u in r["unseen"]] == [(1, 3, False)]
+
+
+def test_a_drain_that_stopped_short_proves_no_loss():
+    b = Builder()
+    b.send(0, 0, 1).send(1, 0, 2, 1)
+    b.poll(10, [(0, 0, 1)], final_partition=0, complete=False)
+    r = b.check()
+    assert r["valid"] == "unknown" and r["counts"]["lost-write"] == 0, r
+    assert r["partitions"]["0"]["drained"] is False
 
 
 def test_registered_under_its_name():
