@@ -54,15 +54,18 @@ def groups_of(grudge: dict[str, frozenset[str]]) -> list[list[str]]:
     return sorted(groups, key=lambda g: (len(g), g))
 
 
-def _probe_all(lab: Network, nodes: list[str]) -> dict[tuple[str, str], str]:
+def _probe_all(lab: Network, nodes: list[str],
+               port: int | None = None) -> dict[tuple[str, str], str]:
     """TCP probes from every node to every other, all sources at once (one probe process each),
-    so verifying a 5-node partition takes about one probe timeout, not five."""
+    so verifying a 5-node partition takes about one probe timeout, not five; to a closed port
+    unless a port is given (a cut of one service's port is verified at that port)."""
     # A delay in force (both ways, worst case) must not pass for a cut.
     delays = [h.ms + h.jitter for h in IN_FORCE.others(lab, None, LatencyHandle)]
     timeout = _PROBE_TIMEOUT_S + 2 * max(delays, default=0) / 1000
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        extra = {} if port is None else {"port": port}
         futures = {src: pool.submit(lab.probe_tcp, src, [n for n in nodes if n != src],
-                                    timeout=timeout) for src in nodes}
+                                    timeout=timeout, **extra) for src in nodes}
         return {(src, dst): outcome for src, f in futures.items()
                 for dst, outcome in f.result().items()}
 
@@ -97,9 +100,11 @@ class _InForce:
             return [h for h in self._by_lab.get(id(lab), {}).values()
                     if isinstance(h, kind) and h is not handle]
 
-    def cut_pairs(self, lab: Any, besides: Any) -> set[tuple[str, str]]:
-        """Pairs (a, b) that partitions other than `besides` keep apart."""
+    def cut_pairs(self, lab: Any, besides: Any, port: int | None = None) -> set[tuple[str, str]]:
+        """Pairs (a, b) that partitions other than `besides` keep apart (on every port, or on
+        `port` alone)."""
         return {(a, b) for h in self.others(lab, besides, PartitionHandle)
+                if h.port is None or h.port == port
                 for a, cut in h.grudge.items() for b in cut}
 
     def lossy(self, lab: Any, besides: Any = None) -> dict[str, list[float]]:
@@ -115,9 +120,10 @@ IN_FORCE = _InForce()
 
 
 def _check_reachability(lab: Network, nodes: list[str], must_cut: set[tuple[str, str]],
-                        must_answer: set[tuple[str, str]], what: str) -> dict[tuple[str, str], str]:
+                        must_answer: set[tuple[str, str]], what: str,
+                        port: int | None = None) -> dict[tuple[str, str], str]:
     """Probe every pair; `must_cut` pairs must time out, `must_answer` pairs must answer."""
-    results = _probe_all(lab, nodes)
+    results = _probe_all(lab, nodes, port)
     wrong = [f"{a}->{b} {o}" for (a, b), o in results.items()
              if ((a, b) in must_cut and o != "timeout")
              or ((a, b) in must_answer and o not in ("refused", "connected"))]
@@ -185,7 +191,9 @@ class PartitionFault(_NetworkFault):
     targets = GRUDGES
     default_target = "random-halves"
     params = {"duration": Option(15.0, "seconds the partition lasts (longer than elections and "
-                                       "leader step-down)", kind=float)}
+                                       "leader step-down)", kind=float),
+              "port": Option(0, "cut only TCP to or from this port, e.g. one service's links "
+                                "(0: every packet)", kind=int, low=0, high=65535)}
 
     def target_refusal(self, target: str, nodes: int) -> str | None:
         need = _GRUDGE_MIN_NODES.get(target, 2)
@@ -217,23 +225,26 @@ class PartitionFault(_NetworkFault):
         grudge_map = params.get("grudge")
         if not grudge_map:
             raise FaultError("partition started without a grudge")
+        port = int(params.get("port") or 0) or None
         try:
-            handle = lab.cut({n: list(grudge_map.get(n, [])) for n in ctx.nodes})
+            handle = lab.cut({n: list(grudge_map.get(n, [])) for n in ctx.nodes}, port=port)
         except NETWORK_ERRORS as e:
             raise FaultError(f"cannot cut the network: {e}") from None
         mine = set(handle.cut_pairs())
-        others = IN_FORCE.cut_pairs(lab, handle)
+        others = IN_FORCE.cut_pairs(lab, handle, port)
         lossy = IN_FORCE.lossy(lab)
         # Pairs nothing else cuts and no loss touches must still answer.
         free = {(a, b) for a in ctx.nodes for b in ctx.nodes if a != b} - mine - others
         free = {(a, b) for a, b in free if a not in lossy and b not in lossy}
         try:
-            outcomes = _check_reachability(lab, ctx.nodes, mine, free, "partition not as intended")
+            outcomes = _check_reachability(lab, ctx.nodes, mine, free, "partition not as intended",
+                                           port)
         except NETWORK_ERRORS as e:
             lab.heal(handle)
             raise FaultError(str(e)) from None
         return {"handle": self._keep(lab, handle),
                 "probe": {"verified": True, "kind": "tcp-connect",
+                          **({"port": port} if port else {}),
                           "cut": sorted(f"{a}->{b}" for (a, b), o in outcomes.items()
                                         if o == "timeout" and (a, b) in mine),
                           "answered": len([o for o in outcomes.values() if o != "timeout"])}}
@@ -250,9 +261,11 @@ class PartitionFault(_NetworkFault):
             raise FaultError(f"partition not healed: its rules are still on {', '.join(left)}")
         lossy = IN_FORCE.lossy(lab)
         restored = {(a, b) for a, b in handle.cut_pairs()
-                    if a not in lossy and b not in lossy} - IN_FORCE.cut_pairs(lab, handle)
+                    if a not in lossy and b not in lossy} - IN_FORCE.cut_pairs(lab, handle,
+                                                                                handle.port)
         try:
-            _check_reachability(lab, ctx.nodes, set(), restored, "partition not healed")
+            _check_reachability(lab, ctx.nodes, set(), restored, "partition not healed",
+                                handle.port)
         except NETWORK_ERRORS as e:
             raise FaultError(str(e)) from None
         return {"groups": params.get("groups"),

@@ -17,12 +17,14 @@ class FaultNotEffectiveError(NetFaultError):
 
 
 def verify_partition(network: Network, handle: PartitionHandle, timeout: float = 1.0) -> dict[tuple[str, str], str]:
-    """Every cut pair times out and every other pair of grudge nodes answers; else raise."""
+    """Every cut pair times out and every other pair of grudge nodes answers; else raise. A cut
+    of one port is probed at that port."""
     nodes = sorted(handle.grudge)
     results: dict[tuple[str, str], str] = {}
+    at = {} if handle.port is None else {"port": handle.port}
     for src in nodes:
         others = [n for n in nodes if n != src]
-        for dst, outcome in network.probe_tcp(src, others, timeout=timeout).items():
+        for dst, outcome in network.probe_tcp(src, others, timeout=timeout, **at).items():
             results[(src, dst)] = outcome
     wrong = [f"{a}->{b} {o}" for (a, b), o in results.items()
              if (b in handle.grudge[a]) != (o == "timeout")]

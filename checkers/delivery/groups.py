@@ -267,7 +267,7 @@ def _processing(x: tuple[int, KafkaOp] | None) -> dict[str, Any] | None:
     return None if x is None else {"offset": x[0], "member": x[1].member, "op": ref(x[1])}
 
 
-def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: int,
+def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: int | None,
          lost: bool) -> dict[str, Any]:
     """The crashes, rebalances of the partition and commits of it that the group saw between
     lo and hi, the cause they point to and a clause saying so."""
@@ -280,7 +280,7 @@ def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: i
     owner_crash = next((c for c in crashes if owner in c.members), None)
     if owner_crash is None and crashes:
         owner_crash = crashes[0]
-    past = [c for c in commits if c.offsets[name] > o]
+    past = [c for c in commits if o is not None and c.offsets[name] > o]
     if lost and past:
         cause = "commit"
         c = past[0]

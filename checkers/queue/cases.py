@@ -51,6 +51,26 @@ def unseen_cases(ix: QueueIndex) -> list[dict[str, Any]]:
     return cases
 
 
+def truncated_cases(ix: QueueIndex) -> list[dict[str, Any]]:
+    """Acknowledged and polled, yet missing from the complete final drain of its partition: the
+    log lost it after a consumer had read it (a leader's log truncated to another's)."""
+    cases = []
+    blind = ((p, None, v, op) for p, v, op in ix.blind)
+    for p, o, v, op in [*sorted(ix.acked, key=lambda a: (a[0], a[1])), *blind]:
+        held = ix.final_values.get(p)
+        if held is None or v in held or v not in ix.polled_values:
+            continue
+        drain = ix.final_polls[p]
+        end = drain.extra.get("end_offset")
+        now = None if o is None else next((x for x, at in held.items() if at == o), None)
+        cases.append({"partition": p, "offset": o, "value": v, "send": op_ref(op, final=True),
+                      "polled_by": [src for srcs in ix.at_value[v].values() for src in srcs
+                                    if src.startswith("poll")][:5],
+                      "final_drain": op_ref(drain, final=True), "log_end_offset": end,
+                      "value_now_at_offset": now})
+    return cases
+
+
 def duplicate_cases(ix: QueueIndex) -> list[dict[str, Any]]:
     """One value observed at two or more positions."""
     cases = [{"value": v, "positions": [{"partition": p, "offset": o, "seen_by": src}
@@ -113,6 +133,7 @@ def poll_skip_cases(ix: QueueIndex) -> list[dict[str, Any]]:
 CASES: dict[str, Callable[[QueueIndex], list[dict[str, Any]]]] = {
     "lost-write": lost_write_cases,
     "unseen": unseen_cases,
+    "truncated": truncated_cases,
     "duplicate": duplicate_cases,
     "inconsistent-offsets": inconsistent_offset_cases,
     "unexpected": unexpected_cases,

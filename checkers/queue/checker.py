@@ -9,7 +9,7 @@ from checkers.queue.cases import CASES
 from checkers.queue.index import QueueIndex, hashable, index_queue
 
 MAX_LISTED = 100  # entries described per anomaly list; counts are always complete
-INVALIDATING = ("lost-write", "duplicate", "inconsistent-offsets", "unexpected",
+INVALIDATING = ("lost-write", "truncated", "duplicate", "inconsistent-offsets", "unexpected",
                 "nonmonotonic-poll", "poll-skip")
 
 
@@ -79,6 +79,13 @@ def _judge(result: dict[str, Any], ix: QueueIndex,
 
 def _first_example(anomalies: dict[str, list[dict[str, Any]]]) -> str:
     lost = anomalies["lost-write"]
+    if not lost and anomalies["truncated"]:
+        a = anomalies["truncated"][0]
+        at = "without an offset" if a["offset"] is None else f"at offset {a['offset']}"
+        return (f"; e.g. value {a['value']} acknowledged {at} of partition {a['partition']} "
+                f"(send op {a['send']['op']}) was polled ({a['polled_by'][0]}) but the final "
+                f"drain of the partition no longer holds it (the log ends at offset "
+                f"{a['log_end_offset']})")
     if lost:
         a = lost[0]
         if a["offset"] is None:

@@ -35,6 +35,9 @@ class QueueIndex:
     known: dict[int, list[int]] = field(default_factory=dict)  # distinct polled offsets, sorted
     max_polled: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # offset, poll
     drained: set[Any] = field(default_factory=set)  # partitions with an ok, complete final poll
+    # what those drains returned: partition -> {value: offset}, and the drain itself
+    final_values: dict[Any, dict[Any, int]] = field(default_factory=dict)
+    final_polls: dict[Any, Operation] = field(default_factory=dict)
     # each record a consumer (process, partition) received, with the one it received before
     consumer_steps: list[tuple[Any, int, tuple[int, Operation] | None, int, Operation]] = \
         field(default_factory=list)
@@ -68,8 +71,16 @@ def index_queue(history: History) -> QueueIndex:
     ix.known = {p: sorted(set(offs)) for p, offs in ix.polled_offsets.items()}
     ix.max_polled = {p: (offs[-1], _max_poll(ix.polls, p)) for p, offs in ix.known.items()}
     # a drain that gave up before the end it asked for proves nothing about what lies past it
-    ix.drained = {_partition(op.key) for op in ix.polls
-                  if op.extra.get("phase") == "final" and op.extra.get("complete") is not False}
+    for op in ix.polls:
+        if op.extra.get("phase") == "final" and op.extra.get("complete") is not False:
+            p = _partition(op.key)
+            ix.final_polls[p] = op
+            held = ix.final_values.setdefault(p, {})
+            for record in op.value if isinstance(op.value, list) else []:
+                rec = _record(record)
+                if rec is not None and rec[0] == p:
+                    held[rec[2]] = rec[1]
+    ix.drained = set(ix.final_polls)
     ix.consumer_steps = _consumer_steps(ix.consumers)
     ix.unpolled = [a for a in sorted(ix.acked, key=lambda a: (a[0], a[1]))
                    if a[2] not in ix.polled_values]

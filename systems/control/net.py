@@ -62,6 +62,7 @@ class PartitionHandle:
     rules: dict[str, list[str]]  # node -> iptables-restore lines (without the -I/-D verb)
     records: list[dict[str, Any]] = field(default_factory=list)
     healed: bool = False
+    port: int | None = None  # only TCP to or from this port is cut (None: every packet)
 
     def cut_pairs(self) -> list[tuple[str, str]]:
         return sorted((a, b) for a, others in self.grudge.items() for b in others)
@@ -100,8 +101,9 @@ class Network(Protocol):
     def address(self, node: str) -> str:
         """The node's address as its peers see it."""
 
-    def cut(self, grudge: Mapping[str, Iterable[str]]) -> PartitionHandle:
-        """Drop every packet between each node and the nodes its grudge names, both ways."""
+    def cut(self, grudge: Mapping[str, Iterable[str]], port: int | None = None) -> PartitionHandle:
+        """Drop every packet between each node and the nodes its grudge names, both ways; with
+        `port`, only TCP packets to or from that port (one service's links, the rest intact)."""
 
     def loss(self, nodes: Sequence[str], percent: float) -> LossHandle:
         """Drop a random `percent` (0..100) of the packets entering and leaving each node."""
@@ -172,7 +174,7 @@ class FirewallNetwork:
 
     # --- partitions --------------------------------------------------------------------------
 
-    def cut(self, grudge: Mapping[str, Iterable[str]]) -> PartitionHandle:
+    def cut(self, grudge: Mapping[str, Iterable[str]], port: int | None = None) -> PartitionHandle:
         fid = fault_id("cut")
         grudge_fz: Grudge = {}
         for node, others in grudge.items():
@@ -186,11 +188,15 @@ class FirewallNetwork:
             for other in sorted(others):
                 peer = self.address(other)
                 comment = f"-m comment --comment splitbrain-{fid}"
-                lines.append(f"INPUT 1 -s {peer}/32 {comment} -j DROP")
-                lines.append(f"OUTPUT 1 -d {peer}/32 {comment} -j DROP")
+                # with a port: connections to it either way, requests and replies alike
+                matches = [""] if port is None else \
+                    [f" -p tcp --dport {port}", f" -p tcp --sport {port}"]
+                for m in matches:
+                    lines.append(f"INPUT 1 -s {peer}/32{m} {comment} -j DROP")
+                    lines.append(f"OUTPUT 1 -d {peer}/32{m} {comment} -j DROP")
             if lines:
                 rules[node] = lines
-        handle = PartitionHandle(fid, grudge_fz, rules)
+        handle = PartitionHandle(fid, grudge_fz, rules, port=port)
         try:
             for node, lines in rules.items():
                 handle.records.append(self.note("rule", node, fault=fid,

@@ -274,5 +274,30 @@ def test_a_drain_that_stopped_short_proves_no_loss():
     assert r["partitions"]["0"]["drained"] is False
 
 
+def test_truncated_acknowledged_and_polled_but_gone_from_the_final_drain():
+    # offsets 1 and 2 were acknowledged and read, then the log was cut back to offset 1 and a
+    # new leader wrote 4 there
+    b = Builder()
+    b.send(0, 0, 1, 0).send(1, 0, 2, 1).send(0, 0, 3, 2).send(1, 0, 4, 1)
+    b.poll(2, [(0, 0, 1), (0, 1, 2), (0, 2, 3)])
+    b.poll(10, [(0, 0, 1), (0, 1, 4)], final_partition=0)
+    r = b.check()
+    assert r["valid"] is False and r["counts"]["truncated"] == 2, r
+    assert [(t["offset"], t["value"], t["value_now_at_offset"]) for t in r["truncated"]] == \
+        [(1, 2, 4), (2, 3, None)]
+    assert r["truncated"][0]["polled_by"] == ["poll op 4"]
+    assert r["truncated"][0]["final_drain"]["op"] == 5
+    assert r["counts"]["inconsistent-offsets"] == 1  # offset 1: 2 then 4
+    assert "no longer holds it" in r["error"]
+
+
+def test_no_truncation_without_a_complete_drain():
+    b = Builder()
+    b.send(0, 0, 1, 0).send(1, 0, 2, 1)
+    b.poll(2, [(0, 0, 1), (0, 1, 2)])
+    b.poll(10, [(0, 0, 1)], final_partition=0, complete=False)
+    assert b.check()["counts"]["truncated"] == 0
+
+
 def test_registered_under_its_name():
     assert isinstance(build_checker({"name": "queue"}), QueueChecker)

@@ -81,6 +81,24 @@ def test_verify_partition_notices_a_partition_that_did_not_take(lab):
         verify.verify_partition(lab, handle)
 
 
+def test_a_partition_of_one_port_leaves_every_other_port_alone(lab):
+    port = 41234  # nothing listens: an uncut probe is refused, a cut one times out
+    handle = lab.cut(grudge_from_groups([["n1"], ["n2", "n3"]]), port=port)
+    try:
+        assert handle.port == port
+        verify.verify_partition(lab, handle)
+        assert lab.probe_tcp("n1", ["n2", "n3"], port=port) == {"n2": "timeout", "n3": "timeout"}
+        assert lab.probe_tcp("n2", ["n1"], port=port) == {"n1": "timeout"}
+        assert lab.probe_tcp("n2", ["n3"], port=port) == {"n3": "refused"}
+        # other ports and UDP cross the cut
+        assert lab.probe_tcp("n1", ["n2", "n3"]) == {"n2": "refused", "n3": "refused"}
+        assert lab.udp_delivered("n1", "n2", count=20) == 20
+    finally:
+        lab.heal(handle)
+    assert lab.installed(handle) == []
+    assert lab.probe_tcp("n1", ["n2", "n3"], port=port) == {"n2": "refused", "n3": "refused"}
+
+
 def test_grudge_bridge_partition_on_a_lab(lab):
     grudge = grudges.grudge("bridge", lab.nodes, random.Random(3))
     handle = lab.cut(grudge)
