@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.documented_runs import RUN_BY
+
 PROJECT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
 VERDICT_CODES = {"valid": 0, "invalid": 1, "unknown": 2}
@@ -349,7 +351,29 @@ def _marks(cmd: DocCommand) -> list:
 
 
 RUNNABLE = [pytest.param(c, marks=_marks(c), id=f"{c.where[0]} {c.text[:80]}")
-            for c in COMMANDS if not c.synopsis]
+            for c in COMMANDS if not c.synopsis and c.text not in RUN_BY]
+
+
+def test_commands_run_by_integration_tests_are_documented_with_a_verdict():
+    texts = {c.text: c for c in COMMANDS}
+    for text, test in RUN_BY.items():
+        assert text in texts, f"{test} runs a command no document shows: {text}"
+        assert judge(texts[text]).kind == "stated", f"{texts[text].where}: state its verdict"
+        path, name = test.split("::")
+        assert f"def {name}(" in (PROJECT / path).read_text(), f"{test} does not exist"
+
+
+def run_documented(text: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A command of tests/documented_runs.py run as test_documented_command runs the others
+    (through a shell, from `cwd` with the default store), its stated verdict checked."""
+    cmd = next(c for c in COMMANDS if c.text == text)
+    judgement = judge(cmd)
+    p = _shell(cmd.text, cwd, _timeout(cmd))
+    told = f"{', '.join(cmd.where)}: {cmd.text}\nexit {p.returncode}\n{p.stdout}\n{p.stderr[-3000:]}"
+    assert p.returncode in judgement.exit_codes, told
+    assert "Traceback" not in p.stderr, told
+    assert p.stdout.strip().splitlines()[-1].startswith(f"{judgement.word}: "), told
+    return p
 
 
 @pytest.mark.parametrize("cmd", RUNNABLE)

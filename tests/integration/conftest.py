@@ -47,6 +47,13 @@ class Splitbrain:
         return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
                               cwd=PROJECT)
 
+    def documented(self, text: str) -> subprocess.CompletedProcess:
+        """A command of tests/documented_runs.py, run as the documented-commands test would run
+        it (from the directory holding this store, which is that directory's default store),
+        its stated verdict checked."""
+        from tests.docs.test_documented_commands import run_documented
+        return run_documented(text, self.store.parent)
+
     def start(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(self.argv(*args, "--store", str(self.store), "--quiet"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -12,6 +12,8 @@ import shutil
 
 import pytest
 
+from tests.documented_runs import KAFKA_ACKS_0, KAFKA_UNCLEAN, KAFKA_UNCLEAN_SAFE
+
 pytestmark = pytest.mark.slow
 
 SAFE = ["--opt", "acks=all", "--opt", "min.insync.replicas=2",
@@ -104,6 +106,60 @@ def test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout
     assert all(x["send"]["type"] == "ok" for x in gone)  # each listed with its acknowledged send
     html = (sb.latest / "report.html").read_text()
     assert "lost-write" in html and "unseen" in html
+
+
+def test_acks_0_loses_acknowledged_sends_to_a_killed_leader(sb):
+    # acks=0: a send is acknowledged once it is on the wire, so what a leader had not written
+    # (or written but not replicated) when it was SIGKILLed is gone, and nobody heard of an offset.
+    sb.documented(KAFKA_ACKS_0)  # invalid, as docs/kafka.md states
+    q = sb.results()["checkers"]["queue"]
+    history = sb.history()
+    acked = [e for e in history if e["f"] == "send" and e["type"] == "ok"]
+    assert len(acked) > 100 and all(e["value"]["offset"] is None for e in acked)
+    assert q["acknowledged_without_offset"] == len(acked)
+    lost = q.get("lost-write", [])
+    assert lost and all(x["offset"] is None and x["send"]["type"] == "ok" for x in lost), q
+    finals = {e["key"]: {r[2] for r in e["value"]} for e in history
+              if e.get("phase") == "final" and e["type"] == "ok" and e["complete"]}
+    assert all(x["value"] not in finals[x["partition"]] for x in lost)
+    assert _faults(history, "kill")
+
+
+def _cut_then_killed(history) -> str:
+    """The leader whose replication port was cut and which was then killed while cut off."""
+    cut, = _faults(history, "partition")
+    killed = _faults(history, "kill")
+    assert cut["value"]["probe"]["port"] == 9092 and killed
+    assert killed[0]["value"]["targets"] == cut["value"]["targets"]
+    assert cut["time"] < killed[0]["time"]
+    return cut["value"]["targets"][0]
+
+
+@needs_netns
+def test_unclean_leader_election_loses_acknowledged_writes(sb):
+    # The leader's replication port is cut: its followers fall out of the ISR (the KRaft
+    # controllers, on 9093, still hear everyone), min.insync.replicas=1 lets it acknowledge acks=all
+    # writes alone; killed, an out-of-sync follower is elected (unclean), and the old leader's
+    # acknowledged writes are truncated when it rejoins.
+    sb.documented(KAFKA_UNCLEAN)  # invalid
+    _cut_then_killed(sb.history())
+    q = sb.results()["checkers"]["queue"]
+    gone = q.get("truncated", []) + q.get("lost-write", []) + \
+        [u for u in q.get("unseen", []) if u["drained"]]
+    assert gone and all(x["send"]["type"] == "ok" for x in gone), q["counts"]
+    assert all(x["log_end_offset"] is not None for x in q.get("truncated", []))
+    html = (sb.latest / "report.html").read_text()
+    assert "truncated" in html or "lost-write" in html
+
+
+@needs_netns
+def test_the_same_faults_with_the_safe_settings_lose_nothing(sb):
+    # min.insync.replicas=2 refuses writes once the ISR is the leader alone, and without unclean
+    # election the partition waits for that leader to come back: nothing acknowledged is lost.
+    sb.documented(KAFKA_UNCLEAN_SAFE)  # valid
+    _cut_then_killed(sb.history())
+    q = sb.results()["checkers"]["queue"]
+    assert q["valid"] is True and not any(q["counts"].values()), q["counts"]
 
 
 def test_txn_under_kill_verdict_rests_on_listed_evidence(sb):

@@ -1,0 +1,28 @@
+"""Documented `splitbrain run` commands that an integration test runs verbatim and judges in more
+detail than the verdict the document states.
+
+The integration test runs the command as tests/docs/test_documented_commands.py would (through a
+shell, from a temporary directory with the default store) and checks the stated verdict too; the
+documented-commands test checks that each one here is still documented, and leaves running it to
+the test named here, so a long run on a real cluster costs CI once, not twice.
+"""
+
+from __future__ import annotations
+
+# Kafka (docs/kafka.md), run by tests/integration/test_kafka.py
+KAFKA_ACKS_0 = ("splitbrain run kafka --workload queue --env local --nemesis kill:leader:duration=5 "
+                "--nemesis-interval 4 --time-limit 30 --seed 1 --opt acks=0")
+KAFKA_UNCLEAN = ("splitbrain run kafka --workload queue --env netns --nemesis-overlap "
+                 "--nemesis partition:leader:port=9092:duration=30,kill:leader:duration=12 "
+                 "--nemesis-interval 16 --time-limit 40 --seed 3 --opt min.insync.replicas=1 "
+                 "--opt unclean.leader.election.enable=true")
+KAFKA_UNCLEAN_SAFE = ("splitbrain run kafka --workload queue --env netns --nemesis-overlap "
+                      "--nemesis partition:leader:port=9092:duration=30,kill:leader:duration=12 "
+                      "--nemesis-interval 16 --time-limit 40 --seed 3 --opt min.insync.replicas=2 "
+                      "--opt unclean.leader.election.enable=false")
+
+RUN_BY = {
+    KAFKA_ACKS_0: "tests/integration/test_kafka.py::test_acks_0_loses_acknowledged_sends_to_a_killed_leader",
+    KAFKA_UNCLEAN: "tests/integration/test_kafka.py::test_unclean_leader_election_loses_acknowledged_writes",
+    KAFKA_UNCLEAN_SAFE: "tests/integration/test_kafka.py::test_the_same_faults_with_the_safe_settings_lose_nothing",
+}
