@@ -9,7 +9,14 @@ the test named here, so a long run on a real cluster costs CI once, not twice.
 
 from __future__ import annotations
 
-# Kafka (docs/kafka.md), run by tests/integration/test_kafka.py
+# Kafka (docs/kafka.md; the first two in README.md too), run by tests/integration/test_kafka.py
+KAFKA_SAFE = ("splitbrain run kafka --workload queue --env netns --nemesis partition,kill "
+              "--nemesis-interval 8 --time-limit 40 --opt acks=all --opt min.insync.replicas=2 "
+              "--opt unclean.leader.election.enable=false --opt enable.idempotence=true")
+KAFKA_ACKS_1 = ("splitbrain run kafka --workload queue --env netns --nemesis "
+                "partition:leader:duration=15 --nemesis-interval 5 --time-limit 30 --opt acks=1")
+KAFKA_TXN = ("splitbrain run kafka --workload txn --env local --nemesis kill --nemesis-interval 6 "
+             "--time-limit 25 --op-timeout 10")
 KAFKA_ACKS_0 = ("splitbrain run kafka --workload queue --env local --nemesis kill:leader:duration=5 "
                 "--nemesis-interval 4 --time-limit 30 --seed 1 --opt acks=0")
 KAFKA_UNCLEAN = ("splitbrain run kafka --workload queue --env netns --nemesis-overlap "
@@ -22,6 +29,9 @@ KAFKA_UNCLEAN_SAFE = ("splitbrain run kafka --workload queue --env netns --nemes
                       "--opt unclean.leader.election.enable=false")
 
 RUN_BY = {
+    KAFKA_SAFE: "tests/integration/test_kafka.py::test_queue_safe_settings_valid_under_partition_and_kill",
+    KAFKA_ACKS_1: "tests/integration/test_kafka.py::test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout",
+    KAFKA_TXN: "tests/integration/test_kafka.py::test_txn_under_kill_verdict_rests_on_listed_evidence",
     KAFKA_ACKS_0: "tests/integration/test_kafka.py::test_acks_0_loses_acknowledged_sends_to_a_killed_leader",
     KAFKA_UNCLEAN: "tests/integration/test_kafka.py::test_unclean_leader_election_loses_acknowledged_writes",
     KAFKA_UNCLEAN_SAFE: "tests/integration/test_kafka.py::test_the_same_faults_with_the_safe_settings_lose_nothing",
