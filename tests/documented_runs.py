@@ -28,6 +28,13 @@ KAFKA_UNCLEAN_SAFE = ("splitbrain run kafka --workload queue --env netns --nemes
                       "--nemesis-interval 16 --time-limit 40 --seed 3 --opt min.insync.replicas=2 "
                       "--opt unclean.leader.election.enable=false")
 
+# ZooKeeper (docs/zookeeper.md; the first in README.md too), run by
+# tests/integration/test_zookeeper.py
+ZOOKEEPER_REGISTER = ("splitbrain run zookeeper --workload register --env netns --nemesis "
+                      "partition,kill --time-limit 40")
+ZOOKEEPER_LOCK = ("splitbrain run zookeeper --workload lock --env netns --nemesis partition,kill "
+                  "--time-limit 40")
+
 RUN_BY = {
     KAFKA_SAFE: "tests/integration/test_kafka.py::test_queue_safe_settings_valid_under_partition_and_kill",
     KAFKA_ACKS_1: "tests/integration/test_kafka.py::test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout",
@@ -35,4 +42,6 @@ RUN_BY = {
     KAFKA_ACKS_0: "tests/integration/test_kafka.py::test_acks_0_loses_acknowledged_sends_to_a_killed_leader",
     KAFKA_UNCLEAN: "tests/integration/test_kafka.py::test_unclean_leader_election_loses_acknowledged_writes",
     KAFKA_UNCLEAN_SAFE: "tests/integration/test_kafka.py::test_the_same_faults_with_the_safe_settings_lose_nothing",
+    ZOOKEEPER_REGISTER: "tests/integration/test_zookeeper.py::test_register_under_partition_and_kill_keeps_zookeepers_promises",
+    ZOOKEEPER_LOCK: "tests/integration/test_zookeeper.py::test_lock_under_partition_and_kill_keeps_mutual_exclusion",
 }

@@ -14,6 +14,8 @@ import subprocess
 
 import pytest
 
+from tests.documented_runs import ZOOKEEPER_LOCK, ZOOKEEPER_REGISTER
+
 pytestmark = [pytest.mark.slow, pytest.mark.installs("zookeeper")]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="--env netns needs root")
@@ -60,10 +62,8 @@ def test_register_under_kill_keeps_zookeepers_promises(sb):
 
 @needs_root
 def test_register_under_partition_and_kill_keeps_zookeepers_promises(sb):
-    # Short faults, so that one run sees two partitions and a kill (seed 3 schedules them).
-    p = sb.run("run", "zookeeper", "--workload", "register", "--nemesis",
-               "partition:duration=5,kill:duration=3", "--env", "netns", "--time-limit", "22",
-               "--nemesis-interval", "4", "--seed", "3")
+    # The documented run: in 40 s the schedule always has room for a partition (15 s) and a kill.
+    p = sb.documented(ZOOKEEPER_REGISTER)
     _assert_zookeeper_promises(sb, p)
     assert {e["f"] for e in sb.faults_started()} == {"start-partition", "start-kill"}
     _no_lab_left(sb.latest)
@@ -71,11 +71,7 @@ def test_register_under_partition_and_kill_keeps_zookeepers_promises(sb):
 
 @needs_root
 def test_lock_under_partition_and_kill_keeps_mutual_exclusion(sb):
-    # Short faults, so that one run sees two partitions and a kill (seed 3 schedules them).
-    p = sb.run("run", "zookeeper", "--workload", "lock", "--nemesis",
-               "partition:duration=5,kill:duration=3", "--env", "netns", "--time-limit", "22",
-               "--nemesis-interval", "4", "--seed", "3")
-    assert p.returncode == 0, p.stdout + p.stderr
+    p = sb.documented(ZOOKEEPER_LOCK)  # a partition and a kill, as for the register
     mutex = sb.results()["checkers"]["mutex"]
     assert mutex["valid"] is True and mutex["overlap_count"] == 0
     assert mutex["holds"] > 20
