@@ -35,6 +35,12 @@ ZOOKEEPER_REGISTER = ("splitbrain run zookeeper --workload register --env netns 
 ZOOKEEPER_LOCK = ("splitbrain run zookeeper --workload lock --env netns --nemesis partition,kill "
                   "--time-limit 40")
 
+# etcd (docs/etcd.md; the first in README.md too), run by tests/integration/test_etcd.py
+ETCD_NETNS = ("splitbrain run etcd --workload register --env netns --nemesis "
+              "partition,kill,pause --time-limit 40")
+ETCD_LOCAL = ("splitbrain run etcd --workload register --env local --nemesis kill,pause "
+              "--time-limit 30")
+
 RUN_BY = {
     KAFKA_SAFE: "tests/integration/test_kafka.py::test_queue_safe_settings_valid_under_partition_and_kill",
     KAFKA_ACKS_1: "tests/integration/test_kafka.py::test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout",
@@ -44,4 +50,6 @@ RUN_BY = {
     KAFKA_UNCLEAN_SAFE: "tests/integration/test_kafka.py::test_the_same_faults_with_the_safe_settings_lose_nothing",
     ZOOKEEPER_REGISTER: "tests/integration/test_zookeeper.py::test_register_under_partition_and_kill_keeps_zookeepers_promises",
     ZOOKEEPER_LOCK: "tests/integration/test_zookeeper.py::test_lock_under_partition_and_kill_keeps_mutual_exclusion",
+    ETCD_NETNS: "tests/integration/test_etcd.py::test_register_under_partition_kill_and_pause_is_valid",
+    ETCD_LOCAL: "tests/integration/test_etcd.py::test_register_under_kill_and_pause_is_valid",
 }

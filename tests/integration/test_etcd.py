@@ -13,6 +13,8 @@ from collections import Counter
 
 import pytest
 
+from tests.documented_runs import ETCD_LOCAL, ETCD_NETNS
+
 pytestmark = [pytest.mark.slow, pytest.mark.installs("etcd")]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="--env netns needs root")
@@ -41,18 +43,15 @@ def _assert_valid_register(sb, p, faults_expected):
 
 
 def test_register_under_kill_and_pause_is_valid(sb):
-    p = sb.run("run", "etcd", "--workload", "register", "--nemesis", "kill,pause",
-               "--time-limit", "16", "--nemesis-interval", "4", "--seed", "3")
+    p = sb.documented(ETCD_LOCAL)  # seed 0 (the default) pauses at 6 s and kills at 22 s
     _assert_valid_register(sb, p, {"start-kill", "start-pause"})
     assert "serving client traffic" in (sb.latest / "nodes" / "n1" / "etcd.log").read_text()
 
 
 @needs_root
 def test_register_under_partition_kill_and_pause_is_valid(sb):
-    # Short faults, so that one 24 s run sees each of the three (seed 8 schedules all of them).
-    p = sb.run("run", "etcd", "--workload", "register", "--nemesis",
-               "partition:duration=5,kill:duration=3,pause:duration=3", "--env", "netns",
-               "--time-limit", "24", "--nemesis-interval", "4", "--seed", "8")
+    # The documented run: seed 0 (the default) kills at 6 s, pauses at 17 s, partitions at 36 s.
+    p = sb.documented(ETCD_NETNS)
     _assert_valid_register(sb, p, {"start-partition", "start-kill", "start-pause"})
     env = json.loads((sb.latest / "env.json").read_text())
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
