@@ -41,6 +41,13 @@ ETCD_NETNS = ("splitbrain run etcd --workload register --env netns --nemesis "
 ETCD_LOCAL = ("splitbrain run etcd --workload register --env local --nemesis kill,pause "
               "--time-limit 30")
 
+# keepalived (docs/keepalived.md; the first in README.md too), run by
+# tests/integration/test_keepalived.py
+KEEPALIVED_SPLIT = ("splitbrain run keepalived --nodes 2 --workload vip --concurrency 1 --rate 10 "
+                    "--nemesis partition:halves:duration=8 --nemesis-interval 2 --time-limit 16")
+KEEPALIVED_CALM = ("splitbrain run keepalived --nodes 3 --workload vip --concurrency 1 --rate 10 "
+                   "--nemesis none --time-limit 10")
+
 RUN_BY = {
     KAFKA_SAFE: "tests/integration/test_kafka.py::test_queue_safe_settings_valid_under_partition_and_kill",
     KAFKA_ACKS_1: "tests/integration/test_kafka.py::test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout",
@@ -52,4 +59,6 @@ RUN_BY = {
     ZOOKEEPER_LOCK: "tests/integration/test_zookeeper.py::test_lock_under_partition_and_kill_keeps_mutual_exclusion",
     ETCD_NETNS: "tests/integration/test_etcd.py::test_register_under_partition_kill_and_pause_is_valid",
     ETCD_LOCAL: "tests/integration/test_etcd.py::test_register_under_kill_and_pause_is_valid",
+    KEEPALIVED_SPLIT: "tests/integration/test_keepalived.py::test_partition_between_vrrp_peers_gives_two_holders",
+    KEEPALIVED_CALM: "tests/integration/test_keepalived.py::test_without_faults_exactly_one_node_holds_the_vip",
 }

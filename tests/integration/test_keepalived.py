@@ -13,6 +13,7 @@ import pytest
 
 from systems.keepalived.client import addresses_in
 from systems.keepalived.config import VrrpSettings, parse_vip, priority, render
+from tests.documented_runs import KEEPALIVED_CALM, KEEPALIVED_SPLIT
 
 NEEDS_LAB = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("iptables"),
@@ -20,8 +21,6 @@ NEEDS_LAB = pytest.mark.skipif(
 NEEDS_KEEPALIVED = pytest.mark.skipif(
     not os.path.exists("/usr/sbin/keepalived"),
     reason="keepalived is not installed: run `splitbrain install keepalived`")
-
-VIP_RUN = ("--env", "netns", "--workload", "vip", "--concurrency", "1", "--rate", "10")
 
 
 def _lab_gone(run_dir) -> None:
@@ -37,10 +36,7 @@ def _lab_gone(run_dir) -> None:
 def test_partition_between_vrrp_peers_gives_two_holders(sb):
     # A cut of 8 s outlasts the backup's master-down interval (about 3.6 advertisements of 1 s)
     # by more than the checker's 2 s grace.
-    r = sb.run("run", "keepalived", "--nodes", "2", *VIP_RUN, "--nemesis",
-               "partition:halves:duration=8", "--nemesis-interval", "2", "--time-limit", "16",
-               "--seed", "5", timeout=180)
-    assert r.returncode == 1, r.stdout + r.stderr
+    sb.documented(KEEPALIVED_SPLIT)  # --env netns, the default as root
     results = sb.results()
     vip = results["checkers"]["vip"]
     assert vip["valid"] is False
@@ -62,9 +58,7 @@ def test_partition_between_vrrp_peers_gives_two_holders(sb):
 @NEEDS_LAB
 @NEEDS_KEEPALIVED
 def test_without_faults_exactly_one_node_holds_the_vip(sb):
-    r = sb.run("run", "keepalived", "--nodes", "3", *VIP_RUN, "--nemesis", "none",
-               "--time-limit", "5", timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    sb.documented(KEEPALIVED_CALM)
     assert sb.results()["checkers"]["vip"]["valid"] is True
     samples = [e["value"] for e in sb.history() if e["type"] == "ok" and e["f"] == "sample"]
     assert len(samples) >= 20
