@@ -48,6 +48,23 @@ KEEPALIVED_SPLIT = ("splitbrain run keepalived --nodes 2 --workload vip --concur
 KEEPALIVED_CALM = ("splitbrain run keepalived --nodes 3 --workload vip --concurrency 1 --rate 10 "
                    "--nemesis none --time-limit 10")
 
+# Redis (docs/redis.md; the first two in README.md too), run by tests/integration/test_redis.py
+REDIS_SENTINEL_SET = ("splitbrain run redis-sentinel --nodes 3 --workload set --env netns "
+                      "--nemesis partition:leader:duration=12 --nemesis-interval 4 --time-limit 20")
+REDIS_LOCK_CLOCK_BUMP = ("splitbrain run redis --nodes 1 --workload lock --env local --nemesis "
+                         "clock:leader:mode=bump:delta=5000:duration=1.5 --nemesis-interval 3 "
+                         "--time-limit 15 --concurrency 5 --opt workload.hold_ms=800")
+REDIS_SENTINEL_APPEND = ("splitbrain run redis-sentinel --workload append --env netns --nemesis "
+                         "partition:leader:duration=12 --nemesis-interval 4 --time-limit 20 "
+                         "--seed 8")
+REDIS_LOCK = ("splitbrain run redis --nodes 1 --workload lock --env local --nemesis none "
+              "--time-limit 10 --concurrency 5 --opt workload.hold_ms=800")
+REDIS_APPEND = "splitbrain run redis --workload append --env local --nemesis none --time-limit 10"
+REDIS_REGISTER = ("splitbrain run redis --nodes 1 --workload register --env local --nemesis none "
+                  "--time-limit 10")
+REDIS_CLUSTER_REGISTER = ("splitbrain run redis-cluster --nodes 6 --workload register --env local "
+                          "--nemesis none --time-limit 10")
+
 RUN_BY = {
     KAFKA_SAFE: "tests/integration/test_kafka.py::test_queue_safe_settings_valid_under_partition_and_kill",
     KAFKA_ACKS_1: "tests/integration/test_kafka.py::test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout",
@@ -61,4 +78,11 @@ RUN_BY = {
     ETCD_LOCAL: "tests/integration/test_etcd.py::test_register_under_kill_and_pause_is_valid",
     KEEPALIVED_SPLIT: "tests/integration/test_keepalived.py::test_partition_between_vrrp_peers_gives_two_holders",
     KEEPALIVED_CALM: "tests/integration/test_keepalived.py::test_without_faults_exactly_one_node_holds_the_vip",
+    REDIS_SENTINEL_SET: "tests/integration/test_redis.py::test_sentinel_loses_acknowledged_writes_when_the_primary_is_partitioned",
+    REDIS_LOCK_CLOCK_BUMP: "tests/integration/test_redis.py::test_lock_under_clock_bump_finds_overlapping_holds",
+    REDIS_SENTINEL_APPEND: "tests/integration/test_redis.py::test_sentinel_transactions_break_when_the_primary_is_partitioned",
+    REDIS_LOCK: "tests/integration/test_redis.py::test_lock_without_faults_is_mutually_exclusive",
+    REDIS_APPEND: "tests/integration/test_redis.py::test_single_redis_transactions_are_strict_serializable",
+    REDIS_REGISTER: "tests/integration/test_redis.py::test_single_redis_register_is_linearizable",
+    REDIS_CLUSTER_REGISTER: "tests/integration/test_redis.py::test_redis_cluster_register_is_linearizable",
 }

@@ -1,6 +1,7 @@
 """End to end: the real CLI drives real redis-server / Sentinel / Cluster processes (Debian
 redis-server, redis-py clients). Each case is a short targeted schedule that provokes its finding
-in one run; docs/redis.md gives the full-length commands.
+in one run; the runs docs/redis.md and README.md show are run here as documented
+(tests/documented_runs.py), so CI runs each once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from harness.envs import ENVIRONMENTS
 from systems.control.hosts import LocalHost
 from systems.base import ClusterContext, SystemError_
 from systems.redis import Redis
+from tests.documented_runs import (REDIS_APPEND, REDIS_CLUSTER_REGISTER, REDIS_LOCK,
+                                   REDIS_LOCK_CLOCK_BUMP, REDIS_REGISTER, REDIS_SENTINEL_APPEND,
+                                   REDIS_SENTINEL_SET)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -78,9 +82,7 @@ def test_port_already_taken_names_the_node_and_its_log(tmp_path):
 
 
 def test_single_redis_register_is_linearizable(sb):
-    p = sb.run("run", "redis", "--nodes", "1", "--env", "local", "--workload", "register",
-               "--nemesis", "none", "--time-limit", "5", "--seed", "3")
-    assert p.returncode == 0, p.stdout + p.stderr
+    sb.documented(REDIS_REGISTER)
     res = sb.results()
     assert res["valid"] is True
     counts = res["checkers"]["stats"]["counts"]
@@ -98,9 +100,7 @@ def test_single_redis_counter_is_valid(sb):
 
 
 def test_redis_cluster_register_is_linearizable(sb):
-    p = sb.run("run", "redis-cluster", "--nodes", "6", "--env", "local", "--workload", "register",
-               "--nemesis", "none", "--time-limit", "5", "--seed", "4")
-    assert p.returncode == 0, p.stdout + p.stderr
+    sb.documented(REDIS_CLUSTER_REGISTER)
     assert sb.results()["checkers"]["linearizable"]["valid"] is True
     # Every node really was a cluster member with its slots (read from the logs it left).
     run = sb.latest
@@ -109,10 +109,7 @@ def test_redis_cluster_register_is_linearizable(sb):
 
 
 def test_lock_without_faults_is_mutually_exclusive(sb):
-    p = sb.run("run", "redis", "--nodes", "1", "--env", "local", "--workload", "lock",
-               "--nemesis", "none", "--time-limit", "6", "--concurrency", "5",
-               "--opt", "workload.hold_ms=800", "--seed", "5")
-    assert p.returncode == 0, p.stdout + p.stderr
+    sb.documented(REDIS_LOCK)
     mutex = sb.results()["checkers"]["mutex"]
     assert mutex["valid"] is True and mutex["holds"] > 10, mutex
 
@@ -120,11 +117,7 @@ def test_lock_without_faults_is_mutually_exclusive(sb):
 def test_lock_under_clock_bump_finds_overlapping_holds(sb):
     # Each bump jumps the server's wall clock 5 s past the 1 s PX: the held lock expires at once
     # and another worker takes it while its holder is still inside its lease.
-    p = sb.run("run", "redis", "--nodes", "1", "--env", "local", "--workload", "lock",
-               "--nemesis", "clock:leader:mode=bump:delta=5000:duration=1.5",
-               "--nemesis-interval", "3", "--time-limit", "15", "--concurrency", "5",
-               "--opt", "workload.hold_ms=800", "--seed", "6")
-    assert p.returncode == 1, p.stdout + p.stderr
+    sb.documented(REDIS_LOCK_CLOCK_BUMP)
     res = sb.results()
     mutex = res["checkers"]["mutex"]
     assert mutex["valid"] is False and mutex["overlaps"], mutex
@@ -156,10 +149,7 @@ def test_sentinel_fails_over_when_the_primary_is_killed(sb):
 def test_sentinel_loses_acknowledged_writes_when_the_primary_is_partitioned(sb):
     # The partition lasts far longer than detection (2 s) + failover: the isolated old primary
     # keeps acknowledging adds that vanish when it rejoins as a replica (Jepsen, 2013).
-    p = sb.run("run", "redis-sentinel", "--nodes", "3", "--env", "netns", "--workload", "set",
-               "--nemesis", "partition:leader:duration=12", "--nemesis-interval", "4",
-               "--time-limit", "20", "--seed", "8")
-    assert p.returncode == 1, p.stdout + p.stderr
+    sb.documented(REDIS_SENTINEL_SET)
     res = sb.results()
     check = res["checkers"]["set"]
     assert check["valid"] is False and check["lost_count"] > 0, json.dumps(check)[:500]
@@ -173,9 +163,12 @@ def test_sentinel_loses_acknowledged_writes_when_the_primary_is_partitioned(sb):
 @pytest.mark.parametrize("workload", ["append", "wr"])
 def test_single_redis_transactions_are_strict_serializable(sb, workload):
     # A transaction is one Lua script, which Redis runs atomically.
-    p = sb.run("run", "redis", "--env", "local", "--workload", workload, "--nemesis", "none",
-               "--time-limit", "5", "--seed", "3")
-    assert p.returncode == 0, p.stdout + p.stderr
+    if workload == "append":  # the documented run
+        sb.documented(REDIS_APPEND)
+    else:
+        p = sb.run("run", "redis", "--env", "local", "--workload", workload, "--nemesis", "none",
+                   "--time-limit", "5", "--seed", "3")
+        assert p.returncode == 0, p.stdout + p.stderr
     elle = sb.results()["checkers"]["elle"]
     assert elle["valid"] is True and elle["consistency"] == "strict-serializable", elle
     txns = [e for e in sb.history() if e.get("f") == "txn" and e["type"] == "ok"]
@@ -204,10 +197,7 @@ def test_redis_cluster_transactions_keep_to_one_slot_and_survive_a_primary_kill(
 def test_sentinel_transactions_break_when_the_primary_is_partitioned(sb):
     # The isolated old primary acknowledges appends that vanish when it rejoins as a replica:
     # later transactions read lists without elements earlier ones saw, which elle names.
-    p = sb.run("run", "redis-sentinel", "--env", "netns", "--workload", "append",
-               "--nemesis", "partition:leader:duration=12", "--nemesis-interval", "4",
-               "--time-limit", "20", "--seed", "8")
-    assert p.returncode == 1, p.stdout + p.stderr
+    p = sb.documented(REDIS_SENTINEL_APPEND)
     elle = sb.results()["checkers"]["elle"]
     assert elle["valid"] is False and elle["anomaly_types"], elle.get("reason")
     assert "strict-serializable rules out" in elle["reason"], elle["reason"][:300]
