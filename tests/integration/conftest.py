@@ -26,7 +26,7 @@ def installed(request) -> None:
     marker = request.node.get_closest_marker("installs")
     if marker is None:
         return
-    p = subprocess.run(["python3", "-m", "harness", "install", *marker.args], capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "harness", "install", *marker.args], capture_output=True,
                        text=True, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
 
