@@ -19,6 +19,8 @@ QUEUE_TOPIC = "splitbrain-queue"
 TXN_INPUT_TOPIC = "splitbrain-txn-in"
 TXN_OUTPUT_TOPIC = "splitbrain-txn-out"
 TXN_GROUP = "splitbrain-txn"
+GROUP_TOPIC = "splitbrain-group"  # the `group` workload's keyed messages
+GROUP_OUTPUT_TOPIC = "splitbrain-out"  # commit=txn's output topic (its sink)
 REPLICATION_FACTOR = 3
 
 OPTIONS: dict[str, Option] = {
