@@ -112,17 +112,20 @@ class Kafka(OneDaemonPerNode):
         """The live consumer-group members ({"member", "group", "process", "node",
         "partitions"}: what it holds), for crash:consumers."""
         return [{"member": m.name, "group": m.group, "process": m.process, "node": m.node,
-                 "partitions": sorted(m.partitions)}
+                 "partitions": sorted(m.partitions), "window": m.window}
                 for m in self.members.live()]
 
-    def crash_consumer(self, member: str) -> None:
+    def crash_consumer(self, member: str, window: str | None = None) -> bool:
         """Kill the member's process (SIGKILL) without closing its consumer: the group learns
-        of it only when its session times out; its in-flight op reads as info."""
+        of it only when its session times out; its in-flight op reads as info. With a window
+        (group_client.MemberProcess), only if the member is in it: False when it was not."""
         m = self.members.get(member)
         if m is None:
             raise KeyError(f"no consumer member {member!r}")
-        m.kill()
+        if not m.kill(window):
+            return False
         self.members.remove(m)
+        return True
 
     def leader(self) -> str | None:
         """The node leading partition 0 of the topic under test, as the brokers' metadata says."""

@@ -47,16 +47,31 @@ def workload_setting(options: dict[str, str], name: str, default: str) -> str:
 
 
 class MemberProcess:
-    """One member's process, and the line-per-request pipe to it."""
+    """One member's process, and the line-per-request pipe to it.
 
-    def __init__(self, name: str, group: str, process: int, node: str) -> None:
+    `window` is the crash window the member is in, as far as its reports say (None: none):
+    "unprocessed" (commit=before committed a batch and is processing it: a kill loses the batch,
+    reported by the member), "in-txn" (commit=txn read records inside a transaction and is
+    processing them, nothing written or committed: a kill must abort it, reported by the member),
+    "uncommitted" (commit=after or auto processed records no commit has covered yet: a kill
+    redelivers them; known here, as only a `commit` request commits under commit=after, and
+    under commit=auto no commit was reported since). `kill(window)` checks and kills under the
+    lock a request takes to start, so a member the nemesis finds in a window is killed in it.
+    """
+
+    def __init__(self, name: str, group: str, process: int, node: str, policy: str) -> None:
         self.name = name
         self.node = node
         self.group = group
         self.process = process
+        self.policy = policy
         self.killed = False
+        self.killed_in: str | None = None  # the window it was killed in
         self.partitions: set[int] = set()  # as its rebalance callbacks last said
         self.progress: dict[str, Any] = {}  # what the op in flight reported so far
+        self.window: str | None = None
+        self.uncommitted = False  # commit=after/auto: processed records no commit covered yet
+        self._lock = threading.Lock()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen([sys.executable, "-m", "systems.kafka.member"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -66,10 +81,15 @@ class MemberProcess:
     def request(self, req: dict[str, Any]) -> dict[str, Any] | None:
         """The member's reply, or None when its process died (killed) before answering; then
         `self.progress` holds what the op had reported doing so far."""
-        self.progress = {}
         try:
-            self.proc.stdin.write(json.dumps(req) + "\n")
-            self.proc.stdin.flush()
+            with self._lock:
+                if self.killed:
+                    return None
+                self.progress = {}
+                # Under commit=after only a commit request commits; a poll keeps the window.
+                self.window = "uncommitted" if self.uncommitted and req["op"] == "poll" else None
+                self.proc.stdin.write(json.dumps(req) + "\n")
+                self.proc.stdin.flush()
             while True:
                 line = self.proc.stdout.readline()
                 if not line:
@@ -77,22 +97,45 @@ class MemberProcess:
                 reply = json.loads(line)
                 if "progress" not in reply:
                     break
-                self.progress = reply["progress"]
+                with self._lock:
+                    self.progress = reply["progress"]
+                    self.window = self.progress.get("window")
         except (OSError, ValueError):
             return None
+        with self._lock:
+            # The op is complete: its progress goes with its reply, never with the next op,
+            # which a kill may stop before the member even reads it (that op did nothing).
+            reply["progress"], self.progress = self.progress, {}
+            self._after(req["op"], reply)
         for entry in reply.get("rebalance_log") or ():
             self.partitions |= set(entry.get("assigned", ()))
             self.partitions -= set(entry.get("revoked", ())) | set(entry.get("lost", ()))
         return reply
 
-    def kill(self) -> None:
-        """SIGKILL: the member ends without closing, as a crashed consumer does."""
-        self.killed = True
-        try:
-            self.proc.send_signal(signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    def _after(self, op: str, reply: dict[str, Any]) -> None:
+        """The window between requests, after this reply."""
+        if self.policy == "auto" and reply.get("commits"):
+            self.uncommitted = False  # when in the poll it committed is unknown: say covered
+        elif self.policy == "after" and op == "commit" and reply["type"] == "ok":
+            self.uncommitted = False
+        if self.policy in ("after", "auto") and op == "poll" and reply["type"] == "ok" \
+                and reply.get("value") and not reply.get("commits"):
+            self.uncommitted = True
+        self.window = "uncommitted" if self.uncommitted else None
+
+    def kill(self, window: str | None = None) -> bool:
+        """SIGKILL: the member ends without closing, as a crashed consumer does. With a window,
+        only if the member is in it (False otherwise: not killed)."""
+        with self._lock:
+            if window is not None and self.window != window:
+                return False
+            self.killed, self.killed_in = True, self.window
+            try:
+                self.proc.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.proc.wait(timeout=10)
+        return True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -204,7 +247,7 @@ class KafkaGroupClient(KafkaQueueClient):
     def _join(self, group: str, process: int, policy: str) -> dict[str, Any] | None:
         self.joins += 1
         name = f"p{process}" if self.joins == 1 else f"p{process}.{self.joins}"
-        member = MemberProcess(name, group, process, self.node)
+        member = MemberProcess(name, group, process, self.node, policy)
         self.member = member
         self.registry.add(member)
         reply = member.request({
@@ -265,6 +308,8 @@ class KafkaGroupClient(KafkaQueueClient):
             if reply.get(key):
                 extra[key] = reply[key]
         value = reply.get("value")
+        if reply["type"] == "info" and value is None:
+            value = self._committed_value(str(op.key), reply.get("progress") or {})
         return Completion(reply["type"], default if value is None else value,
                           reply.get("error"), extra)
 
@@ -278,12 +323,17 @@ class KafkaGroupClient(KafkaQueueClient):
         extra = {"group": m.group, "member": m.name}
         if done.get("commits"):
             extra["commits"] = done["commits"]
+        return Completion("info", self._committed_value(m.group, done), "crashed: the member's "
+                          "process was killed (crash:consumers)", extra)
+
+    def _committed_value(self, group: str, done: dict[str, Any]) -> Any:
+        """An unfinished txn's value from its progress: what it reported once committed, or
+        what it was committing when the group's offsets show the commit landed; else None."""
         value = done.get("value")
         if value is None and done.get("committing") is not None:
-            if self._offsets_committed(m.group, done["offsets"]):
+            if self._offsets_committed(group, done["offsets"]):
                 value = done["committing"]
-        return Completion("info", value, "crashed: the member's process was killed "
-                          "(crash:consumers)", extra)
+        return value
 
     def _offsets_committed(self, group: str, offsets: dict[str, int]) -> bool:
         """Whether the group's committed offsets reached these within a second or two (a
@@ -329,6 +379,15 @@ class KafkaGroupClient(KafkaQueueClient):
         done = self._drain(self.bootstrap, topic, int(p), isolation)
         if done.type != "ok":
             return done
+        if not (done.extra or {}).get("complete", True):
+            # read_committed stops at the last stable offset: below the end while a transaction
+            # is open there, e.g. one a crashed member began (it stays open until the
+            # coordinator aborts it, transaction.timeout.ms after it began). The records above
+            # it are committed ones too: read again (the runner retries) until it closes.
+            why = "a transaction is still open there" if isolation == "read_committed" \
+                else "not reached in time"
+            return Completion.fail(f"{key}: read to offset {done.value[-1][1] + 1 if done.value else 0}"
+                                   f" of {(done.extra or {}).get('end_offset')}: {why}")
         extra = {k: v for k, v in (done.extra or {}).items()}
         return Completion.ok({str(key): [[o, v] for _, o, v in done.value]}, **extra)
 

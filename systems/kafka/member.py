@@ -11,6 +11,9 @@ Protocol: one JSON request per line on stdin, one JSON reply per line on stdout.
 request is `join` (the member's settings); then `poll`, `commit`, `txn` and `close`. A reply is
 {"type": ok|fail|info, "value", "error", "rebalance_log", "commits"}: the rebalance callbacks and
 offset commits that ran while the request did, in order (docs/op-shapes.md, workload `group`).
+Before its reply a request may write {"progress": {...}} lines: what it has done so far (for the
+op's completion if the process is killed), and with "window" the crash window it has entered
+(what a kill now costs; nemesis/consumers.py places crashes there), until the next line.
 
 The steps of each commit policy, where a crash may fall between any two:
     before  consume -> commit (sync) -> process -> reply
@@ -212,7 +215,9 @@ class Member:
                                   None, f"commit before processing: {error}")
             self.commits.append({"offsets": {str(p): o for p, o in offsets.items()},
                                  "error": None})
-            progress({"commits": self.commits})  # a crash now loses the batch: say it committed
+            # A crash now loses the batch: say it committed, and that the member is in the window
+            # `crash:unprocessed` waits for (the processing below is that window).
+            progress({"commits": self.commits, "window": "unprocessed"})
         if msgs:
             time.sleep(self.process_s)  # the processing
         if self.policy == "after":
@@ -255,6 +260,9 @@ class Member:
             msgs = self._consume()
             result["poll"] = self._by_partition(msgs)
             if msgs:
+                # Read inside the transaction, nothing written or committed yet: the window
+                # `crash:in-txn` waits for (the processing is that window).
+                progress({"window": "in-txn"})
                 time.sleep(self.process_s)  # the processing, inside the transaction
             reports: list[tuple[Any, Any]] = []
             stage = "send"
@@ -291,11 +299,16 @@ class Member:
             err = e.args[0] if e.args else e
             text = f"{stage}: {_name(err)}: {err}"
             if stage == "commit" and not getattr(err, "txn_requires_abort", lambda: False)():
-                return self.reply("info", result, text)  # the commit may have landed
+                # The commit may have landed: the client asks the group whether these offsets
+                # were committed (the "committing" progress above), as after a crash.
+                return self.reply("info", None, text)
             try:
                 producer.abort_transaction(CALL_TIMEOUT_S)
             except Exception as abort_error:
-                return self.reply("info", result, f"{text}; abort failed: {abort_error}")
+                # Never committed (no commit was asked, or it must abort), but this producer is
+                # stuck: info retires it. No value: its sends are aborted records, and the
+                # replay's committed copies of the same values would read as duplicates.
+                return self.reply("info", None, f"{text}; abort failed: {abort_error}")
             self._rewind(msgs)  # aborted: the next transaction reads them again
             # Its output records are aborted, invisible to read_committed readers, and the replay
             # sends the same values again: listing them as this op's failed sends would make the

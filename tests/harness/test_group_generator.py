@@ -78,8 +78,12 @@ class _Members:
     def consumers(self):
         return [m for m in self.members if m["member"] not in self.crashed]
 
-    def crash_consumer(self, member):
+    def crash_consumer(self, member, window=None):
+        m = next(m for m in self.members if m["member"] == member)
+        if window is not None and m.get("window") != window:
+            return False
         self.crashed.append(member)
+        return True
 
 
 def test_crash_prefers_a_member_holding_partitions_and_records_it():
@@ -97,3 +101,34 @@ def test_crash_prefers_a_member_holding_partitions_and_records_it():
     assert fault.refusal(object(), 3) is not None and fault.refusal(system, 3) is None
     with pytest.raises(FaultError):
         fault.resolve_target("consumers", ["n1"], random.Random(0), _Members([]))
+
+
+def test_a_window_target_waits_for_a_member_inside_the_window_and_kills_it_there(monkeypatch):
+    import threading
+    import time
+
+    import nemesis.consumers
+    monkeypatch.setattr(nemesis.consumers, "WINDOW_WAIT_S", 2.0)
+    system = _Members([{"member": "p2", "group": "g0", "process": 2, "node": "n1",
+                        "partitions": [0], "window": None},
+                       {"member": "p3", "group": "g0", "process": 3, "node": "n2",
+                        "partitions": [1], "window": "uncommitted"}])
+    fault = CrashFault()
+    assert {"consumers", "unprocessed", "uncommitted", "in-txn"} <= set(fault.targets)
+    # p2 enters the window 0.3 s later: the start waits for it, p3 is in another window
+    threading.Timer(0.3, lambda: system.members[0].update(window="unprocessed")).start()
+    began = time.monotonic()
+    targets, shape = fault.resolve_target("unprocessed", ["n1", "n2"], random.Random(0), system)
+    assert time.monotonic() - began >= 0.25
+    assert targets == ["n1"] and shape == {"members": ["p2"], "processes": [2],
+                                           "window": "unprocessed"}
+    # p2 left the window before the kill: the next member to enter it is killed instead
+    system.members[0]["window"] = None
+    threading.Timer(0.3, lambda: system.members[1].update(window="unprocessed")).start()
+    started = fault.start(system, None, targets, {"count": 1, "duration": 1.0, **shape})
+    assert system.crashed == ["p3"] and started["members"] == ["p3"]
+    assert started["window"] == "unprocessed" and "missed" not in started
+    # nobody enters it: the start is skipped (FaultError), never a kill elsewhere
+    with pytest.raises(FaultError, match="in-txn"):
+        fault.resolve_target("in-txn", ["n1"], random.Random(0), _Members(
+            [{"member": "p4", "group": "g0", "process": 4, "node": "n1", "partitions": [0]}]))

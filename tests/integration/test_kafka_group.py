@@ -21,8 +21,13 @@ pytestmark = pytest.mark.slow
 SAFE = ["--opt", "acks=all", "--opt", "enable.idempotence=true"]
 # One producer, three members for two partitions (one on standby); a crash every ~6 s, so the
 # group settles (a 6 s session timeout, a rebalance) between crashes.
-CRASHES = ["--concurrency", "4", "--nemesis", "crash:consumers:duration=1",
-           "--nemesis-interval", "5"]
+
+
+def crashes(target: str, *more: str) -> list[str]:
+    """Crashes of members at `target` (consumers: anywhere; a window: a member inside it, so
+    what a crash costs is certain, not luck), plus more faults."""
+    return ["--concurrency", "4", "--nemesis", ",".join((f"crash:{target}:duration=1", *more)),
+            "--nemesis-interval", "5"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,10 +68,12 @@ def _counts(result: dict, group: str = "g0") -> dict:
     return result["groups"][group]["anomaly_counts"]
 
 
-def _crashes(sb) -> list[dict]:
+def _crashes(sb, window: str | None = None) -> list[dict]:
     started = [e["value"] for e in sb.faults_started() if e["f"] == "start-crash"]
     assert started, "the nemesis never crashed a consumer"
-    assert all(v["members"] and v["processes"] for v in started)
+    assert all(v["members"] and v["processes"] for v in started), started
+    if window is not None:  # each kill landed inside the window the target names
+        assert all(v["window"] == window and not v.get("missed") for v in started), started
     return started
 
 
@@ -76,10 +83,10 @@ def _acknowledged(history: list[dict]) -> set:
 
 
 def test_commit_after_redelivers_but_loses_nothing_under_consumer_crashes(sb):
-    # Three polls per commit: a crash mostly lands after some processed batches went uncommitted.
+    # Three polls per commit; each crash kills a member holding processed, uncommitted records.
     d = _run(sb, "--opt", "workload.commit=after", "--opt", "workload.process_ms=100",
-             "--opt", "workload.commit_every=3", *CRASHES, *SAFE)
-    _crashes(sb)
+             "--opt", "workload.commit_every=3", *crashes("uncommitted"), *SAFE)
+    _crashes(sb, "uncommitted")
     assert d["valid"] is True, d.get("reason")
     counts = _counts(d)
     assert counts.get("lost-message", 0) == 0 and counts.get("unprocessed", 0) == 0, counts
@@ -90,10 +97,10 @@ def test_commit_after_redelivers_but_loses_nothing_under_consumer_crashes(sb):
 
 
 def test_commit_before_loses_what_a_crash_caught_before_processing(sb):
-    # Processing takes 1 s after the commit: a crash mostly lands in that window.
+    # Processing takes 1 s after the commit: each crash kills a member inside that window.
     d = _run(sb, "--opt", "workload.commit=before", "--opt", "workload.process_ms=1000",
-             *CRASHES, *SAFE, seed=2)
-    crashes = _crashes(sb)
+             *crashes("unprocessed"), *SAFE, seed=2)
+    started = _crashes(sb, "unprocessed")
     # what commit=before promises, at-most-once, holds: nothing was processed twice
     assert d["groups"]["g0"]["promise"] == "at-most-once"
     assert d["valid"] is True, d.get("reason")
@@ -103,26 +110,28 @@ def test_commit_before_loses_what_a_crash_caught_before_processing(sb):
     lost = strict["groups"]["g0"]["anomalies"]["lost-message"]
     # committed past before anyone processed it; the crash of the member that held it is listed
     assert all(x["cause"] in ("commit", "crash") and x["explanation"] for x in lost), lost[:2]
-    killed = {m for c in crashes for m in c["members"]}
+    killed = {m for c in started for m in c["members"]}
     assert any({m for c in x["crashes"] for m in c["members"]} & killed for x in lost), lost[:2]
 
 
 def test_commit_auto_with_a_long_interval_redelivers_after_a_crash(sb):
     d = _run(sb, "--opt", "workload.commit=auto", "--opt", "workload.auto.commit.interval.ms=20000",
-             "--opt", "workload.process_ms=50", *CRASHES, *SAFE, seed=3)
-    _crashes(sb)
+             "--opt", "workload.process_ms=50", *crashes("uncommitted"), *SAFE, seed=3)
+    _crashes(sb, "uncommitted")
     counts = _counts(d)
     assert counts.get("lost-message", 0) == 0, counts
     assert counts.get("duplicate-processing", 0) > 0, counts
     assert d["groups"]["g0"]["valid"] is True  # at-least-once allows them
 
 
-@pytest.mark.parametrize("faults", ["crash:consumers:duration=1",
-                                    "crash:consumers:duration=1,kill"])
+# Anywhere (between ops too: a kill before the member read its request), and inside a
+# transaction (records read, nothing written) while brokers are killed too.
+@pytest.mark.parametrize("faults", [("consumers",), ("in-txn", "kill")],
+                         ids=["crash:consumers", "crash:in-txn,kill"])
 def test_commit_txn_stays_exactly_once_under_consumer_crashes(sb, faults):
-    d = _run(sb, "--opt", "workload.commit=txn", "--opt", "workload.process_ms=50",
-             *CRASHES[:2], "--nemesis", faults, *CRASHES[4:], *SAFE, seed=4)
-    _crashes(sb)
+    d = _run(sb, "--opt", "workload.commit=txn", "--opt", "workload.process_ms=200",
+             *crashes(*faults), *SAFE, seed=4)
+    _crashes(sb, None if faults[0] == "consumers" else faults[0])
     assert d["groups"]["g0"]["promise"] == "exactly-once"
     assert d["valid"] is True, d.get("reason")
     assert sum(_counts(d).values()) == 0
