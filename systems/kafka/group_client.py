@@ -35,6 +35,7 @@ from systems.kafka.client import KafkaQueueClient, _Delivery, await_delivery, cl
 POLICIES = ("before", "after", "auto", "txn")
 CONSUMER_OPS = frozenset(("subscribe", "poll", "commit", "txn", "close"))
 CATCH_UP_WAIT_S = 5.0
+MEMBER_COMMAND = [sys.executable, "-m", "systems.kafka.member"]  # one member's process
 
 
 def _names_group(key: Any) -> bool:
@@ -73,7 +74,7 @@ class MemberProcess:
         self.uncommitted = False  # commit=after/auto: processed records no commit covered yet
         self._lock = threading.Lock()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "systems.kafka.member"],
+        self.proc = subprocess.Popen(MEMBER_COMMAND,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, env=env,
                                      start_new_session=True)
