@@ -51,8 +51,12 @@ def _name(err: Any) -> str:
         return type(err).__name__
 
 
-class NotAssigned(Exception):
-    """A fresh member's poll ended before the group gave it its partitions: nothing read."""
+class NothingRead(Exception):
+    """A poll read nothing though there is something to read: a fresh member's poll ended
+    before the group gave it its partitions, or its partitions are behind their ends and it
+    could not start reading them yet (their committed offsets are still being fetched, e.g.
+    held back by a crashed member's open transaction). It fails, so the runner's final
+    catch-up is retried until it reads on; an `ok` with nothing would end it short."""
 
 
 def progress(value: dict[str, Any]) -> None:
@@ -166,8 +170,30 @@ class Member:
                    for p, end in ends.items()):
                 break
         if waiting:
-            raise NotAssigned("no partitions assigned yet: the group is still rebalancing")
+            raise NothingRead("no partitions assigned yet: the group is still rebalancing")
+        if not got and self.assignment and ends:
+            behind = self._behind(ends)
+            if behind:
+                raise NothingRead(f"partitions {behind} are behind their ends and nothing "
+                                  f"could be read from them yet")
         return got
+
+    def _behind(self, ends: dict[int, int]) -> list[int]:
+        """The assigned partitions whose next offset to read is below their end: the position,
+        or before anything was read from a partition, the group's committed offset (unknown
+        while a transaction holds it back, e.g. a crashed member's: counted as behind)."""
+        from confluent_kafka import TopicPartition
+        tps = [TopicPartition(self.topic, p) for p in sorted(self.assignment) if p in ends]
+        at = {tp.partition: tp.offset for tp in self.consumer.position(tps)}
+        unknown = [tp for tp in tps if at.get(tp.partition, -1) < 0]
+        if unknown:
+            try:
+                at.update((tp.partition, tp.offset) for tp in
+                          self.consumer.committed(unknown, timeout=CALL_TIMEOUT_S / 2))
+            except Exception:
+                pass
+        return sorted(p for p in (tp.partition for tp in tps)
+                      if at.get(p, -1) < ends[p] and not (at.get(p, -1) < 0 and ends[p] <= 0))
 
     @staticmethod
     def _by_partition(msgs: list[Any]) -> dict[str, list[list[Any]]]:
@@ -204,7 +230,7 @@ class Member:
     def poll(self) -> dict[str, Any]:
         try:
             msgs = self._consume()
-        except NotAssigned as e:
+        except NothingRead as e:
             return self.reply("fail", None, str(e))
         if self.policy == "before" and msgs:
             offsets = self._next_offsets(msgs)
@@ -292,7 +318,7 @@ class Member:
             # replay writes the same values, which a partial value would attribute to it.)
             progress({"value": result})
             return self.reply("ok", result)
-        except NotAssigned as e:
+        except NothingRead as e:
             producer.abort_transaction(CALL_TIMEOUT_S)
             return self.reply("fail", None, str(e))
         except KafkaException as e:

@@ -130,6 +130,24 @@ def test_unprocessed_messages_past_the_groups_progress(tmp_path):
     assert r["failing"] == [] and r["groups"]["g"]["failing"] == ["unprocessed"]
 
 
+def test_what_the_group_committed_past_and_never_processed_is_lost_even_at_the_end(tmp_path):
+    # commit=before: c1 commits offset 4 and crashes before processing 2 and 3; nothing is sent
+    # after them, so no later processing shows the group went past them: its commit does.
+    h = produced(Kafka(), [1, 2, 3, 4])
+    c1 = member("c1", 1)
+    h.subscribe([0], commit="before", **c1)
+    h.poll({0: [(0, 1), (1, 2)]}, extra=assigned(0), **c1)
+    h.commit({0: 4}, **c1)
+    h.crash(1, member="c1")
+    r = check(drained(h, [1, 2, 3, 4]), tmp_path, delivery="at-least-once")
+    g = r["groups"]["g"]
+    assert g["failing"] == ["lost-message"] and "unprocessed" not in g["anomaly_counts"]
+    lost = g["anomalies"]["lost-message"]
+    assert [(c["offset"], c["value"]) for c in lost] == [(2, 3), (3, 4)]
+    assert lost[0]["cause"] == "commit" and "yet committed past it" in lost[0]["explanation"]
+    assert "after offset 1" in lost[0]["explanation"]
+
+
 def test_a_duplicate_with_no_crash_or_rebalance_is_unexplained(tmp_path):
     h = produced(Kafka(), [1, 2])
     c1 = member("c1", 1)
