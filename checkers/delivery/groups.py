@@ -276,11 +276,13 @@ def _processing(x: tuple[int, KafkaOp] | None) -> dict[str, Any] | None:
 
 
 def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: int,
-         lost: bool) -> dict[str, Any]:
+         lost: bool, own: list[Rebalance] | None = None) -> dict[str, Any]:
     """The crashes, rebalances of the partition and commits of it that the group saw between
-    lo and hi, the cause they point to and a clause saying so."""
+    lo and hi (and `own`, rebalances recorded by the op itself), the cause they point to and a
+    clause saying so."""
     crashes = _between(g.crashes, g.crash_times, lo, hi)
     moved = [r for r in _between(g.rebalances, g.rebalance_times, lo, hi) if name in r.logs]
+    moved = [r for r in own or () if r not in moved] + moved
     commits = [c for c in _between(g.commits, g.commit_times, lo, hi) if name in c.offsets]
     earlier = bisect_left(g.commit_times, lo)
     before = next(([g.commits[i]] for i in range(earlier - 1, -1, -1)
@@ -338,8 +340,14 @@ def duplicate_processing_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
         times = [(first, o)] + again
         prev = first
         for k, at in again:
-            why = _why(g, name, prev.op.end, k.op.end, prev.member, at if at is not None else -1,
-                       lost=False)
+            # Either processing's member may have lost the partition during that very op (an
+            # eager rebalance inside its poll, handing it to the other member, whose processing
+            # may even end first): its own revocation explains the redelivery.
+            lo, hi = sorted((prev.op.end, k.op.end))
+            own = [r for x in (prev, k) for r in x.rebalances
+                   if r.kind != "assigned" and name in r.logs]
+            why = _why(g, name, lo, hi, prev.member, at if at is not None else -1, lost=False,
+                       own=own)
             cases.append({"group": g.name, "partition": name, "value": v, "offset": at,
                           "count": len(times),
                           "processings": [{"offset": x, "member": y.member, "op": ref(y)}
