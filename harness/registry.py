@@ -29,6 +29,7 @@ WORKLOADS = {
     "set": "workloads.set:SetWorkload",
     "lock": "workloads.lock:LockWorkload",
     "queue": "workloads.queue:QueueWorkload",
+    "group": "workloads.group:GroupWorkload",
     "txn": "workloads.txn:TxnWorkload",
     "vip": "workloads.vip:VipWorkload",
     "append": "workloads.transactions:AppendWorkload",
@@ -43,6 +44,7 @@ NEMESES = {
     "loss": "nemesis.network:LossFault",
     "latency": "nemesis.network:LatencyFault",
     "clock": "nemesis.clock:ClockFault",
+    "crash": "nemesis.consumers:CrashFault",
 }
 
 GROUPS = {

@@ -7,9 +7,11 @@ handled it, so the history is the group's sink. A failed or unknown poll process
 Findings, per group, one function each:
 
     lost-message          an acknowledged message the group never processed, though it
-                          processed later offsets of the partition (it moved past it)
+                          moved past it: it processed later offsets of the partition, or
+                          committed an offset past it (it will never read it again)
     unprocessed           an acknowledged message the group never processed, past the last
-                          offset it processed in that partition (it never got that far)
+                          offset it processed and committed in that partition (it never got
+                          that far)
     duplicate-processing  a message the group processed more than once
     double-ownership      two members held one partition at once for longer than the
                           rebalance grace
@@ -202,7 +204,11 @@ def _unprocessed(index: LogIndex, g: Group) -> tuple[list[Any], list[Any]]:
         if log is None:
             continue
         missing = log.writer.keys() - g.processed.get(name, {}).keys()  # a set operation
-        top = g.progress.get(name, -1)
+        # A commit is the group saying it is done below that offset: what it committed past
+        # and never processed is lost, even at the end of the log (commit=before's crash).
+        top = max(g.progress.get(name, -1), max(
+            (c.offsets[name] - 1 for c in g.commits if c.certain and name in c.offsets),
+            default=-1))
         for v in missing:
             k = log.writer[v]
             if k.type != "ok":
@@ -252,13 +258,17 @@ def _lost_case(g: Group, name: Any, o: int | None, v: Any, sender: KafkaOp,
         case["explanation"] = (f"{sender.name} sent {v!r} to {partition(name)} ({where}), "
                                f"acknowledged; group {g.name} never processed it: {reached}"
                                f"{why['because']}")
+    elif after is None:  # past everything it processed, but committed past it
+        case["explanation"] = (f"{sender.name} sent {v!r} to {partition(name)} (offset {o}), "
+                               f"acknowledged; group {g.name} processed nothing there "
+                               f"{f'after offset {before[0]} ({before[1].name})' if before else ''}"
+                               f" yet committed past it{why['because']}")
     else:
         case["explanation"] = (f"{sender.name} sent {v!r} to {partition(name)} (offset {o}), "
                                f"acknowledged; group {g.name} processed offset "
                                f"{before[0] if before else '(none)'} "
                                f"({before[1].name if before else '-'}) and then offset "
-                               f"{after[0] if after else '(none)'} "
-                               f"({after[1].name if after else '-'}) but never {o}"
+                               f"{after[0]} ({after[1].name}) but never {o}"
                                f"{why['because']}")
     return case
 
@@ -268,11 +278,13 @@ def _processing(x: tuple[int, KafkaOp] | None) -> dict[str, Any] | None:
 
 
 def _why(g: Group, name: Any, lo: int | float, hi: int | float, owner: Any, o: int | None,
-         lost: bool) -> dict[str, Any]:
+         lost: bool, own: list[Rebalance] | None = None) -> dict[str, Any]:
     """The crashes, rebalances of the partition and commits of it that the group saw between
-    lo and hi, the cause they point to and a clause saying so."""
+    lo and hi (and `own`, rebalances recorded by the op itself), the cause they point to and a
+    clause saying so."""
     crashes = _between(g.crashes, g.crash_times, lo, hi)
     moved = [r for r in _between(g.rebalances, g.rebalance_times, lo, hi) if name in r.logs]
+    moved = [r for r in own or () if r not in moved] + moved
     commits = [c for c in _between(g.commits, g.commit_times, lo, hi) if name in c.offsets]
     earlier = bisect_left(g.commit_times, lo)
     before = next(([g.commits[i]] for i in range(earlier - 1, -1, -1)
@@ -330,8 +342,14 @@ def duplicate_processing_cases(c: Consumers, g: Group) -> list[dict[str, Any]]:
         times = [(first, o)] + again
         prev = first
         for k, at in again:
-            why = _why(g, name, prev.op.end, k.op.end, prev.member, at if at is not None else -1,
-                       lost=False)
+            # Either processing's member may have lost the partition during that very op (an
+            # eager rebalance inside its poll, handing it to the other member, whose processing
+            # may even end first): its own revocation explains the redelivery.
+            lo, hi = sorted((prev.op.end, k.op.end))
+            own = [r for x in (prev, k) for r in x.rebalances
+                   if r.kind != "assigned" and name in r.logs]
+            why = _why(g, name, lo, hi, prev.member, at if at is not None else -1, lost=False,
+                       own=own)
             cases.append({"group": g.name, "partition": name, "value": v, "offset": at,
                           "count": len(times),
                           "processings": [{"offset": x, "member": y.member, "op": ref(y)}

@@ -6,7 +6,8 @@ needs: 3 controller voters with an active controller (kafka.tools' MetadataQuoru
 broker registered, and the test topics created with replication factor 3 and a full ISR (the
 confluent-kafka AdminClient). Capabilities: kill/start, pause/resume, processes(), leader() (the
 leader of partition 0 of the topic under test), controller() (the active KRaft controller),
-healthy(), log_files(). Options: config.OPTIONS; clients: client.py; promises: docs/kafka.md.
+healthy(), log_files(), and for the `group` workload consumers() / crash_consumer(member) (the
+optional capability `crash:consumers` needs, nemesis/consumers.py). Options: config.OPTIONS; clients: client.py; promises: docs/kafka.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from systems.base import ClusterContext, Offer, SystemError_
 from systems.daemons import NotReady, OneDaemonPerNode, last_line
 from systems.kafka import config
 from systems.kafka.client import KafkaQueueClient, KafkaTxnClient, admin_client, bootstrap_servers
+from systems.kafka.group_client import KafkaGroupClient, MemberRegistry
 from systems.kafka.install import JarsMissing, classpath
 
 READY_TIMEOUT_S = 120.0
@@ -40,7 +42,7 @@ class Kafka(OneDaemonPerNode):
     # A progress bound that fits Kafka: after a heal a restarted broker takes a JVM start, log
     # recovery and a session timeout before leaderships settle (measured: up to ~15 s on 2
     # cores), which is slow but not a broken promise.
-    offer = Offer(workloads=("queue", "txn"), options=config.OPTIONS, node_counts=(3,),
+    offer = Offer(workloads=("queue", "txn", "group"), options=config.OPTIONS, node_counts=(3,),
                   checker_params={"progress": {"bound_s": PROGRESS_BOUND_S}})
 
     def __init__(self) -> None:
@@ -49,6 +51,7 @@ class Kafka(OneDaemonPerNode):
         self.partitions = 1
         self._cp = ""
         self._workload: str | None = None
+        self.members = MemberRegistry()  # the `group` workload's consumer processes
 
     @staticmethod
     def check_options(options: dict[str, str]) -> None:
@@ -94,9 +97,35 @@ class Kafka(OneDaemonPerNode):
         acks, idempotent = self.opts.get("acks", "all"), self.opts.get("enable.idempotence") == "true"
         if workload == "queue":
             return KafkaQueueClient(self.partitions, acks=acks, idempotent=idempotent)
+        if workload == "group":
+            return KafkaGroupClient(self.partitions, self.members, acks=acks,
+                                    idempotent=idempotent)
         return KafkaTxnClient(self.partitions)
 
+    def teardown(self) -> None:
+        self.members.stop_all()  # no consumer process outlives the run
+        super().teardown()
+
     # ---- capabilities ---------------------------------------------------------------------------
+
+    def consumers(self) -> list[dict[str, Any]]:
+        """The live consumer-group members ({"member", "group", "process", "node",
+        "partitions"}: what it holds), for crash:consumers."""
+        return [{"member": m.name, "group": m.group, "process": m.process, "node": m.node,
+                 "partitions": sorted(m.partitions), "window": m.window}
+                for m in self.members.live()]
+
+    def crash_consumer(self, member: str, window: str | None = None) -> bool:
+        """Kill the member's process (SIGKILL) without closing its consumer: the group learns
+        of it only when its session times out; its in-flight op reads as info. With a window
+        (group_client.MemberProcess), only if the member is in it: False when it was not."""
+        m = self.members.get(member)
+        if m is None:
+            raise KeyError(f"no consumer member {member!r}")
+        if not m.kill(window):
+            return False
+        self.members.remove(m)
+        return True
 
     def leader(self) -> str | None:
         """The node leading partition 0 of the topic under test, as the brokers' metadata says."""
@@ -133,6 +162,8 @@ class Kafka(OneDaemonPerNode):
     def topics(self) -> list[str]:
         if self._workload == "txn":
             return [config.TXN_INPUT_TOPIC, config.TXN_OUTPUT_TOPIC]
+        if self._workload == "group":
+            return [config.GROUP_TOPIC, config.GROUP_OUTPUT_TOPIC]
         return [config.QUEUE_TOPIC]
 
     def _partition_metadata(self, timeout: float) -> list[dict[str, Any]] | None:
@@ -306,7 +337,8 @@ class Kafka(OneDaemonPerNode):
 
     def all_topics(self) -> list[str]:
         """Every topic a workload of this system may use; created at setup."""
-        return [config.QUEUE_TOPIC, config.TXN_INPUT_TOPIC, config.TXN_OUTPUT_TOPIC]
+        return [config.QUEUE_TOPIC, config.TXN_INPUT_TOPIC, config.TXN_OUTPUT_TOPIC,
+                config.GROUP_TOPIC, config.GROUP_OUTPUT_TOPIC]
 
 
 def parse_quorum_status(text: str) -> dict[str, Any]:

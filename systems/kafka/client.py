@@ -93,6 +93,15 @@ class _Delivery:
             self.done.set()
 
 
+def await_delivery(producer: Any, delivery: _Delivery, closed: Callable[[], bool]) -> bool:
+    """Serve the producer's callbacks until every report came (True), the client closed or the
+    delivery timeout passed (False)."""
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 1.0
+    while not delivery.done.is_set() and not closed() and time.monotonic() < deadline:
+        producer.poll(0.05)
+    return delivery.done.is_set()
+
+
 def produce_one(producer: Any, topic: str, value: dict[str, Any],
                 closed: Callable[[], bool]) -> Completion:
     """Send {"partition", "value"} as one record and wait for its delivery report."""
@@ -106,10 +115,7 @@ def produce_one(producer: Any, topic: str, value: dict[str, Any],
         return Completion.fail("local queue full", value)
     except KafkaException as e:
         return classify(e.args[0], value)
-    deadline = time.monotonic() + DELIVERY_TIMEOUT_MS / 1000 + 1.0
-    while not delivery.done.is_set() and not closed() and time.monotonic() < deadline:
-        producer.poll(0.05)
-    if not delivery.done.is_set():
+    if not await_delivery(producer, delivery, closed):
         return Completion.info("no delivery report", value)
     err, msg = delivery.reports[0]
     if err is not None:

@@ -19,6 +19,8 @@ QUEUE_TOPIC = "splitbrain-queue"
 TXN_INPUT_TOPIC = "splitbrain-txn-in"
 TXN_OUTPUT_TOPIC = "splitbrain-txn-out"
 TXN_GROUP = "splitbrain-txn"
+GROUP_TOPIC = "splitbrain-group"  # the `group` workload's keyed messages
+GROUP_OUTPUT_TOPIC = "splitbrain-out"  # commit=txn's output topic (its sink)
 REPLICATION_FACTOR = 3
 
 OPTIONS: dict[str, Option] = {
@@ -136,6 +138,10 @@ def server_properties(ctx: Any, node: str, options: dict[str, str]) -> str:
         "group.initial.rebalance.delay.ms": 0,
         # Shorter than the defaults so that a test sees transactions time out and abort.
         "transaction.max.timeout.ms": 60000,
+        # A transaction whose producer died (a crashed group member) stays open, holding back
+        # read_committed readers and its group's offsets, until the coordinator's next sweep
+        # after its timeout: sweep every second, not every 10 s (the default).
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms": 1000,
         "num.network.threads": 2,
         "num.io.threads": 4,
         "log.segment.bytes": 16 * 1024 * 1024,

@@ -144,6 +144,51 @@ def test_acks_0_a_send_without_offset_the_group_never_processed(tmp_path, fmt):
     assert "no offset: acks=0" in case["explanation"]
 
 
+def test_what_the_group_committed_past_and_never_processed_is_lost_even_at_the_end(tmp_path):
+    # commit=before: c1 commits offset 4 and crashes before processing 2 and 3; nothing is sent
+    # after them, so no later processing shows the group went past them: its commit does.
+    h = produced(Kafka(), [1, 2, 3, 4])
+    c1 = member("c1", 1)
+    h.subscribe([0], commit="before", **c1)
+    h.poll({0: [(0, 1), (1, 2)]}, extra=assigned(0), **c1)
+    h.commit({0: 4}, **c1)
+    h.crash(1, member="c1")
+    r = check(drained(h, [1, 2, 3, 4]), tmp_path, delivery="at-least-once")
+    g = r["groups"]["g"]
+    assert g["failing"] == ["lost-message"] and "unprocessed" not in g["anomaly_counts"]
+    lost = g["anomalies"]["lost-message"]
+    assert [(c["offset"], c["value"]) for c in lost] == [(2, 3), (3, 4)]
+    assert lost[0]["cause"] == "commit" and "yet committed past it" in lost[0]["explanation"]
+    assert "after offset 1" in lost[0]["explanation"]
+
+
+def test_a_duplicate_by_a_member_whose_partition_was_revoked_during_its_poll_is_explained(
+        tmp_path):
+    # c1's poll read offsets 0-1, then lost the partition to c2 in the same poll (eager
+    # rebalance) and ended after c2's poll had processed them again: c1's rebalance log, stamped
+    # at its end, explains the redelivery although c2's processing ended first.
+    h = produced(Kafka(), [1, 2])
+    c1, c2 = member("c1", 1), member("c2", 2)
+    h.subscribe([0], commit="after", **c1)
+    h.poll({0: [(0, 1), (1, 2)]}, overlap=True,
+           extra={"rebalance_log": [{"assigned": [0]}, {"revoked": [0]}]}, **c1)
+    h.subscribe([0], commit="after", **c2)
+    h.poll({0: [(0, 1), (1, 2)]}, extra=assigned(0), **c2)
+    r = check(drained(h, [1, 2]), tmp_path, delivery="exactly-once")
+    dups = r["groups"]["g"]["anomalies"]["duplicate-processing"]
+    assert [(c["offset"], c["cause"]) for c in dups] == [(0, "rebalance"), (1, "rebalance")]
+    assert "was revoked" in dups[0]["explanation"]
+    # the same when the member that lost it is the one invoked second
+    h = produced(Kafka(), [1, 2])
+    h.subscribe([0], commit="after", **c2)
+    h.poll({0: [(0, 1), (1, 2)]}, overlap=True, extra=assigned(0), **c2)
+    h.subscribe([0], commit="after", **c1)
+    h.poll({0: [(0, 1), (1, 2)]}, extra={"rebalance_log": [{"revoked": [0]}]}, **c1)
+    r = check(drained(h, [1, 2]), tmp_path, delivery="exactly-once")
+    dups = r["groups"]["g"]["anomalies"]["duplicate-processing"]
+    assert [(c["offset"], c["cause"]) for c in dups] == [(0, "rebalance"), (1, "rebalance")]
+
+
 def test_a_duplicate_with_no_crash_or_rebalance_is_unexplained(tmp_path):
     h = produced(Kafka(), [1, 2])
     c1 = member("c1", 1)
