@@ -1,4 +1,4 @@
-"""Documented `splitbrain run` commands that an integration test runs verbatim and judges in more
+"""Documented `splitbrain` commands (runs, and checks of them) that an integration test runs verbatim and judges in more
 detail than the verdict the document states.
 
 The integration test runs the command as tests/docs/test_documented_commands.py would (through a
@@ -65,7 +65,34 @@ REDIS_REGISTER = ("splitbrain run redis --nodes 1 --workload register --env loca
 REDIS_CLUSTER_REGISTER = ("splitbrain run redis-cluster --nodes 6 --workload register --env local "
                           "--nemesis none --time-limit 10")
 
+# Kafka consumer groups (docs/kafka.md), run by tests/integration/test_kafka_group.py
+_GROUP = "splitbrain run kafka --workload group --env local"
+_CRASHING = f"{_GROUP} --concurrency 4 --time-limit 15 --op-timeout 10"
+_SAFE = "--opt acks=all --opt enable.idempotence=true"
+KAFKA_GROUP_AFTER = (f"{_CRASHING} --nemesis crash:uncommitted:duration=1 --nemesis-interval 5 "
+                     "--opt workload.commit=after --opt workload.commit_every=3 "
+                     "--opt workload.process_ms=100")
+KAFKA_GROUP_AFTER_CHECK = ("splitbrain check --checker delivery --opt delivery=exactly-once "
+                           "store/latest/history.jsonl")
+KAFKA_GROUP_BEFORE = (f"{_CRASHING} --nemesis crash:unprocessed:duration=1 --nemesis-interval 5 "
+                      f"--seed 2 --opt workload.commit=before --opt workload.process_ms=1000 {_SAFE}")
+KAFKA_GROUP_AUTO = (f"{_CRASHING} --nemesis crash:uncommitted:duration=1 --nemesis-interval 5 "
+                    "--seed 3 --opt workload.commit=auto --opt workload.auto.commit.interval.ms=20000 "
+                    f"--opt workload.process_ms=50 {_SAFE}")
+KAFKA_GROUP_TXN = (f"{_CRASHING} --nemesis crash:consumers:duration=1,crash:in-txn:duration=1,kill "
+                   "--nemesis-interval 5 --seed 6 --opt workload.commit=txn "
+                   f"--opt workload.process_ms=200 {_SAFE}")
+KAFKA_GROUP_TWO = (f"{_GROUP} --time-limit 15 --op-timeout 10 --seed 5 --opt workload.commit=after "
+                   f"--opt workload.groups=2 --opt workload.churn=0.3 {_SAFE}")
+
+_G = "tests/integration/test_kafka_group.py::"
 RUN_BY = {
+    KAFKA_GROUP_AFTER: _G + "test_commit_after_redelivers_but_loses_nothing_under_consumer_crashes",
+    KAFKA_GROUP_AFTER_CHECK: _G + "test_commit_after_redelivers_but_loses_nothing_under_consumer_crashes",
+    KAFKA_GROUP_BEFORE: _G + "test_commit_before_loses_what_a_crash_caught_before_processing",
+    KAFKA_GROUP_AUTO: _G + "test_commit_auto_with_a_long_interval_redelivers_after_a_crash",
+    KAFKA_GROUP_TXN: _G + "test_commit_txn_stays_exactly_once_under_consumer_crashes_and_broker_kills",
+    KAFKA_GROUP_TWO: _G + "test_two_groups_each_process_every_message_while_members_come_and_go",
     KAFKA_SAFE: "tests/integration/test_kafka.py::test_queue_safe_settings_valid_under_partition_and_kill",
     KAFKA_ACKS_1: "tests/integration/test_kafka.py::test_acks_1_loses_writes_when_the_leader_is_cut_off_past_the_session_timeout",
     KAFKA_TXN: "tests/integration/test_kafka.py::test_txn_under_kill_verdict_rests_on_listed_evidence",

@@ -18,19 +18,10 @@ import sys
 
 import pytest
 
+from tests.documented_runs import (KAFKA_GROUP_AFTER, KAFKA_GROUP_AFTER_CHECK, KAFKA_GROUP_AUTO,
+                                   KAFKA_GROUP_BEFORE, KAFKA_GROUP_TWO, KAFKA_GROUP_TXN)
+
 pytestmark = pytest.mark.slow
-
-SAFE = ["--opt", "acks=all", "--opt", "enable.idempotence=true"]
-# One producer, three members for two partitions (one on standby); a crash every ~6 s, so the
-# group settles (a 6 s session timeout, a rebalance) between crashes.
-
-
-def crashes(*targets: str, more: tuple[str, ...] = (), concurrency: int = 4) -> list[str]:
-    """Crashes of members at each target (consumers: anywhere; a window: a member inside it, so
-    what a crash costs is certain, not luck), plus more faults."""
-    faults = [f"crash:{t}:duration=1" for t in targets] + list(more)
-    return ["--concurrency", str(concurrency), "--nemesis", ",".join(faults),
-            "--nemesis-interval", "5"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,11 +36,11 @@ def _members_alive() -> set[int]:
     return {int(pid) for pid in out.stdout.split()}
 
 
-def _run(sb, *args: str, seed: int = 1, time_limit: int = 15) -> dict:
+def _run(sb, command: str) -> dict:
+    """A documented group run (tests/documented_runs.py), its stated verdict checked: the
+    delivery checker's result."""
     before = _members_alive()  # another engineer's run may have its own
-    p = sb.run("run", "kafka", "--workload", "group", "--env", "local", "--time-limit",
-               str(time_limit), "--seed", str(seed), "--op-timeout", "10", *args, timeout=400)
-    assert p.returncode in (0, 1), p.stdout + p.stderr
+    sb.documented(command)
     assert not _members_alive() - before, "member processes outlived the run"
     return sb.results()["checkers"]["delivery"]
 
@@ -87,12 +78,12 @@ def _acknowledged(history: list[dict]) -> set:
 
 def test_commit_after_redelivers_but_loses_nothing_under_consumer_crashes(sb):
     # Three polls per commit; each crash kills a member holding processed, uncommitted records.
-    d = _run(sb, "--opt", "workload.commit=after", "--opt", "workload.process_ms=100",
-             "--opt", "workload.commit_every=3", *crashes("uncommitted"), *SAFE)
+    d = _run(sb, KAFKA_GROUP_AFTER)  # valid
     _crashes(sb, "uncommitted")
     assert d["valid"] is True, d.get("reason")
     counts = _counts(d)
     assert counts.get("lost-message", 0) == 0 and counts.get("unprocessed", 0) == 0, counts
+    sb.documented(KAFKA_GROUP_AFTER_CHECK)  # invalid: asked for exactly-once
     code, strict = _recheck(sb, "exactly-once")
     assert code == 1 and strict["valid"] is False
     dups = strict["groups"]["g0"]["anomalies"]["duplicate-processing"]
@@ -101,8 +92,7 @@ def test_commit_after_redelivers_but_loses_nothing_under_consumer_crashes(sb):
 
 def test_commit_before_loses_what_a_crash_caught_before_processing(sb):
     # Processing takes 1 s after the commit: each crash kills a member inside that window.
-    d = _run(sb, "--opt", "workload.commit=before", "--opt", "workload.process_ms=1000",
-             *crashes("unprocessed"), *SAFE, seed=2)
+    d = _run(sb, KAFKA_GROUP_BEFORE)  # valid
     started = _crashes(sb, "unprocessed")
     # what commit=before promises, at-most-once, holds: nothing was processed twice
     assert d["groups"]["g0"]["promise"] == "at-most-once"
@@ -118,8 +108,7 @@ def test_commit_before_loses_what_a_crash_caught_before_processing(sb):
 
 
 def test_commit_auto_with_a_long_interval_redelivers_after_a_crash(sb):
-    d = _run(sb, "--opt", "workload.commit=auto", "--opt", "workload.auto.commit.interval.ms=20000",
-             "--opt", "workload.process_ms=50", *crashes("uncommitted"), *SAFE, seed=3)
+    d = _run(sb, KAFKA_GROUP_AUTO)  # valid
     _crashes(sb, "uncommitted")
     counts = _counts(d)
     assert counts.get("lost-message", 0) == 0, counts
@@ -131,8 +120,7 @@ def test_commit_txn_stays_exactly_once_under_consumer_crashes_and_broker_kills(s
     # A crash anywhere (between ops too: before the member read its request; or while its
     # transaction's output is written but not committed), one inside a transaction (records
     # read, nothing written), and a broker kill: seed 6 plans all three in 15 s.
-    d = _run(sb, "--opt", "workload.commit=txn", "--opt", "workload.process_ms=200",
-             *crashes("consumers", "in-txn", more=("kill",)), *SAFE, seed=6)
+    d = _run(sb, KAFKA_GROUP_TXN)  # valid
     started = _crashes(sb)
     assert {v.get("window") for v in started} == {None, "in-txn"}, started
     assert any(e["f"] == "start-kill" for e in sb.faults_started())
@@ -145,8 +133,7 @@ def test_commit_txn_stays_exactly_once_under_consumer_crashes_and_broker_kills(s
 
 
 def test_two_groups_each_process_every_message_while_members_come_and_go(sb):
-    d = _run(sb, "--opt", "workload.commit=after", "--opt", "workload.groups=2",
-             "--opt", "workload.churn=0.3", *SAFE, seed=5)
+    d = _run(sb, KAFKA_GROUP_TWO)  # valid
     assert d["valid"] is True, d.get("reason")
     history = sb.history()
     acked = _acknowledged(history)
