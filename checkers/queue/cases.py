@@ -55,6 +55,7 @@ def truncated_cases(ix: QueueIndex) -> list[dict[str, Any]]:
     """Acknowledged and polled, yet missing from the complete final drain of its partition: the
     log lost it after a consumer had read it (a leader's log truncated to another's)."""
     cases = []
+    by_offset: dict[Any, dict[int, Any]] = {}  # partition -> the drain's offset -> value, once
     blind = ((p, None, v, op) for p, v, op in ix.blind)
     for p, o, v, op in [*sorted(ix.acked, key=lambda a: (a[0], a[1])), *blind]:
         held = ix.final_values.get(p)
@@ -62,7 +63,9 @@ def truncated_cases(ix: QueueIndex) -> list[dict[str, Any]]:
             continue
         drain = ix.final_polls[p]
         end = drain.extra.get("end_offset")
-        now = None if o is None else next((x for x, at in held.items() if at == o), None)
+        if p not in by_offset:
+            by_offset[p] = {at: x for x, at in held.items()}
+        now = None if o is None else by_offset[p].get(o)
         cases.append({"partition": p, "offset": o, "value": v, "send": op_ref(op, final=True),
                       "polled_by": [src for srcs in ix.at_value[v].values() for src in srcs
                                     if src.startswith("poll")][:5],
